@@ -1,0 +1,33 @@
+"""graphc: compile Python-defined computation graphs to native code.
+
+    import graphc as gc
+
+    @gc.compile
+    def f(x, w, b):
+        return gc.relu(x @ w + b).sum(axis=1)
+"""
+from . import ops as _ops  # registers every op
+from . import passes as _passes  # registers every pass
+from .compiler import CompiledFunction, compile, trace
+from .errors import (CompileError, DeviceError, DTypeError, ExportError, GraphcError, ShapeError, TraceError,
+                     UnknownOpError, VerificationError)
+from .interpreter import interpret
+from .ir import Graph, Node, TensorType
+from .tracing import Tensor
+from .variables import Variable
+from .ops.elementwise import (absolute, add, cast, divide, equal, exp, greater, greater_equal, less, less_equal, log,
+                              logical_and, logical_not, logical_or, maximum, minimum, multiply, negative, not_equal,
+                              power, relu, sigmoid, sqrt, square, subtract, tanh, where)
+from .ops.reductions import argmax, argmin, max, mean, min, prod, sum
+from .ops.shape_ops import (broadcast_to, concatenate, expand_dims, reshape, split, squeeze, stack, transpose,
+                            unstack)
+from .ops.linalg import matmul
+from .ops.creation import arange, full, ones, zeros
+from .ops.nn import log_softmax, one_hot, softmax
+
+abs = absolute
+
+float32, float64, int32, int64, bool_ = "float32", "float64", "int32", "int64", "bool"
+
+__version__ = "0.1.0"
+from .autodiff import grad, gradients, value_and_grad

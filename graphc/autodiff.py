@@ -1,0 +1,162 @@
+"""Reverse-mode differentiation as a graph transformation.
+
+``gradients(ys, xs)`` walks the traced nodes between ``xs`` and ``ys`` in reverse
+topological order and calls each op's ``vjp`` rule, which *builds more graph* out of
+ordinary ops. The backward pass therefore goes through the same passes, fusion and
+codegen as the forward pass, and differentiating the result again (higher-order
+gradients) is just another call to ``gradients``.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from . import dtypes
+from .errors import TraceError, user_source_line
+from .ops.registry import get_op
+from .tracing import Tensor, as_node, current_trace
+
+
+def _differentiable(node) -> bool:
+    return dtypes.is_float(node.type.dtype)
+
+
+def _between(trace, y_nodes, x_ids):
+    """Nodes on some path from an x to a y, in topological (trace) order."""
+    reach_back = set()
+    stack = list(y_nodes)
+    while stack:
+        n = stack.pop()
+        if n.id in reach_back:
+            continue
+        reach_back.add(n.id)
+        stack.extend(n.inputs)
+    forward = set(x_ids)
+    ordered = []
+    for n in trace.graph.nodes:
+        if n.id in forward and n.id in reach_back:
+            ordered.append(n)
+            continue
+        if n.id in reach_back and any(i.id in forward for i in n.inputs):
+            forward.add(n.id)
+            ordered.append(n)
+    return ordered, forward
+
+
+def _accumulate(grads, node, g):
+    from .ops.elementwise import add
+
+    prev = grads.get(node.id)
+    grads[node.id] = g if prev is None else add(prev, g)
+
+
+def gradients(ys, xs, grad_ys=None):
+    """Symbolic gradients of sum(ys) w.r.t. each of xs, inside a trace (like tf.gradients).
+
+    xs may hold Tensors or Variables (the gradient w.r.t. a Variable's current value).
+    Returns a list with one Tensor per x, or None where x does not affect ys.
+    """
+    from .ops.creation import full
+    from .ops.common import cast_to
+
+    single_x = not isinstance(xs, (list, tuple))
+    ys = list(ys) if isinstance(ys, (list, tuple)) else [ys]
+    xs = [xs] if single_x else list(xs)
+    trace = None
+    for t in ys + xs:
+        if isinstance(t, Tensor):
+            trace = t.trace
+            break
+    trace = trace or current_trace()
+    if trace is None:
+        raise TraceError(f"gradients() is used inside a traced function (gc.compile); use gc.grad outside\n  at {user_source_line()}")
+    y_nodes = [as_node(y, trace) for y in ys]
+    x_nodes = [as_node(x, trace) for x in xs]
+    if grad_ys is None:
+        grad_ys = [None] * len(ys)
+    elif not isinstance(grad_ys, (list, tuple)):
+        grad_ys = [grad_ys]
+
+    ordered, on_path = _between(trace, y_nodes, {n.id for n in x_nodes})
+    grads: dict = {}
+    for y, gy in zip(y_nodes, grad_ys):
+        if not _differentiable(y):
+            continue
+        seed = full(y.type.shape, 1, y.type.dtype) if gy is None else cast_to(gy, y.type.dtype)
+        _accumulate(grads, y, seed)
+
+    for node in reversed(ordered):
+        g = grads.get(node.id)
+        if g is None or not node.inputs:
+            continue
+        op = get_op(node.op)
+        if op.vjp is None:
+            raise TraceError(f"op '{node.op}' has no gradient rule (traced at {node.loc})")
+        in_tensors = [Tensor(i, trace) for i in node.inputs]
+        in_grads = op.vjp(g, in_tensors, Tensor(node, trace), node.attrs)
+        for inp, ig in zip(node.inputs, in_grads):
+            if ig is None or inp.id not in on_path or not _differentiable(inp):
+                continue
+            _accumulate(grads, inp, ig)
+
+    result = [grads.get(n.id) for n in x_nodes]
+    return result[0] if single_x else result
+
+
+def _zeros_like(x):
+    from .ops.creation import zeros
+    from .tracing import static_type
+
+    t = static_type(x)
+    return zeros(t.shape, t.dtype)
+
+
+def value_and_grad(fn, argnums=0):
+    """fn -> (value, gradient(s) w.r.t. the arguments in ``argnums``); fn returns a scalar.
+
+    Works inside gc.compile (it composes: the gradient graph is part of the trace) and
+    eagerly on numpy arrays (it then compiles the combined function once per signature).
+    """
+    multi = isinstance(argnums, (tuple, list))
+    nums = tuple(argnums) if multi else (argnums,)
+
+    def inner(*args):
+        out = fn(*args)
+        if tuple(getattr(out, "shape", ())) != ():
+            raise TraceError(f"grad needs a scalar-valued function; got shape {getattr(out, 'shape', None)}")
+        trace = current_trace()
+        targets = []
+        for k in nums:
+            a = args[k]
+            if isinstance(a, Tensor) or getattr(a, "_graphc_variable", False):
+                targets.append(a)
+            else:
+                targets.append(Tensor(as_node(np.asarray(a), trace), trace))
+        gs = gradients(out, targets)
+        gs = [g if g is not None else _zeros_like(t) for g, t in zip(gs, targets)]
+        return out, (tuple(gs) if multi else gs[0])
+
+    @functools.wraps(fn)
+    def wrapper(*args):
+        if current_trace() is not None:
+            return inner(*args)
+        from .compiler import CompiledFunction
+
+        compiled = getattr(wrapper, "_compiled", None)
+        if compiled is None:
+            compiled = wrapper._compiled = CompiledFunction(inner)
+        return compiled(*args)
+
+    return wrapper
+
+
+def grad(fn, argnums=0):
+    """fn -> gradient of fn (scalar-valued) w.r.t. the arguments in ``argnums``."""
+    vg = value_and_grad(fn, argnums)
+
+    @functools.wraps(fn)
+    def wrapper(*args):
+        return vg(*args)[1]
+
+    return wrapper

@@ -1,0 +1,465 @@
+"""KernelBuilder: emits one loop-nest kernel as LLVM IR, target-neutral.
+
+Op lowerings (``Op.emit``) describe the value of their output at a multi-index in terms
+of their inputs' values at other indices; the KernelBuilder turns that into loops.
+
+The key idea is *levels*. Every value the builder makes (a ``V``) records the loop level
+it depends on: constants live at the entry level, a loop's induction variable at that
+loop's body level, and an arithmetic result at the deepest level of its operands. A
+value is emitted at the end of its own level's code ("tail"), so loop-invariant work is
+hoisted automatically, and a reduction whose result depends only on outer indices (the
+row max and row sum of a softmax) is computed once per outer iteration, before the
+inner loop that uses it. Loops are linked into their parent lazily, after their body is
+complete, so a body can still ask for an outer value that must run before it.
+
+Loop counters and accumulators live in entry-block allocas; LLVM's SROA turns them
+into SSA phis, and the loop vectorizer then vectorizes the innermost loops.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+from llvmlite import ir
+
+I1 = ir.IntType(1)
+I8 = ir.IntType(8)
+I32 = ir.IntType(32)
+I64 = ir.IntType(64)
+F32 = ir.FloatType()
+F64 = ir.DoubleType()
+
+_LLVM_TYPES = {"float32": F32, "float64": F64, "int32": I32, "int64": I64, "bool": I1, "index": I64}
+_MEM_TYPES = {"float32": F32, "float64": F64, "int32": I32, "int64": I64, "bool": I8}
+
+
+def llvm_type(dtype: str) -> ir.Type:
+    """Register type of a dtype (bool is i1 in registers)."""
+    return _LLVM_TYPES[dtype]
+
+
+def mem_type(dtype: str) -> ir.Type:
+    """In-memory element type of a dtype (bool is one byte, as numpy stores it)."""
+    return _MEM_TYPES[dtype]
+
+
+class Level:
+    """A straight-line region of code: the entry, or one loop body."""
+
+    __slots__ = ("depth", "tail", "parent", "alive")
+
+    def __init__(self, depth: int, tail: ir.Block, parent: "Level | None"):
+        self.depth = depth
+        self.tail = tail
+        self.parent = parent
+        self.alive = True
+
+
+class V:
+    """An SSA value with the loop level it depends on and its dtype."""
+
+    __slots__ = ("v", "level", "dtype")
+
+    def __init__(self, v, level: Level, dtype: str):
+        self.v = v
+        self.level = level
+        self.dtype = dtype
+
+    def __repr__(self):
+        return f"V({self.dtype}@{self.level.depth})"
+
+
+class KernelBuilder:
+    """Builds the body of one kernel function; ops call its scalar API from ``emit``.
+
+    ``target`` supplies target-specific pieces (math functions, how the outer loop is
+    distributed) so the same op lowerings serve the CPU and the GPU.
+    """
+
+    def __init__(self, func: ir.Function, target, inline=frozenset(), read_buffer=None):
+        self.func = func
+        self.target = target
+        entry = func.append_basic_block("entry")
+        self._alloca_block = entry
+        first = func.append_basic_block("start")
+        self._start = first
+        self.builder = ir.IRBuilder(entry)
+        self.root = Level(0, first, None)
+        self.path: list[Level] = [self.root]
+        self._cache: dict = {}
+        self.inline = inline            # node ids whose emit is inlined (fusion)
+        self.read_buffer = read_buffer  # fn(kb, node, flat_index V) -> V for materialized nodes
+        self._nblocks = 0
+
+    # -- finishing -------------------------------------------------------------------
+    def finish(self):
+        """Close the function: jump entry -> first block, return at the end."""
+        b = self.builder
+        b.position_at_end(self._alloca_block)
+        b.branch(self._start)
+        b.position_at_end(self.root.tail)
+        b.ret_void()
+
+    # -- placement -------------------------------------------------------------------
+    def _block(self, name):
+        self._nblocks += 1
+        return self.func.append_basic_block(f"{name}{self._nblocks}")
+
+    def deepest(self, *vals) -> Level:
+        level = self.root
+        for v in vals:
+            lv = v.level
+            if not lv.alive:
+                raise AssertionError("value used outside the loop that defines it")
+            if lv.depth > level.depth:
+                level = lv
+        return level
+
+    @contextlib.contextmanager
+    def at(self, level: Level):
+        """Position the builder at the end of ``level``'s code."""
+        self.builder.position_at_end(level.tail)
+        yield self.builder
+
+    def alloca(self, ty, name=""):
+        b = ir.IRBuilder(self._alloca_block)
+        if self._alloca_block.instructions:
+            b.position_before(self._alloca_block.instructions[0])
+        return b.alloca(ty, name=name)
+
+    # -- constants and indices ----------------------------------------------------------
+    def const(self, value, dtype: str) -> V:
+        ty = llvm_type(dtype)
+        if dtype == "bool":
+            c = ir.Constant(I1, 1 if value else 0)
+        elif dtype in ("float32", "float64"):
+            c = ir.Constant(ty, float(value))
+        else:
+            c = ir.Constant(ty, int(value))
+        return V(c, self.root, dtype)
+
+    def index(self, value: int) -> V:
+        return V(ir.Constant(I64, int(value)), self.root, "index")
+
+    def _bin_ir(self, fn, a: V, b: V, dtype: str, name="") -> V:
+        level = self.deepest(a, b)
+        if isinstance(a.v, ir.Constant) and isinstance(b.v, ir.Constant) and dtype == "index":
+            pass
+        with self.at(level) as bld:
+            return V(fn(bld, a.v, b.v), level, dtype)
+
+    def iadd(self, a: V, b: V) -> V:
+        if _is_zero(b):
+            return a
+        if _is_zero(a):
+            return b
+        return self._bin_ir(lambda bl, x, y: bl.add(x, y), a, b, "index")
+
+    def imul(self, a: V, b: V) -> V:
+        if _is_one(b):
+            return a
+        if _is_one(a):
+            return b
+        if _is_zero(a) or _is_zero(b):
+            return self.index(0)
+        return self._bin_ir(lambda bl, x, y: bl.mul(x, y), a, b, "index")
+
+    def idiv(self, a: V, b: V) -> V:
+        if _is_one(b):
+            return a
+        return self._bin_ir(lambda bl, x, y: bl.udiv(x, y), a, b, "index")
+
+    def imod(self, a: V, b: V) -> V:
+        if _is_one(b):
+            return self.index(0)
+        return self._bin_ir(lambda bl, x, y: bl.urem(x, y), a, b, "index")
+
+    def flat_index(self, idx, shape, strides=None) -> V:
+        """Row-major flat offset of a multi-index (strides in elements; 0 = broadcast)."""
+        if strides is None:
+            strides = contiguous_strides(shape)
+        flat = self.index(0)
+        for i, s, d in zip(idx, strides, shape):
+            if d == 1 or s == 0:
+                continue
+            flat = self.iadd(flat, self.imul(i, self.index(s)))
+        return flat
+
+    def unflatten(self, flat: V, shape) -> list:
+        """Multi-index of a row-major flat offset (used by reshape)."""
+        idx = []
+        strides = contiguous_strides(shape)
+        for axis, (s, d) in enumerate(zip(strides, shape)):
+            if d == 1:
+                idx.append(self.index(0))
+                continue
+            q = self.idiv(flat, self.index(s))
+            # the leading axis needs no modulo: flat < size of the whole array
+            idx.append(q if axis == 0 else self.imod(q, self.index(d)))
+        return idx
+
+    # -- memory ------------------------------------------------------------------------
+    def load(self, ptr, flat: V, dtype: str) -> V:
+        level = self.deepest(flat)
+        with self.at(level) as b:
+            addr = b.gep(ptr, [flat.v], inbounds=True)
+            v = b.load(addr)
+            if dtype == "bool":
+                v = b.icmp_unsigned("!=", v, ir.Constant(I8, 0))
+            return V(v, level, dtype)
+
+    def store(self, ptr, flat: V, value: V, level: Level | None = None):
+        level = level or self.deepest(flat, value)
+        with self.at(level) as b:
+            v = value.v
+            if value.dtype == "bool":
+                v = b.zext(v, I8)
+            addr = b.gep(ptr, [flat.v], inbounds=True)
+            b.store(v, addr)
+
+    # -- reading graph values ------------------------------------------------------------
+    def read(self, node, idx) -> V:
+        """The value of ``node`` at multi-index ``idx``: inlined (fused) or loaded."""
+        key = (node.id, tuple(id(i.v) for i in idx))
+        hit = self._cache.get(key)
+        if hit is not None and hit[0].level.alive:
+            return hit[0]
+        if node.id in self.inline:
+            from ..ops.registry import get_op
+
+            op = get_op(node.op)
+            emit = op.lowerings.get(self.target.name, op.emit)
+            value = emit(self, node, list(idx))
+        else:
+            value = self.read_buffer(self, node, idx)
+        self._cache[key] = (value, idx)  # keep idx alive so ids stay unique
+        return value
+
+    # -- loops -------------------------------------------------------------------------
+    def loop(self, parent: Level, start: V, stop: V, body, name="i"):
+        """Emit ``for i in [start, stop): body(i)`` at ``parent``'s tail.
+
+        ``body(i)`` builds the loop body (it may create nested loops and ask for outer
+        values); the loop is linked into the parent only afterwards, so values it needs
+        from ``parent`` are emitted before it.
+        """
+        counter = self.alloca(I64, name=name)
+        header = self._block(f"{name}_head")
+        body_block = self._block(f"{name}_body")
+        exit_block = self._block(f"{name}_exit")
+        level = Level(parent.depth + 1, body_block, parent)
+        saved_path = self.path
+        self.path = _path_to(parent) + [level]
+        b = self.builder
+        b.position_at_end(header)
+        i_val = b.load(counter, name=name)
+        b.cbranch(b.icmp_signed("<", i_val, stop.v), body_block, exit_block)
+        iv = V(i_val, level, "index")
+        body(iv)
+        b.position_at_end(level.tail)
+        b.store(b.add(i_val, ir.Constant(I64, 1)), counter)
+        b.branch(header)
+        level.alive = False
+        self._drop_dead()
+        # link into the parent
+        b.position_at_end(parent.tail)
+        b.store(start.v, counter)
+        b.branch(header)
+        parent.tail = exit_block
+        self.path = saved_path
+
+    def _drop_dead(self):
+        self._cache = {k: v for k, v in self._cache.items() if v[0].level.alive}
+
+    def reduce(self, level: Level, extents, inits, step):
+        """Reduction loops over ``extents`` placed at ``level``.
+
+        inits: list of V (initial accumulator values, at the entry level).
+        step(ivars, accs) -> list of new accumulator V (same dtypes).
+        Returns the final accumulators as V at ``level``.
+        """
+        slots = []
+        for init in inits:
+            slot = self.alloca(llvm_type(init.dtype), name="acc")
+            slots.append((slot, init.dtype))
+        with self.at(level) as b:
+            for (slot, _), init in zip(slots, inits):
+                b.store(init.v, slot)
+
+        def nest(parent, depth, ivars):
+            if depth == len(extents):
+                inner = parent
+                with self.at(inner) as b:
+                    accs = [V(b.load(s), inner, dt) for s, dt in slots]
+                new = step(ivars, accs)
+                for (s, _), nv in zip(slots, new):
+                    lv = self.deepest(nv)
+                    with self.at(inner if lv.depth <= inner.depth else lv) as b:
+                        b.store(nv.v, s)
+                return
+            self.loop(parent, self.index(0), self.index(extents[depth]),
+                      lambda iv: nest(iv.level, depth + 1, ivars + [iv]), name="r")
+
+        nest(level, 0, [])
+        with self.at(level) as b:
+            return [V(b.load(s), level, dt) for s, dt in slots]
+
+    # -- scalar arithmetic ---------------------------------------------------------------
+    def _op(self, dtype, fn, *vals) -> V:
+        level = self.deepest(*vals)
+        with self.at(level) as b:
+            return V(fn(b, *[v.v for v in vals]), level, dtype)
+
+    def add(self, a, b, assoc=False):
+        if a.dtype in ("float32", "float64"):
+            flags = ASSOC if assoc else FAST
+            return self._op(a.dtype, lambda bl, x, y: bl.fadd(x, y, flags=flags), a, b)
+        if a.dtype == "bool":
+            return self._op("bool", lambda bl, x, y: bl.or_(x, y), a, b)
+        return self._op(a.dtype, lambda bl, x, y: bl.add(x, y), a, b)
+
+    def sub(self, a, b):
+        if a.dtype in ("float32", "float64"):
+            return self._op(a.dtype, lambda bl, x, y: bl.fsub(x, y, flags=FAST), a, b)
+        if a.dtype == "bool":
+            return self._op("bool", lambda bl, x, y: bl.xor(x, y), a, b)
+        return self._op(a.dtype, lambda bl, x, y: bl.sub(x, y), a, b)
+
+    def mul(self, a, b, assoc=False):
+        if a.dtype in ("float32", "float64"):
+            flags = ASSOC if assoc else FAST
+            return self._op(a.dtype, lambda bl, x, y: bl.fmul(x, y, flags=flags), a, b)
+        if a.dtype == "bool":
+            return self._op("bool", lambda bl, x, y: bl.and_(x, y), a, b)
+        return self._op(a.dtype, lambda bl, x, y: bl.mul(x, y), a, b)
+
+    def div(self, a, b):
+        """True division of floats (ops cast integers to float first, as numpy)."""
+        return self._op(a.dtype, lambda bl, x, y: bl.fdiv(x, y), a, b)
+
+    def neg(self, a):
+        if a.dtype in ("float32", "float64"):
+            return self._op(a.dtype, lambda bl, x: bl.fneg(x), a)
+        return self._op(a.dtype, lambda bl, x: bl.neg(x), a)
+
+    def cmp(self, pred: str, a, b) -> V:
+        """Comparison with numpy semantics (any comparison with NaN is False, except !=)."""
+        if a.dtype in ("float32", "float64"):
+            if pred == "!=":
+                return self._op("bool", lambda bl, x, y: bl.fcmp_unordered("!=", x, y), a, b)
+            return self._op("bool", lambda bl, x, y: bl.fcmp_ordered(pred, x, y), a, b)
+        if a.dtype == "bool":
+            return self._op("bool", lambda bl, x, y: bl.icmp_unsigned(pred, x, y), a, b)
+        return self._op("bool", lambda bl, x, y: bl.icmp_signed(pred, x, y), a, b)
+
+    def isnan(self, a) -> V:
+        return self._op("bool", lambda bl, x: bl.fcmp_unordered("uno", x, x), a)
+
+    def select(self, c, a, b) -> V:
+        return self._op(a.dtype, lambda bl, cc, x, y: bl.select(cc, x, y), c, a, b)
+
+    def logical(self, kind, a, b=None) -> V:
+        if kind == "not":
+            return self._op("bool", lambda bl, x: bl.xor(x, ir.Constant(I1, 1)), a)
+        fn = {"and": lambda bl, x, y: bl.and_(x, y), "or": lambda bl, x, y: bl.or_(x, y),
+              "xor": lambda bl, x, y: bl.xor(x, y)}[kind]
+        return self._op("bool", fn, a, b)
+
+    def maximum(self, a, b) -> V:
+        """numpy.maximum: NaN-propagating."""
+        if a.dtype in ("float32", "float64"):
+            pick = self.select(self.cmp(">", a, b), a, b)
+            return self.select(self.isnan(a), a, pick)
+        return self.select(self.cmp(">", a, b), a, b)
+
+    def minimum(self, a, b) -> V:
+        if a.dtype in ("float32", "float64"):
+            pick = self.select(self.cmp("<", a, b), a, b)
+            return self.select(self.isnan(a), a, pick)
+        return self.select(self.cmp("<", a, b), a, b)
+
+    def abs(self, a) -> V:
+        if a.dtype in ("float32", "float64"):
+            return self.intrinsic("llvm.fabs", a)
+        if a.dtype == "bool":
+            return a
+        neg = self.neg(a)
+        return self.select(self.cmp("<", a, self.const(0, a.dtype)), neg, a)
+
+    def cast(self, a: V, dtype: str) -> V:
+        src = a.dtype if a.dtype != "index" else "int64"
+        if src == dtype:
+            return a if a.dtype == dtype else V(a.v, a.level, dtype)
+        to = llvm_type(dtype)
+
+        def fn(bl, x):
+            sf = src in ("float32", "float64")
+            df = dtype in ("float32", "float64")
+            if dtype == "bool":
+                if sf:
+                    return bl.fcmp_unordered("!=", x, ir.Constant(x.type, 0.0))
+                return bl.icmp_unsigned("!=", x, ir.Constant(x.type, 0))
+            if src == "bool":
+                return bl.uitofp(x, to) if df else bl.zext(x, to)
+            if sf and df:
+                return bl.fptrunc(x, to) if dtype == "float32" else bl.fpext(x, to)
+            if sf:
+                return bl.fptosi(x, to)
+            if df:
+                return bl.sitofp(x, to)
+            return bl.trunc(x, to) if to.width < x.type.width else bl.sext(x, to)
+
+        return self._op(dtype, fn, a)
+
+    def intrinsic(self, name: str, *vals) -> V:
+        """Call an LLVM intrinsic overloaded on the value type (fabs, sqrt, fma, floor...)."""
+        ty = vals[0].v.type
+        mod = self.func.module
+        fn = mod.declare_intrinsic(name, [ty])
+        return self._op(vals[0].dtype, lambda bl, *xs: bl.call(fn, list(xs)), *vals)
+
+    def math(self, fname: str, *vals) -> V:
+        """A transcendental (exp, log, tanh, ...), lowered by the target's math library."""
+        level = self.deepest(*vals)
+        with self.at(level) as b:
+            return V(self.target.emit_math(b, fname, *[v.v for v in vals]), level, vals[0].dtype)
+
+
+# Reductions may reassociate (that is what lets them vectorize); elementwise math may
+# only contract a*b+c into an FMA. No nnan/ninf: NaN and inf must behave as in numpy.
+ASSOC = ("reassoc", "contract", "nsz")
+FAST = ("contract",)
+
+
+def _is_zero(v: V) -> bool:
+    return isinstance(v.v, ir.Constant) and v.dtype == "index" and v.v.constant == 0
+
+
+def _is_one(v: V) -> bool:
+    return isinstance(v.v, ir.Constant) and v.dtype == "index" and v.v.constant == 1
+
+
+def _path_to(level: Level) -> list:
+    path = []
+    while level is not None:
+        path.append(level)
+        level = level.parent
+    return path[::-1]
+
+
+def contiguous_strides(shape) -> tuple:
+    strides = []
+    acc = 1
+    for d in reversed(shape):
+        strides.append(acc)
+        acc *= max(int(d), 1)
+    return tuple(reversed(strides))
+
+
+def np_to_llvm_constant(arr: np.ndarray) -> ir.Constant:
+    """A global-initializer constant holding an array's bytes (self-contained code)."""
+    data = np.array(arr, order="C")
+    if data.dtype == np.bool_:
+        data = data.astype(np.uint8)
+    raw = bytearray(data.tobytes())
+    return ir.Constant(ir.ArrayType(I8, len(raw)), raw)

@@ -1,0 +1,24 @@
+"""Route a math function to the vectorizable polynomial library (mathlib), or to an LLVM
+intrinsic where mathlib has no implementation for it."""
+from __future__ import annotations
+
+from llvmlite import ir
+
+try:
+    from . import mathlib as _mathlib
+except ImportError:  # pragma: no cover - mathlib is part of the package
+    _mathlib = None
+
+
+def emit(builder: ir.IRBuilder, fname: str, *vals):
+    fn = getattr(_mathlib, f"emit_{fname}", None) if _mathlib else None
+    if fn is not None:
+        return fn(builder, *vals)
+    ty = vals[0].type
+    mod = builder.module
+    if fname == "sigmoid":
+        one = ir.Constant(ty, 1.0)
+        e = emit(builder, "exp", builder.fneg(vals[0]))
+        return builder.fdiv(one, builder.fadd(one, e))
+    intrinsic = mod.declare_intrinsic(f"llvm.{fname}", [ty])
+    return builder.call(intrinsic, list(vals))

@@ -1,0 +1,163 @@
+"""gc.compile and gc.trace: the user-facing driver of the pipeline.
+
+trace (Python -> Graph) -> passes (PassManager) -> lower (Program) -> target codegen ->
+runtime Executable. A CompiledFunction specializes on the input signature (structure,
+shapes, dtypes, values of Python scalars) and caches everything per signature, so the
+second call with the same signature goes straight to native code.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+import time
+
+import numpy as np
+
+from . import dtypes
+from .errors import GraphcError, TraceError
+from .ir import Node, TensorType, format_graph
+from .pytree import flatten, unflatten
+from .tracing import Tensor, Trace, as_node
+
+_SCALARS = (bool, int, float)
+
+
+def _leaf_signature(x):
+    if isinstance(x, (np.ndarray, np.generic)):
+        return ("array", tuple(np.shape(x)), dtypes.canonical(np.asarray(x).dtype))
+    if isinstance(x, _SCALARS):
+        return ("static", type(x).__name__, x)
+    raise TypeError(f"compiled function arguments must be numpy arrays (or nested tuples/lists/dicts "
+                    f"of them, or Python scalars); got {type(x).__name__}")
+
+
+def signature_of(args) -> tuple:
+    leaves, tree = flatten(args)
+    return tree, tuple(_leaf_signature(x) for x in leaves)
+
+
+def trace(fn, *args, name: str | None = None):
+    """The IR Graph of ``fn`` for these example inputs (arrays become parameters)."""
+    fn = getattr(fn, "python_function", fn)
+    leaves, in_tree = flatten(args)
+    sigs = [_leaf_signature(x) for x in leaves]
+    with Trace(name or getattr(fn, "__name__", "main")) as t:
+        g = t.graph
+        g.in_tree = in_tree
+        tracer_leaves = []
+        for k, (x, sig) in enumerate(zip(leaves, sigs)):
+            if sig[0] == "array":
+                node = Node("param", [], {"index": len(g.params), "_type": TensorType(sig[1], sig[2])},
+                            TensorType(sig[1], sig[2]), f"argument {k}")
+                t.add(node)
+                g.params.append(node)
+                tracer_leaves.append(Tensor(node, t))
+            else:
+                tracer_leaves.append(x)
+        result = fn(*unflatten(in_tree, tracer_leaves))
+        out_leaves, out_tree = flatten(result)
+        try:
+            g.outputs = [as_node(o, t) for o in out_leaves]
+        except GraphcError as e:
+            raise TraceError(f"outputs of {getattr(fn, '__name__', 'function')} must be arrays: {e}") from None
+        g.out_tree = out_tree
+        for hook in t.meta.get("finalize", []):
+            hook(t)
+    g.sort()
+    return g
+
+
+class _Compiled:
+    """Everything cached for one signature."""
+
+    def __init__(self, traced, optimized, program, executable, compile_seconds, pass_timings):
+        self.traced = traced
+        self.optimized = optimized
+        self.program = program
+        self.executable = executable
+        self.compile_seconds = compile_seconds
+        self.pass_timings = pass_timings
+
+
+class CompiledFunction:
+    """The result of gc.compile: call it with numpy arrays."""
+
+    def __init__(self, fn, target="cpu", fuse=True, **options):
+        self.python_function = fn
+        self.target = target
+        self.fuse = fuse
+        self.options = options
+        self._cache: dict = {}
+        self._lock = threading.Lock()
+        self.trace_count = 0
+        functools.update_wrapper(self, fn)
+
+    # -- compilation ---------------------------------------------------------------------
+    def _compile(self, args) -> _Compiled:
+        key = signature_of(args)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                return hit
+            compiled = self._build(args)
+            self._cache[key] = compiled
+            return compiled
+
+    def _build(self, args) -> _Compiled:
+        from .codegen.program import lower_program
+        from .codegen.target import get_target
+        from .passes import PassContext, PassManager, default_pipeline
+
+        t0 = time.perf_counter()
+        self.trace_count += 1
+        graph = trace(self.python_function, *args)
+        traced_text = format_graph(graph)
+        optimized = graph.copy()
+        ctx = PassContext(fuse=self.fuse, target=self.target, options=dict(self.options))
+        PassManager(default_pipeline(ctx), ctx).run(optimized)
+        program = lower_program(optimized, name=graph.name)
+        executable = get_target(self.target).compile(program)
+        executable.graph = optimized
+        return _Compiled(traced_text, optimized, program, executable, time.perf_counter() - t0, dict(ctx.timings))
+
+    # -- calling -------------------------------------------------------------------------
+    def __call__(self, *args):
+        compiled = self._compile(args)
+        leaves, _ = flatten(args)
+        arrays = [np.asarray(x) for x in leaves if isinstance(x, (np.ndarray, np.generic))]
+        outs = compiled.executable(arrays)
+        return unflatten(compiled.optimized.out_tree, outs)
+
+    # -- introspection -------------------------------------------------------------------
+    def ir(self, *args, stage: str = "optimized") -> str:
+        """IR text for this signature: stage "traced", "optimized" or "llvm"."""
+        compiled = self._compile(args)
+        if stage == "traced":
+            return compiled.traced
+        if stage == "optimized":
+            return format_graph(compiled.optimized)
+        if stage == "llvm":
+            return getattr(compiled.executable, "llvm_ir", "")
+        raise ValueError(f"unknown stage {stage!r} (traced, optimized, llvm)")
+
+    def memory_plan(self, *args) -> dict:
+        """Planned workspace bytes (peak) next to the naive sum of all intermediates."""
+        p = self._compile(args).program
+        return {"planned_peak_bytes": p.workspace_bytes, "naive_bytes": p.naive_bytes,
+                "kernels": len(p.kernels)}
+
+    def compile_time(self, *args) -> float:
+        return self._compile(args).compile_seconds
+
+    def graph(self, *args):
+        return self._compile(args).optimized
+
+
+def compile(fn=None, *, target: str = "cpu", fuse: bool = True, **options):
+    """Compile ``fn`` (usable as @gc.compile or gc.compile(fn, target=..., fuse=...))."""
+    if fn is None:
+        return lambda f: CompiledFunction(f, target=target, fuse=fuse, **options)
+    return CompiledFunction(fn, target=target, fuse=fuse, **options)

@@ -1,0 +1,77 @@
+"""Exceptions raised by graphc.
+
+Every error a user can trigger while tracing or calling a compiled function is a
+``GraphcError`` subclass whose message names the op, the operand shapes/dtypes and the
+user's source line (captured when the node was traced), so a mistake deep inside a
+model points back at the line that caused it.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+class GraphcError(Exception):
+    """Base class of graphc's errors."""
+
+
+class ShapeError(GraphcError, ValueError):
+    """Operand shapes are incompatible with the op."""
+
+
+class DTypeError(GraphcError, TypeError):
+    """An operand dtype is not supported by the op."""
+
+
+class UnknownOpError(GraphcError, KeyError):
+    """An op name is not in the registry."""
+
+    def __str__(self):  # KeyError would repr() the message
+        return self.args[0] if self.args else ""
+
+
+class TraceError(GraphcError):
+    """The traced Python function did something a graph cannot express."""
+
+
+class VerificationError(GraphcError):
+    """The IR violates an invariant (a bug in a pass, reported with the pass name)."""
+
+
+class CompileError(GraphcError):
+    """Code generation or native compilation failed."""
+
+
+class DeviceError(GraphcError):
+    """A device is missing or an op has no kernel for the requested device."""
+
+
+class ExportError(GraphcError):
+    """The function cannot be exported ahead of time."""
+
+
+def user_source_line() -> str:
+    """Return "file:line" of the innermost stack frame outside the graphc package.
+
+    Why: errors must point at the user's model code, not at graphc internals.
+    """
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = os.path.abspath(frame.f_code.co_filename)
+        if not filename.startswith(_PKG_DIR) and "/_pytest/" not in filename and "pluggy" not in filename:
+            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        frame = frame.f_back
+    return "<unknown>"
+
+
+def op_error(cls, op: str, message: str, types=(), loc: str | None = None):
+    """Build an error of class ``cls`` that names the op, operand types and source line."""
+    operands = ", ".join(str(t) for t in types)
+    where = loc or user_source_line()
+    text = f"{op}: {message}"
+    if operands:
+        text += f" (operands: {operands})"
+    text += f"\n  at {where}"
+    return cls(text)

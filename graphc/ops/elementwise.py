@@ -1,0 +1,293 @@
+"""Elementwise ops: numpy broadcasting and type promotion, one scalar lowering each.
+
+Each op is registered once with its shape rule (broadcast), numpy reference, scalar
+lowering and gradient rule; the user-facing function (``gc.add`` ...) promotes dtypes
+as numpy does and binds the op.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import dtypes
+from ..errors import DTypeError
+from ..ir import TensorType
+from ..tracing import bind
+from .common import (broadcast_shapes, cast_to, dtype_of, promote, read_broadcast,
+                     require_float, same_dtype, shape_of, sum_to_shape)
+from .registry import defop
+
+# -- registration helpers ---------------------------------------------------------------
+
+
+def _unary(name, np_fn, scalar, vjp=None, float_only=False, out_dtype=None):
+    def infer(types, attrs):
+        (t,) = types
+        if float_only:
+            require_float(t)
+        return TensorType(t.shape, out_dtype or t.dtype)
+
+    def impl(attrs, x):
+        with np.errstate(all="ignore"):
+            return np.asarray(np_fn(x)).astype(out_dtype or x.dtype.name, copy=False)
+
+    def emit(kb, node, idx):
+        return scalar(kb, kb.read(node.inputs[0], idx))
+
+    defop(name, "elementwise", infer, impl, emit=emit, vjp=vjp)
+
+
+def _binary(name, np_fn, scalar, vjp=None, out_dtype=None, float_only=False):
+    def infer(types, attrs):
+        dt = same_dtype(types)
+        if float_only:
+            require_float(types[0])
+        return TensorType(broadcast_shapes(*[t.shape for t in types]), out_dtype or dt)
+
+    def impl(attrs, x, y):
+        with np.errstate(all="ignore"):
+            return np.asarray(np_fn(x, y)).astype(out_dtype or x.dtype.name, copy=False)
+
+    def emit(kb, node, idx):
+        shape = node.type.shape
+        a = read_broadcast(kb, node.inputs[0], shape, idx)
+        b = read_broadcast(kb, node.inputs[1], shape, idx)
+        return scalar(kb, a, b)
+
+    defop(name, "elementwise", infer, impl, emit=emit, vjp=vjp)
+
+
+def _unbroadcast(g, x):
+    return sum_to_shape(g, shape_of(x))
+
+
+# -- arithmetic -------------------------------------------------------------------------
+
+_binary("add", np.add, lambda kb, a, b: kb.add(a, b),
+        vjp=lambda g, ins, out, attrs: [_unbroadcast(g, ins[0]), _unbroadcast(g, ins[1])])
+_binary("subtract", np.subtract, lambda kb, a, b: kb.sub(a, b),
+        vjp=lambda g, ins, out, attrs: [_unbroadcast(g, ins[0]), _unbroadcast(negative(g), ins[1])])
+_binary("multiply", np.multiply, lambda kb, a, b: kb.mul(a, b),
+        vjp=lambda g, ins, out, attrs: [_unbroadcast(multiply(g, ins[1]), ins[0]),
+                                        _unbroadcast(multiply(g, ins[0]), ins[1])])
+_binary("divide", np.true_divide, lambda kb, a, b: kb.div(a, b), float_only=True,
+        vjp=lambda g, ins, out, attrs: [_unbroadcast(divide(g, ins[1]), ins[0]),
+                                        _unbroadcast(negative(multiply(g, divide(out, ins[1]))), ins[1])])
+
+
+def _pow_scalar(kb, a, b):
+    if a.dtype in ("float32", "float64"):
+        return kb.math("pow", a, b)
+    r = kb.math("pow", kb.cast(a, "float64"), kb.cast(b, "float64"))
+    return kb.cast(r, a.dtype)
+
+
+def _pow_impl(x, y):
+    if np.issubdtype(x.dtype, np.integer):
+        return np.power(x.astype(np.float64), y.astype(np.float64)).astype(x.dtype)
+    return np.power(x, y)
+
+
+def _pow_vjp(g, ins, out, attrs):
+    x, y = ins
+    dx = multiply(g, multiply(y, power(x, subtract(y, cast_to(1, dtype_of(y))))))
+    safe_log = log(where(greater(x, 0), x, cast_to(1, dtype_of(x))))
+    dy = multiply(g, multiply(out, safe_log))
+    return [_unbroadcast(dx, x), _unbroadcast(dy, y)]
+
+
+_binary("power", _pow_impl, _pow_scalar, vjp=_pow_vjp)
+
+
+def _select_vjp(first):
+    def vjp(g, ins, out, attrs):
+        x, y = ins
+        mask = greater_equal(x, y) if first else less(x, y)
+        zero = cast_to(0, dtype_of(g))
+        gx = where(mask, g, zero)
+        gy = where(logical_not(mask), g, zero)
+        return [_unbroadcast(gx, x), _unbroadcast(gy, y)]
+    return vjp
+
+
+_binary("maximum", np.maximum, lambda kb, a, b: kb.maximum(a, b), vjp=_select_vjp(True))
+_binary("minimum", np.minimum, lambda kb, a, b: kb.minimum(a, b),
+        vjp=lambda g, ins, out, attrs: _select_vjp(True)(g, [ins[1], ins[0]], out, attrs)[::-1])
+
+_unary("negative", np.negative, lambda kb, a: kb.neg(a), vjp=lambda g, ins, out, a: [negative(g)])
+
+
+def _sign(x):
+    dt = dtype_of(x)
+    one, zero = cast_to(1, dt), cast_to(0, dt)
+    return where(greater(x, zero), one, where(less(x, zero), negative(one), zero))
+
+
+_unary("abs", np.abs, lambda kb, a: kb.abs(a), vjp=lambda g, ins, out, a: [multiply(g, _sign(ins[0]))])
+_unary("square", np.square, lambda kb, a: kb.mul(a, a),
+       vjp=lambda g, ins, out, a: [multiply(g, multiply(ins[0], cast_to(2, dtype_of(ins[0]))))])
+_unary("sqrt", np.sqrt, lambda kb, a: kb.math("sqrt", a), float_only=True,
+       vjp=lambda g, ins, out, a: [divide(g, multiply(out, cast_to(2, dtype_of(out))))])
+_unary("exp", np.exp, lambda kb, a: kb.math("exp", a), float_only=True,
+       vjp=lambda g, ins, out, a: [multiply(g, out)])
+_unary("log", np.log, lambda kb, a: kb.math("log", a), float_only=True,
+       vjp=lambda g, ins, out, a: [divide(g, ins[0])])
+_unary("tanh", np.tanh, lambda kb, a: kb.math("tanh", a), float_only=True,
+       vjp=lambda g, ins, out, a: [multiply(g, subtract(cast_to(1, dtype_of(out)), square(out)))])
+
+
+def _np_sigmoid(x):
+    # the numerically stable form, as the reference
+    return np.where(x >= 0, 1 / (1 + np.exp(-np.abs(x))), np.exp(-np.abs(x)) / (1 + np.exp(-np.abs(x))))
+
+
+_unary("sigmoid", _np_sigmoid, lambda kb, a: kb.math("sigmoid", a), float_only=True,
+       vjp=lambda g, ins, out, a: [multiply(g, multiply(out, subtract(cast_to(1, dtype_of(out)), out)))])
+_unary("relu", lambda x: np.maximum(x, np.zeros((), x.dtype)),
+       lambda kb, a: kb.maximum(a, kb.const(0, a.dtype)),
+       vjp=lambda g, ins, out, a: [where(greater(ins[0], cast_to(0, dtype_of(ins[0]))), g, cast_to(0, dtype_of(g)))])
+
+# -- comparisons and logic ----------------------------------------------------------------
+
+for _name, _fn, _pred in [("equal", np.equal, "=="), ("not_equal", np.not_equal, "!="),
+                          ("less", np.less, "<"), ("less_equal", np.less_equal, "<="),
+                          ("greater", np.greater, ">"), ("greater_equal", np.greater_equal, ">=")]:
+    _binary(_name, _fn, (lambda p: lambda kb, a, b: kb.cmp(p, a, b))(_pred), out_dtype="bool",
+            vjp=lambda g, ins, out, a: [None, None])
+
+
+def _bool_infer(types, attrs):
+    for t in types:
+        if t.dtype != "bool":
+            raise DTypeError(f"logical ops take bool operands, got {t.dtype}")
+    return TensorType(broadcast_shapes(*[t.shape for t in types]), "bool")
+
+
+def _emit_logical(kind):
+    def emit(kb, node, idx):
+        vals = [read_broadcast(kb, i, node.type.shape, idx) for i in node.inputs]
+        return kb.logical(kind, *vals)
+    return emit
+
+
+defop("logical_and", "elementwise", _bool_infer, lambda a, x, y: np.logical_and(x, y),
+      emit=_emit_logical("and"), vjp=lambda g, ins, out, a: [None, None])
+defop("logical_or", "elementwise", _bool_infer, lambda a, x, y: np.logical_or(x, y),
+      emit=_emit_logical("or"), vjp=lambda g, ins, out, a: [None, None])
+defop("logical_not", "elementwise", _bool_infer, lambda a, x: np.logical_not(x),
+      emit=_emit_logical("not"), vjp=lambda g, ins, out, a: [None])
+
+
+# -- where and cast -------------------------------------------------------------------------
+
+def _where_infer(types, attrs):
+    c, x, y = types
+    if c.dtype != "bool":
+        raise DTypeError(f"condition must be bool, got {c.dtype}")
+    dt = same_dtype([x, y])
+    return TensorType(broadcast_shapes(c.shape, x.shape, y.shape), dt)
+
+
+def _where_emit(kb, node, idx):
+    c, x, y = (read_broadcast(kb, i, node.type.shape, idx) for i in node.inputs)
+    return kb.select(c, x, y)
+
+
+def _where_vjp(g, ins, out, attrs):
+    c, x, y = ins
+    zero = cast_to(0, dtype_of(g))
+    return [None, _unbroadcast(where(c, g, zero), x), _unbroadcast(where(c, zero, g), y)]
+
+
+defop("where", "elementwise", _where_infer, lambda a, c, x, y: np.where(c, x, y), emit=_where_emit, vjp=_where_vjp)
+
+
+def _cast_infer(types, attrs):
+    (t,) = types
+    return TensorType(t.shape, dtypes.canonical(attrs["dtype"]))
+
+
+def _cast_vjp(g, ins, out, attrs):
+    src = dtype_of(ins[0])
+    if not dtypes.is_float(src):
+        return [None]
+    return [cast(g, src)]
+
+
+defop("cast", "elementwise", _cast_infer, lambda a, x: x.astype(a["dtype"]),
+      emit=lambda kb, node, idx: kb.cast(kb.read(node.inputs[0], idx), node.type.dtype), vjp=_cast_vjp)
+
+
+# -- user-facing functions ------------------------------------------------------------------
+
+def _arith(opname, float_only=False):
+    def fn(x, y):
+        _, (a, b) = promote(x, y, float_only=float_only)
+        return bind(opname, [a, b])
+    fn.__name__ = opname
+    fn.__doc__ = f"numpy.{opname} with broadcasting and numpy type promotion."
+    return fn
+
+
+add = _arith("add")
+subtract = _arith("subtract")
+multiply = _arith("multiply")
+divide = _arith("divide", float_only=True)
+power = _arith("power")
+maximum = _arith("maximum")
+minimum = _arith("minimum")
+equal = _arith("equal")
+not_equal = _arith("not_equal")
+less = _arith("less")
+less_equal = _arith("less_equal")
+greater = _arith("greater")
+greater_equal = _arith("greater_equal")
+
+
+def _unary_fn(opname, float_only=False):
+    def fn(x):
+        _, (a,) = promote(x, float_only=float_only)
+        return bind(opname, [a])
+    fn.__name__ = opname
+    fn.__doc__ = f"numpy-style {opname}."
+    return fn
+
+
+negative = _unary_fn("negative")
+absolute = _unary_fn("abs")
+square = _unary_fn("square")
+sqrt = _unary_fn("sqrt", float_only=True)
+exp = _unary_fn("exp", float_only=True)
+log = _unary_fn("log", float_only=True)
+tanh = _unary_fn("tanh", float_only=True)
+sigmoid = _unary_fn("sigmoid", float_only=True)
+relu = _unary_fn("relu")
+
+
+def _as_bool(x):
+    return cast_to(x, "bool")
+
+
+def logical_and(x, y):
+    return bind("logical_and", [_as_bool(x), _as_bool(y)])
+
+
+def logical_or(x, y):
+    return bind("logical_or", [_as_bool(x), _as_bool(y)])
+
+
+def logical_not(x):
+    return bind("logical_not", [_as_bool(x)])
+
+
+def where(condition, x, y):
+    """numpy.where(condition, x, y) (the three-argument form)."""
+    _, (a, b) = promote(x, y)
+    return bind("where", [_as_bool(condition), a, b])
+
+
+def cast(x, dtype):
+    """x.astype(dtype)."""
+    dt = dtypes.canonical(dtype)
+    if dtype_of(x) == dt and not isinstance(x, (bool, int, float)):
+        return x
+    return bind("cast", [x if not isinstance(x, (bool, int, float)) else np.asarray(x)], dtype=dt)

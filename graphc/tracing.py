@@ -1,0 +1,192 @@
+"""Tracing: running the user's Python function on symbolic Tensors to build a Graph.
+
+Every graphc op function calls ``bind(op_name, inputs, **attrs)``. Inside a trace it
+infers the output type with the op's shape rule (so errors surface at the user's line),
+appends a Node and returns a ``Tensor`` wrapping it. Outside a trace (plain numpy
+arguments) it runs the op's numpy reference instead, so ``gc.exp(np_array)`` works
+eagerly just as the compiled version would.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import dtypes
+from .errors import GraphcError, TraceError, user_source_line
+from .ir import Graph, Node, TensorType
+from .ops.registry import get_op
+
+_TRACES: list["Trace"] = []
+
+
+class Trace:
+    """The graph under construction plus per-trace state (variables, device scope)."""
+
+    def __init__(self, name="main"):
+        self.graph = Graph(name)
+        self.var_values: dict = {}     # Variable -> current Node (after assigns)
+        self.device_stack: list[str] = []
+        self.meta: dict = {}           # extension state (optimizers, collections, rng)
+
+    def add(self, node: Node) -> Node:
+        if self.device_stack and node.device is None:
+            node.device = self.device_stack[-1]
+        self.graph.nodes.append(node)
+        return node
+
+    def read_variable(self, var) -> Node:
+        node = self.var_values.get(var)
+        if node is None:
+            node = Node("read_variable", [], {"var": var}, TensorType(var.shape, var.dtype), user_source_line())
+            self.graph.var_reads[var] = node
+            self.add(node)
+            self.var_values[var] = node
+        return node
+
+    def write_variable(self, var, node: Node) -> None:
+        self.var_values[var] = node
+        self.graph.var_updates[var] = node
+
+    def __enter__(self):
+        _TRACES.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        _TRACES.remove(self)
+
+
+def current_trace() -> Trace | None:
+    return _TRACES[-1] if _TRACES else None
+
+
+class Tensor:
+    """A symbolic value inside a trace; supports numpy-style operators and methods."""
+
+    __slots__ = ("node", "trace", "__weakref__")
+    __array_priority__ = 1000  # so ndarray + Tensor defers to Tensor.__radd__
+
+    def __init__(self, node: Node, trace: Trace):
+        self.node = node
+        self.trace = trace
+
+    # -- static information ----------------------------------------------------------
+    @property
+    def shape(self):
+        return self.node.type.shape
+
+    @property
+    def dtype(self):
+        return np.dtype(self.node.type.dtype)
+
+    @property
+    def ndim(self):
+        return len(self.node.type.shape)
+
+    @property
+    def size(self):
+        return self.node.type.size
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __repr__(self):
+        return f"Tensor({self.node.type}, op={self.node.op})"
+
+    def __bool__(self):
+        raise TraceError("the truth value of a traced Tensor is not known at trace time; "
+                         f"use gc.where or gc.scan instead of Python control flow\n  at {user_source_line()}")
+
+    def __array__(self, *args, **kwargs):
+        raise TraceError(f"cannot convert a traced Tensor to a numpy array inside a compiled function\n  at {user_source_line()}")
+
+    def __hash__(self):
+        return id(self)
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
+    # operators and methods are attached in graphc/ops/methods.py (they need the ops)
+
+
+def is_tensor(x) -> bool:
+    return isinstance(x, Tensor)
+
+
+def _trace_of(inputs) -> Trace | None:
+    for x in inputs:
+        if isinstance(x, Tensor):
+            return x.trace
+    return current_trace()
+
+
+def constant_node(value, trace: Trace, dtype=None) -> Node:
+    arr = np.asarray(value, dtype=dtype)
+    if arr.dtype == np.float64 and dtype is None and isinstance(value, float):
+        pass
+    name = dtypes.canonical(arr.dtype)
+    arr = np.array(arr, dtype=name, order="C")  # (ascontiguousarray would make 0-d arrays 1-d)
+    arr.setflags(write=False)
+    node = Node("constant", [], {"value": arr}, TensorType(arr.shape, name), user_source_line())
+    return trace.add(node)
+
+
+def as_node(x, trace: Trace) -> Node:
+    """The Node for an op operand: a Tensor's node, a Variable's current value, or a constant."""
+    if isinstance(x, Tensor):
+        if x.trace is not trace:
+            raise TraceError("a Tensor from another trace was used (a traced value leaked "
+                             f"out of its compiled function?)\n  at {user_source_line()}")
+        return x.node
+    if getattr(x, "_graphc_variable", False):
+        return trace.read_variable(x)
+    if isinstance(x, (np.ndarray, np.generic, bool, int, float, list, tuple)):
+        try:
+            return constant_node(x, trace)
+        except GraphcError:
+            raise
+        except Exception as e:
+            raise TraceError(f"cannot use {type(x).__name__} as a graph value: {e}\n  at {user_source_line()}") from None
+    raise TraceError(f"cannot use an object of type {type(x).__name__} as a graph value\n  at {user_source_line()}")
+
+
+def _type_of(x) -> TensorType:
+    if isinstance(x, Tensor):
+        return x.node.type
+    if getattr(x, "_graphc_variable", False):
+        return TensorType(x.shape, x.dtype)
+    arr = np.asarray(x)
+    return TensorType(arr.shape, dtypes.canonical(arr.dtype))
+
+
+def infer_checked(opname: str, types, attrs, loc: str | None = None) -> TensorType:
+    """Run the op's shape rule, re-raising its error with the op, operand types and line."""
+    op = get_op(opname)
+    try:
+        return op.infer(list(types), attrs)
+    except GraphcError as e:
+        where = loc or user_source_line()
+        operands = ", ".join(str(t) for t in types)
+        raise type(e)(f"{opname}: {e} (operands: {operands})\n  at {where}") from None
+
+
+def bind(opname: str, inputs, **attrs):
+    """Apply op ``opname`` to ``inputs``: symbolically inside a trace, else with numpy."""
+    op = get_op(opname)
+    trace = _trace_of(inputs)
+    if trace is None:
+        arrays = [x.numpy() if getattr(x, "_graphc_variable", False) else np.asarray(x) for x in inputs]
+        infer_checked(opname, [_type_of(a) for a in arrays], attrs)
+        return np.asarray(op.impl(attrs, *arrays))
+    nodes = [as_node(x, trace) for x in inputs]
+    loc = user_source_line()
+    out_type = infer_checked(opname, [n.type for n in nodes], attrs, loc)
+    node = trace.add(Node(opname, nodes, attrs, out_type, loc))
+    return Tensor(node, trace)
+
+
+def static_type(x) -> TensorType:
+    """Type of any operand (Tensor, Variable, array, scalar) without binding it."""
+    return _type_of(x)

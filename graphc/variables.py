@@ -1,0 +1,143 @@
+"""Variables: named mutable state owned by the runtime, read and updated by compiled code.
+
+A Variable's value lives in an aligned numpy buffer; compiled functions receive its
+address and update it in place, so a training step never copies parameters between
+Python and native code. Inside a trace, reading a Variable yields a ``read_variable``
+node (never a constant) and ``assign`` records the new value as a variable update.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from . import dtypes
+from ._runtime.buffers import aligned_copy
+from .errors import ShapeError
+
+_uids = itertools.count()
+
+
+class Variable:
+    _graphc_variable = True
+
+    def __init__(self, initial_value, name: str | None = None, trainable: bool = True, dtype=None):
+        value = np.asarray(initial_value if not callable(initial_value) else initial_value(), dtype=dtype)
+        if value.dtype == np.float64 and dtype is None and not isinstance(initial_value, np.ndarray):
+            value = value.astype(np.float32)  # Python floats become float32 variables, as in TF
+        dt = dtypes.canonical(value.dtype)
+        self._value = aligned_copy(value.astype(dt))
+        self.uid = next(_uids)
+        self.name = name or f"Variable_{self.uid}"
+        self.trainable = trainable
+        self.device = None
+
+    # -- static info -----------------------------------------------------------------------
+    @property
+    def shape(self):
+        return self._value.shape
+
+    @property
+    def dtype(self):
+        return self._value.dtype.name
+
+    @property
+    def ndim(self):
+        return self._value.ndim
+
+    def __repr__(self):
+        return f"<graphc.Variable '{self.name}' {self.dtype}{list(self.shape)}>"
+
+    def __hash__(self):
+        return hash(self.uid)
+
+    def __eq__(self, other):
+        return self is other
+
+    # -- host access -----------------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """A copy of the current value."""
+        return self._value.copy()
+
+    def _storage_for_call(self) -> np.ndarray:
+        """The buffer compiled code reads and writes in place."""
+        return self._value
+
+    def _check(self, value):
+        value = np.asarray(value)
+        if value.shape != self.shape:
+            raise ShapeError(f"cannot assign a value of shape {value.shape} to variable '{self.name}' of shape {self.shape}")
+        return value.astype(self.dtype, copy=False)
+
+    # -- assignment (eager outside a trace, recorded inside one) ------------------------------
+    def _traced(self, value, combine):
+        from .tracing import Tensor, current_trace
+        from .ops.elementwise import add, subtract
+
+        trace = value.trace if isinstance(value, Tensor) else current_trace()
+        if trace is None:
+            return None
+        from .ops.common import cast_to
+        from .ops.shape_ops import broadcast_to
+
+        current = self.value()
+        value = cast_to(value, self.dtype)
+        if combine == "add":
+            value = add(current, value)
+        elif combine == "sub":
+            value = subtract(current, value)
+        value = broadcast_to(value, self.shape)
+        from .tracing import as_node
+
+        trace.write_variable(self, as_node(value, trace))
+        return self.value()
+
+    def assign(self, value):
+        """Set the value (inside a compiled function: recorded as an update)."""
+        r = self._traced(value, None)
+        if r is not None:
+            return r
+        self._value[...] = self._check(value)
+        return self
+
+    def assign_add(self, delta):
+        r = self._traced(delta, "add")
+        if r is not None:
+            return r
+        self._value[...] = self._value + self._check(delta)
+        return self
+
+    def assign_sub(self, delta):
+        r = self._traced(delta, "sub")
+        if r is not None:
+            return r
+        self._value[...] = self._value - self._check(delta)
+        return self
+
+    def value(self):
+        """The current value: a Tensor inside a trace, a numpy copy outside."""
+        from .tracing import Tensor, current_trace
+
+        trace = current_trace()
+        if trace is None:
+            return self.numpy()
+        return Tensor(trace.read_variable(self), trace)
+
+    # -- operators: a Variable behaves like its value ---------------------------------------
+    def _v(self):
+        return self.value()
+
+
+def _forward(name):
+    def method(self, *args, **kwargs):
+        return getattr(self._v(), name)(*args, **kwargs)
+    method.__name__ = name
+    return method
+
+
+for _name in ["__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
+              "__rtruediv__", "__pow__", "__rpow__", "__matmul__", "__rmatmul__", "__neg__", "__getitem__",
+              "__lt__", "__le__", "__gt__", "__ge__", "reshape", "sum", "mean", "max", "min", "astype", "transpose"]:
+    setattr(Variable, _name, _forward(_name))
+Variable.T = property(lambda self: self._v().T)
+Variable.__array_priority__ = 1000
