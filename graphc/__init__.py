@@ -31,3 +31,4 @@ float32, float64, int32, int64, bool_ = "float32", "float64", "int32", "int64", 
 
 __version__ = "0.1.0"
 from .autodiff import grad, gradients, value_and_grad
+from . import nn  # noqa: E402

@@ -1,0 +1,10 @@
+"""Shared test settings: hypothesis profiles sized for CI's 2 cores."""
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("ci", max_examples=25, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("thorough", max_examples=300, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("GRAPHC_HYPOTHESIS_PROFILE", "ci"))
