@@ -12,15 +12,20 @@ import os
 import threading
 
 import llvmlite.binding as llvm
+import numpy as np
 from llvmlite import ir
 
 from ..errors import CompileError
 from .kernel import I8, I32, I64, KernelBuilder, contiguous_strides, mem_type, np_to_llvm_constant
+from .program import GemmStep
 from .target import Target
 
 I8P = I8.as_pointer()
 I8PP = I8P.as_pointer()
-KERNEL_TYPE = ir.FunctionType(ir.VoidType(), [I8PP, I64, I64])
+KERNEL_TYPE = ir.FunctionType(ir.VoidType(), [I8P, I64, I64])  # (ctx = void** buffers, begin, end)
+# A kernel is split across threads when it has at least this many elements of work;
+# below it, the dispatch (~0.2 us warm, ~30 us waking sleeping workers) costs more.
+PARALLEL_MIN_ELEMENTS = 1 << 15
 ENTRY_NAME = "graphc_main"
 
 _init_lock = threading.Lock()
@@ -79,7 +84,8 @@ class CPUTarget(Target):
         cpu_triple = llvm.get_process_triple()
         module.triple = cpu_triple
         self._constants = {}
-        kernel_fns = [self.emit_kernel(module, program, k) for k in program.kernels]
+        kernel_fns = [self.emit_gemm_step(module, program, k) if isinstance(k, GemmStep) else self.emit_kernel(module, program, k)
+                      for k in program.kernels]
         self.emit_entry(module, program, kernel_fns)
         return module
 
@@ -98,11 +104,12 @@ class CPUTarget(Target):
     def emit_kernel(self, module, program, kernel) -> ir.Function:
         fn = ir.Function(module, KERNEL_TYPE, name=kernel.name)
         fn.linkage = "internal"
-        bufs_arg, begin, end = fn.args
+        ctx_arg, begin, end = fn.args
         kb = KernelBuilder(fn, self, inline=kernel.inline)
         params = kernel.buffers()
         ptrs = {}
         with kb.at(kb.root) as b:
+            bufs_arg = b.bitcast(ctx_arg, I8PP)
             for j, buf in enumerate(params):
                 raw = b.load(b.gep(bufs_arg, [ir.Constant(I64, j)]))
                 ptrs[buf.key()] = b.bitcast(raw, mem_type(buf.dtype).as_pointer())
@@ -153,19 +160,152 @@ class CPUTarget(Target):
                 return b.gep(ws, [ir.Constant(I64, buf.slot)])
             return b.bitcast(self.constant_global(module, buf), I8P)
 
-        for kernel, fn in zip(program.kernels, kernel_fns):
-            params = kernel.buffers()
-            arr = b.alloca(ir.ArrayType(I8P, max(len(params), 1)))
-            for j, buf in enumerate(params):
+        def pointer_array(bufs):
+            arr = b.alloca(ir.ArrayType(I8P, max(len(bufs), 1)))
+            for j, buf in enumerate(bufs):
                 b.store(pointer(buf), b.gep(arr, [ir.Constant(I32, 0), ir.Constant(I32, j)]))
-            arr_ptr = b.bitcast(arr, I8PP)
-            extent = kernel.shape[0] if kernel.shape else 1
-            self.emit_launch(b, module, fn, arr_ptr, extent, kernel)
+            return b.bitcast(arr, I8P)
+
+        for step, fn in zip(program.kernels, kernel_fns):
+            if isinstance(step, GemmStep):
+                epi_ctx = pointer_array(step.epilogue.buffers()) if step.epilogue is not None else ir.Constant(I8P, None)
+                ctx = pointer_array([step.a, step.b, step.dest, step.scratch])
+                ctx_full = b.alloca(ir.ArrayType(I8P, 2))
+                b.store(ctx, b.gep(ctx_full, [ir.Constant(I32, 0), ir.Constant(I32, 0)]))
+                b.store(epi_ctx, b.gep(ctx_full, [ir.Constant(I32, 0), ir.Constant(I32, 1)]))
+                task, chunks = fn
+                self.emit_parallel(b, module, task, b.bitcast(ctx_full, I8P), chunks, 1)
+                continue
+            ctx = pointer_array(step.buffers())
+            extent = step.shape[0] if step.shape else 1
+            size = 1
+            for d in step.shape:
+                size *= d
+            inner = max(size // max(extent, 1), 1)
+            if size >= PARALLEL_MIN_ELEMENTS and extent > 1:
+                grain = max(1, PARALLEL_MIN_ELEMENTS // 4 // inner)
+                self.emit_parallel(b, module, fn, ctx, extent, grain)
+            else:
+                b.call(fn, [ctx, ir.Constant(I64, 0), ir.Constant(I64, extent)])
         b.ret(ir.Constant(I32, 0))
 
-    def emit_launch(self, b, module, fn, arr_ptr, extent, kernel):
-        """Run one kernel over [0, extent) of its outer loop (serially here)."""
-        b.call(fn, [arr_ptr, ir.Constant(I64, 0), ir.Constant(I64, extent)])
+    def emit_parallel(self, b, module, fn, ctx, n, grain):
+        """Split [0, n) over the native thread pool (runs inline for one chunk)."""
+        from .threadpool import declare_threadpool
+
+        pfor = declare_threadpool(module)["graphc_parallel_for"]
+        b.call(pfor, [b.bitcast(fn, pfor.function_type.args[0]), ctx, ir.Constant(I64, n), ir.Constant(I64, grain)])
+
+    def emit_gemm_step(self, module, program, step):
+        """A task over row chunks: each chunk runs the GEMM on its rows (every batch),
+        then the epilogue kernel on those rows while they are still in cache."""
+        from .gemm import emit_gemm, gemm_pack_buffer_elems
+        from .program import gemm_chunks
+
+        node = step.node
+        dt = node.type.dtype
+        T = mem_type(dt)
+        gemm_fn = module.globals.get(f"graphc_gemm_{dt}")
+        if gemm_fn is None:
+            gemm_fn = emit_gemm(module, f"graphc_gemm_{dt}", dt)
+            gemm_fn.linkage = "internal"
+        epi_fn = self.emit_kernel(module, program, step.epilogue) if step.epilogue is not None else None
+        a_node, b_node = node.inputs
+        M, N = node.type.shape[-2:]
+        K = a_node.type.shape[-1]
+        batch_shape = node.type.shape[:-2]
+        flops = 2 * M * N * K * max(1, int(np.prod(batch_shape, dtype=np.int64)))
+        chunks = gemm_chunks() if flops >= 1 << 22 and M >= 2 else 1
+        itemsize = np.dtype(dt).itemsize
+        pack_bytes = gemm_pack_buffer_elems(dt) * itemsize + 64
+
+        fn = ir.Function(module, KERNEL_TYPE, name=step.name)
+        fn.linkage = "internal"
+        ctx_arg, cbeg, cend = fn.args
+        entry = fn.append_basic_block("entry")
+        b = ir.IRBuilder(entry)
+        outer = b.bitcast(ctx_arg, I8PP)
+        bufs = b.bitcast(b.load(b.gep(outer, [ir.Constant(I64, 0)])), I8PP)
+        epi_ctx = b.load(b.gep(outer, [ir.Constant(I64, 1)]))
+        A, B, C, scratch = (b.load(b.gep(bufs, [ir.Constant(I64, j)])) for j in range(4))
+        A, B, C = (b.bitcast(p, T.as_pointer()) for p in (A, B, C))
+
+        def strides(x_node, trans, rows, cols):
+            # element strides of the operand as GEMM sees it (a transposed view swaps them)
+            if trans:
+                return 1, rows
+            return cols, 1
+
+        a_rs, a_cs = strides(a_node, step.a_trans, M, K)
+        b_rs, b_cs = strides(b_node, step.b_trans, K, N)
+        a_batch = _batch_strides(a_node.type.shape, batch_shape, M * K)
+        b_batch = _batch_strides(b_node.type.shape, batch_shape, K * N)
+        out_batch = _batch_strides(node.type.shape, batch_shape, M * N)
+        nbatch = max(1, int(np.prod(batch_shape, dtype=np.int64)))
+        c64 = lambda v: ir.Constant(I64, int(v))
+
+        # for chunk in [cbeg, cend): rows [chunk*M/chunks, (chunk+1)*M/chunks)
+        chunk_ptr = b.alloca(I64)
+        b.store(cbeg, chunk_ptr)
+        head = fn.append_basic_block("chunk_head")
+        body = fn.append_basic_block("chunk_body")
+        done = fn.append_basic_block("done")
+        b.branch(head)
+        b.position_at_end(head)
+        c = b.load(chunk_ptr)
+        b.cbranch(b.icmp_signed("<", c, cend), body, done)
+        b.position_at_end(body)
+        m0 = b.sdiv(b.mul(c, c64(M)), c64(chunks))
+        m1 = b.sdiv(b.mul(b.add(c, c64(1)), c64(M)), c64(chunks))
+        pack = b.bitcast(b.gep(scratch, [b.mul(c, c64(pack_bytes))]), T.as_pointer())
+        for bi in range(nbatch) if nbatch <= 64 else []:
+            idx = np.unravel_index(bi, batch_shape) if batch_shape else ()
+            ao = sum(int(i) * s for i, s in zip(idx, a_batch))
+            bo = sum(int(i) * s for i, s in zip(idx, b_batch))
+            co = sum(int(i) * s for i, s in zip(idx, out_batch))
+            b.call(gemm_fn, [c64(M), c64(N), c64(K), b.gep(A, [c64(ao)]), c64(a_rs), c64(a_cs),
+                             b.gep(B, [c64(bo)]), c64(b_rs), c64(b_cs), b.gep(C, [c64(co)]), c64(N),
+                             c64(0), m0, m1, pack])
+        if nbatch > 64:
+            self._batched_gemm_loop(fn, b, gemm_fn, nbatch, batch_shape, a_batch, b_batch, out_batch,
+                                    (M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C), m0, m1, pack)
+        if epi_fn is not None:
+            b.call(epi_fn, [epi_ctx, m0, m1])
+        b.store(b.add(c, c64(1)), chunk_ptr)
+        b.branch(head)
+        b.position_at_end(done)
+        b.ret_void()
+        return fn, chunks
+
+    def _batched_gemm_loop(self, fn, b, gemm_fn, nbatch, batch_shape, a_batch, b_batch, out_batch, mats, m0, m1, pack):
+        """A runtime loop over many batch entries (offsets from the unravelled index)."""
+        M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C = mats
+        c64 = lambda v: ir.Constant(I64, int(v))
+        ptr = b.alloca(I64)
+        b.store(c64(0), ptr)
+        head = fn.append_basic_block("batch_head")
+        body = fn.append_basic_block("batch_body")
+        after = fn.append_basic_block("batch_done")
+        b.branch(head)
+        b.position_at_end(head)
+        i = b.load(ptr)
+        b.cbranch(b.icmp_signed("<", i, c64(nbatch)), body, after)
+        b.position_at_end(body)
+        offs = [c64(0), c64(0), c64(0)]
+        rem = i
+        dims = list(batch_shape)
+        for d in range(len(dims)):
+            inner = int(np.prod(dims[d + 1:], dtype=np.int64)) if d + 1 < len(dims) else 1
+            q = b.udiv(rem, c64(inner))
+            rem = b.urem(rem, c64(inner))
+            for k, st in enumerate((a_batch, b_batch, out_batch)):
+                offs[k] = b.add(offs[k], b.mul(q, c64(st[d])))
+        b.call(gemm_fn, [c64(M), c64(N), c64(K), b.gep(A, [offs[0]]), c64(a_rs), c64(a_cs),
+                         b.gep(B, [offs[1]]), c64(b_rs), c64(b_cs), b.gep(C, [offs[2]]), c64(N),
+                         c64(0), m0, m1, pack])
+        b.store(b.add(i, c64(1)), ptr)
+        b.branch(head)
+        b.position_at_end(after)
 
     # -- math -----------------------------------------------------------------------------
     def emit_math(self, builder, fname, *vals):
@@ -182,45 +322,53 @@ class CPUTarget(Target):
         return Executable(program, fn_addr, keepalive)
 
 
-_engine_lock = threading.Lock()
-_engine = None
-
-
-def get_engine():
-    """One process-wide MCJIT engine; each compiled Program adds its module to it."""
-    global _engine
-    init_llvm()
-    with _engine_lock:
-        if _engine is None:
-            backing = llvm.parse_assembly("")
-            _engine = llvm.create_mcjit_compiler(backing, target_machine())
-        return _engine
-
-
-_module_counter = [0]
-
-
 def jit_compile(llvm_ir: str):
-    """Parse, verify, optimize and JIT an LLVM module; returns (entry address, keepalive)."""
-    engine = get_engine()
+    """Parse, verify, optimize and JIT an LLVM module into the process-wide runtime engine
+    (which also holds the native thread pool); returns (entry address, keepalive)."""
+    from . import threadpool
+
+    init_llvm()
     try:
         mod = llvm.parse_assembly(llvm_ir)
         mod.verify()
     except RuntimeError as e:
         raise CompileError(f"generated LLVM IR is invalid: {e}") from None
-    with _engine_lock:
+    with _uid_lock:
         _module_counter[0] += 1
         uid = _module_counter[0]
-    # make the entry symbol unique per module inside the shared engine
-    entry = f"{ENTRY_NAME}_{uid}"
-    fn = mod.get_function(ENTRY_NAME)
-    fn.name = entry
-    optimize(mod, target_machine())
-    with _engine_lock:
-        engine.add_module(mod)
-        engine.finalize_object()
-        engine.run_static_constructors()
-        addr = engine.get_function_address(entry)
+    entry = f"{ENTRY_NAME}_{uid}"  # unique inside the shared engine
+    mod.get_function(ENTRY_NAME).name = entry
+    tm = target_machine()
+    mod.triple = tm.triple
+    mod.data_layout = str(tm.target_data)
+    optimize(mod, tm)
+    threadpool.add_module(mod, optimize=False)
+    addr = threadpool.get_function_address(entry)
     if not addr:
         raise CompileError("JIT produced no entry point")
     return addr, mod
+
+
+_uid_lock = threading.Lock()
+_module_counter = [0]
+
+
+def _batch_strides(shape, batch_shape, matrix_elems):
+    """Element offsets per (broadcast) batch dimension of a matmul operand."""
+    lead = len(shape) - 2
+    dims = shape[:lead]
+    strides = []
+    acc = matrix_elems
+    own = []
+    for d in reversed(dims):
+        own.append(acc)
+        acc *= d
+    own = own[::-1]
+    offset = len(batch_shape) - lead
+    for k in range(len(batch_shape)):
+        j = k - offset
+        if j < 0 or dims[j] == 1:
+            strides.append(0)
+        else:
+            strides.append(own[j])
+    return strides

@@ -1,18 +1,24 @@
-"""Lowering a fused graph to a Program: kernels in order plus a buffer for every value.
+"""Lowering a fused graph to a Program: steps in order plus a buffer for every value.
 
-The Program is target-neutral: it says which kernels run, which node each stores, and
-where every materialized value lives (an input, an output, a variable, a constant, or
-an offset in one workspace). Backends turn it into code; the runtime uses its ABI
-(inputs, outputs, variables, workspace size) to call that code.
+The Program is target-neutral: it says which steps run (loop-nest ``Kernel``s and
+library-style ``GemmStep``s), which node each stores, and where every materialized
+value lives (an input, an output, a variable, a constant, or an offset in one
+workspace). Backends turn it into code; the runtime uses its ABI (inputs, outputs,
+variables, workspace size) to call that code.
 
 ABI of the generated entry point: ``int32 graphc_main(void** args)`` with
 ``args = [inputs..., outputs..., variables..., workspace]``; it returns 0 on success.
+
+Memory planning: workspace values get offsets by liveness (a value's range is free
+again after its last reader), and an elementwise kernel writes in place over an input
+that dies in it when both have the same shape and dtype.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..passes.fusion import KernelGroup, build_groups, is_alias
+from ..ops.registry import get_op
+from ..passes.fusion import GEMM_OPS, build_groups, is_alias
 
 ALIGN = 64
 
@@ -20,22 +26,25 @@ ALIGN = 64
 @dataclass
 class Buffer:
     kind: str          # "input" | "output" | "variable" | "workspace" | "constant"
-    slot: int          # index among its kind, or byte offset for "workspace"
+    slot: int          # index among its kind, or byte offset for "workspace" (set by the planner)
     shape: tuple
     dtype: str
     nbytes: int
     value: object = None  # ndarray for constants
+    vid: int = -1         # workspace value id (before offsets are assigned)
 
     def key(self):
-        return (self.kind, self.slot)
+        return (self.kind, self.slot) if self.kind != "workspace" else ("workspace", self.vid)
 
 
 @dataclass
 class Kernel:
+    """A loop nest over ``shape`` storing ``root``'s value into ``dest``."""
+
     name: str
-    root: object              # Node whose value is stored
+    root: object
     inline: frozenset         # node ids whose emit is inlined
-    dest: Buffer              # where the root's value is stored
+    dest: Buffer
     reads: dict               # node id -> Buffer for materialized nodes read by the kernel
     shape: tuple
     members: list = field(default_factory=list)
@@ -51,9 +60,32 @@ class Kernel:
 
 
 @dataclass
+class GemmStep:
+    """C = A @ B (2-D or batched) through the packed GEMM kernel, then an optional
+    elementwise epilogue kernel run on each block of rows while it is in cache."""
+
+    name: str
+    node: object
+    dest: Buffer
+    a: Buffer
+    b: Buffer
+    a_trans: bool
+    b_trans: bool
+    scratch: Buffer
+    epilogue: Kernel | None = None
+    shape: tuple = ()
+
+    def all_buffers(self):
+        out = [self.dest, self.a, self.b, self.scratch]
+        if self.epilogue is not None:
+            out += self.epilogue.buffers()
+        return out
+
+
+@dataclass
 class Program:
     name: str
-    kernels: list
+    kernels: list            # steps: Kernel | GemmStep, in execution order
     inputs: list             # Buffer per graph param
     outputs: list            # Buffer per graph output
     variables: list          # Variable objects, in slot order
@@ -65,99 +97,210 @@ def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
-class _Planner:
-    """Workspace offsets; the simple policy gives each value its own range."""
+def gemm_scratch_bytes(dtype: str, chunks: int) -> int:
+    from .gemm import gemm_pack_buffer_elems
 
-    def __init__(self):
-        self.size = 0
-        self.naive = 0
-
-    def allocate(self, node) -> Buffer:
-        off = self.size
-        nbytes = node.type.nbytes
-        self.size += _align(max(nbytes, 1))
-        self.naive += nbytes
-        return Buffer("workspace", off, node.type.shape, node.type.dtype, nbytes)
+    itemsize = 4 if dtype == "float32" else 8
+    return chunks * (gemm_pack_buffer_elems(dtype) * itemsize + ALIGN)
 
 
-def lower_program(graph, name: str = "main", planner=None) -> Program:
-    """Assign buffers and build the kernel list for a graph after the pass pipeline."""
-    groups = graph.kernels if graph.kernels is not None else build_groups(graph, set())
-    inline_ids = set()
-    for g in groups:
-        inline_ids.update(m.id for m in g.members if m is not g.root)
-    planner = planner or _Planner()
+def gemm_chunks() -> int:
+    """How many row chunks (threads) a GEMM step is split into (fixed at compile time)."""
+    from .threadpool import get_num_threads
 
-    var_slots = {}
-    variables = []
-    for var in list(graph.var_reads) + list(graph.var_updates):
-        if var not in var_slots:
-            var_slots[var] = len(variables)
-            variables.append(var)
+    return max(1, min(get_num_threads(), 16))
 
-    buffers: dict[int, Buffer] = {}
-    inputs = []
-    for k, p in enumerate(graph.params):
-        b = Buffer("input", k, p.type.shape, p.type.dtype, p.type.nbytes)
-        buffers[p.id] = b
-        inputs.append(b)
-    for var, n in graph.var_reads.items():
-        buffers[n.id] = Buffer("variable", var_slots[var], n.type.shape, n.type.dtype, n.type.nbytes)
 
-    outputs = [Buffer("output", k, o.type.shape, o.type.dtype, o.type.nbytes) for k, o in enumerate(graph.outputs)]
-    # A computed root that is an output (first occurrence) stores straight into it.
-    direct_out: dict[int, Buffer] = {}
-    for o, b in zip(graph.outputs, outputs):
-        if o.id not in direct_out and not is_alias(graph, o, inline_ids) and o.op not in ("param", "constant", "read_variable"):
-            direct_out[o.id] = b
+class Lowering:
+    def __init__(self, graph, name, use_gemm=True, plan_memory=True):
+        self.graph = graph
+        self.name = name
+        self.use_gemm = use_gemm
+        self.plan_memory = plan_memory
+        self.groups = graph.kernels if graph.kernels is not None else build_groups(graph, set())
+        self.inline_ids = set()
+        for g in self.groups:
+            self.inline_ids.update(m.id for m in g.members if m is not g.root)
+        self.buffers: dict = {}
+        self.workspace_values: list = []  # Buffers of kind workspace, by vid
+        self.const_count = 0
 
-    const_count = 0
+    # -- buffers -----------------------------------------------------------------------------
+    def new_workspace(self, node_type, nbytes=None) -> Buffer:
+        nbytes = node_type.nbytes if nbytes is None else nbytes
+        b = Buffer("workspace", -1, node_type.shape, node_type.dtype, nbytes, vid=len(self.workspace_values))
+        self.workspace_values.append(b)
+        return b
 
-    def buffer_of(node) -> Buffer:
-        nonlocal const_count
-        b = buffers.get(node.id)
+    def buffer_of(self, node) -> Buffer:
+        b = self.buffers.get(node.id)
         if b is not None:
             return b
         if node.op == "constant":
-            b = Buffer("constant", const_count, node.type.shape, node.type.dtype, node.type.nbytes, node.attrs["value"])
-            const_count += 1
-        elif is_alias(graph, node, inline_ids):
-            base = buffer_of(node.inputs[0])
-            b = Buffer(base.kind, base.slot, node.type.shape, node.type.dtype, base.nbytes, base.value)
+            b = Buffer("constant", self.const_count, node.type.shape, node.type.dtype, node.type.nbytes, node.attrs["value"])
+            self.const_count += 1
+        elif is_alias(self.graph, node, self.inline_ids):
+            base = self.buffer_of(node.inputs[0])
+            b = base  # same memory; readers index it with their own (reshaped) shape
         else:
             raise AssertionError(f"no buffer for %{node.id} ({node.op})")
-        buffers[node.id] = b
+        self.buffers[node.id] = b
         return b
 
-    kernels = []
+    # -- lowering ----------------------------------------------------------------------------
+    def run(self) -> Program:
+        g = self.graph
+        var_slots, variables = {}, []
+        for var in list(g.var_reads) + list(g.var_updates):
+            if var not in var_slots:
+                var_slots[var] = len(variables)
+                variables.append(var)
+        inputs = []
+        for k, p in enumerate(g.params):
+            b = Buffer("input", k, p.type.shape, p.type.dtype, p.type.nbytes)
+            self.buffers[p.id] = b
+            inputs.append(b)
+        for var, n in g.var_reads.items():
+            self.buffers[n.id] = Buffer("variable", var_slots[var], n.type.shape, n.type.dtype, n.type.nbytes)
+        outputs = [Buffer("output", k, o.type.shape, o.type.dtype, o.type.nbytes) for k, o in enumerate(g.outputs)]
+        direct_out = {}
+        for o, b in zip(g.outputs, outputs):
+            if o.id not in direct_out and not is_alias(g, o, self.inline_ids) and o.op not in ("param", "constant", "read_variable"):
+                direct_out[o.id] = b
 
-    def reads_of(group_members, inline):
+        epilogue_of = {grp.epilogue_of.id: grp for grp in self.groups if getattr(grp, "epilogue_of", None) is not None}
+        epilogue_groups = {id(grp) for grp in epilogue_of.values()}
+        steps = []
+        for grp in self.groups:
+            if id(grp) in epilogue_groups:
+                continue  # emitted with its matmul
+            root = grp.root
+            if root.op in GEMM_OPS and self.use_gemm and root.type.dtype in ("float32", "float64"):
+                steps.append(self.gemm_step(grp, epilogue_of.get(root.id), direct_out, len(steps)))
+                continue
+            dest = direct_out.get(root.id) or self.new_workspace(root.type)
+            self.buffers[root.id] = dest
+            steps.append(self.kernel(f"k{len(steps)}_{root.op}", root, grp.members, dest))
+
+        for o, b in zip(g.outputs, outputs):
+            if direct_out.get(o.id) is b:
+                continue
+            steps.append(Kernel(f"k{len(steps)}_copy_out{b.slot}", o, frozenset(), b, {o.id: self.buffer_of(o)}, o.type.shape))
+        for var, n in g.var_updates.items():
+            if n.op == "read_variable" and n.attrs["var"] is var:
+                continue
+            dest = Buffer("variable", var_slots[var], n.type.shape, n.type.dtype, n.type.nbytes)
+            steps.append(Kernel(f"k{len(steps)}_assign_{var_slots[var]}", n, frozenset(), dest, {n.id: self.buffer_of(n)}, n.type.shape))
+
+        steps = [s for s in steps if all(d > 0 for d in s.shape)]
+        naive = sum(b.nbytes for b in self.workspace_values)
+        size = self.assign_offsets(steps)
+        return Program(self.name, steps, inputs, outputs, variables, size, naive)
+
+    def kernel(self, name, root, members, dest) -> Kernel:
+        inline = frozenset(m.id for m in members)
         reads = {}
-        for m in group_members:
+        for m in members:
             for i in m.inputs:
                 if i.id not in inline:
-                    reads[i.id] = buffer_of(i)
-        return reads
+                    reads[i.id] = self.buffer_of(i)
+        return Kernel(name, root, inline, dest, reads, root.type.shape, list(members))
 
-    for g in groups:
-        root = g.root
-        dest = direct_out.get(root.id) or planner.allocate(root)
-        buffers[root.id] = dest
-        inline = frozenset(m.id for m in g.members)
-        kernels.append(Kernel(f"k{len(kernels)}_{root.op}", root, inline, dest, reads_of(g.members, inline),
-                              root.type.shape, list(g.members)))
+    def gemm_step(self, grp, epilogue, direct_out, index) -> GemmStep:
+        mm = grp.root
+        member_ids = {m.id for m in grp.members}
 
-    # Outputs that are not stored directly (params, variables, aliases, repeats): copy.
-    for o, b in zip(graph.outputs, outputs):
-        if direct_out.get(o.id) is b:
-            continue
-        kernels.append(Kernel(f"k{len(kernels)}_copy_out{b.slot}", o, frozenset(), b, {o.id: buffer_of(o)}, o.type.shape))
-    # Variable updates: written last, after every read of the old values.
-    for var, n in graph.var_updates.items():
-        if n.op == "read_variable" and n.attrs["var"] is var:
-            continue
-        dest = Buffer("variable", var_slots[var], n.type.shape, n.type.dtype, n.type.nbytes)
-        kernels.append(Kernel(f"k{len(kernels)}_assign_{var_slots[var]}", n, frozenset(), dest, {n.id: buffer_of(n)}, n.type.shape))
+        def operand(node):
+            if node.id in member_ids and node.op == "transpose":
+                return self.buffer_of(node.inputs[0]), True
+            return self.buffer_of(node), False
 
-    kernels = [k for k in kernels if all(d > 0 for d in k.shape)]
-    return Program(name, kernels, inputs, outputs, variables, planner.size, planner.naive)
+        a, a_t = operand(mm.inputs[0])
+        b, b_t = operand(mm.inputs[1])
+        from ..ir import TensorType
+
+        chunks = gemm_chunks()
+        scratch = self.new_workspace(TensorType((0,), "uint8"), gemm_scratch_bytes(mm.type.dtype, chunks))
+        epi_kernel = None
+        if epilogue is not None:
+            dest = direct_out.get(epilogue.root.id) or self.new_workspace(epilogue.root.type)
+            self.buffers[mm.id] = dest       # the GEMM writes C where the epilogue's result goes,
+            self.buffers[epilogue.root.id] = dest  # and the epilogue rewrites it in place, row block by row block
+            epi_kernel = self.kernel(f"k{index}_epilogue", epilogue.root, epilogue.members, dest)
+        else:
+            dest = direct_out.get(mm.id) or self.new_workspace(mm.type)
+            self.buffers[mm.id] = dest
+        return GemmStep(f"k{index}_gemm", mm, dest, a, b, a_t, b_t, scratch, epi_kernel, mm.type.shape)
+
+    # -- memory planning ---------------------------------------------------------------------------
+    def assign_offsets(self, steps) -> int:
+        """Offsets for workspace values: by liveness, with in-place elementwise reuse."""
+        first, last = {}, {}
+        for k, s in enumerate(steps):
+            bufs = s.all_buffers() if isinstance(s, GemmStep) else s.buffers()
+            for b in bufs:
+                if b.kind == "workspace":
+                    first.setdefault(b.vid, k)
+                    last[b.vid] = k
+        if not self.plan_memory:
+            off = 0
+            for b in self.workspace_values:
+                b.slot = off
+                off += _align(max(b.nbytes, 1))
+            return off
+        # in place: an elementwise kernel may store over an input dying in it
+        alias_to = {}
+        for k, s in enumerate(steps):
+            if not isinstance(s, Kernel) or s.dest.kind != "workspace" or first.get(s.dest.vid) != k:
+                continue
+            cand = self._inplace_candidate(s, last, k, alias_to)
+            if cand is not None:
+                alias_to[s.dest.vid] = cand
+                root = cand
+                while root in alias_to:  # the storage that is actually allocated
+                    root = alias_to[root]
+                last[root] = max(last[root], last[s.dest.vid])
+        placed = []  # (offset, size, first, last)
+        size = 0
+        for b in sorted(self.workspace_values, key=lambda x: first.get(x.vid, 0)):
+            if b.vid not in first:
+                b.slot = 0
+                continue
+            if b.vid in alias_to:
+                continue
+            need = _align(max(b.nbytes, 1))
+            lo, hi = first[b.vid], last[b.vid]
+            busy = sorted((o, o + sz) for o, sz, f, l in placed if not (l < lo or f > hi))
+            off = 0
+            for s0, s1 in busy:
+                if off + need <= s0:
+                    break
+                off = max(off, s1)
+            b.slot = off
+            placed.append((off, need, lo, hi))
+            size = max(size, off + need)
+        for vid, src in alias_to.items():
+            while src in alias_to:
+                src = alias_to[src]
+            self.workspace_values[vid].slot = self.workspace_values[src].slot
+        return size
+
+    def _inplace_candidate(self, kernel, last, k, alias_to):
+        root = kernel.root
+        if any(get_op(m.op).kind != "elementwise" for m in kernel.members):
+            return None
+        for nid, buf in kernel.reads.items():
+            if buf.kind != "workspace" or last.get(buf.vid) != k or buf.vid in alias_to.values():
+                continue
+            if buf.nbytes != kernel.dest.nbytes or buf.dtype != kernel.dest.dtype:
+                continue
+            readers = [m for m in kernel.members if any(i.id == nid for i in m.inputs)]
+            if all(m.type.shape == root.type.shape and
+                   all(i.type.shape == root.type.shape for i in m.inputs if i.id == nid) for m in readers):
+                return buf.vid
+        return None
+
+
+def lower_program(graph, name: str = "main", use_gemm: bool = True, plan_memory: bool = True) -> Program:
+    """Assign buffers and build the step list for a graph after the pass pipeline."""
+    return Lowering(graph, name, use_gemm, plan_memory).run()

@@ -2,9 +2,19 @@
 
 The result is ``graph.kernels``: a list of ``KernelGroup`` (one root whose value is
 stored to memory, plus the member nodes inlined into the root's loop nest), in
-execution order. ``no_fusion`` gives every computed node its own kernel (the naive
-mode: every intermediate written to memory); ``fusion`` inlines elementwise and
-index-remapping producers into their only consumer.
+execution order.
+
+- ``no_fusion`` (naive mode) gives every computed node its own kernel: every
+  intermediate is written to memory and read back.
+- ``fusion`` inlines, in reverse topological order, every elementwise or
+  index-remapping node whose consumers all sit in one group (cheap producers used
+  twice in a group are recomputed, which is cheaper than a round trip to memory), and
+  every reduction over trailing axes whose consumers share one group of the same
+  rank: the KernelBuilder hoists such a reduction to the outer loop level, so a
+  softmax becomes one loop nest over rows that computes max and sum per row and
+  reads the input from memory once. A matmul whose only consumer is a same-shaped
+  elementwise group gets that group as its *epilogue* (bias add, activation), run on
+  each block of rows right after the GEMM computed them.
 
 ``reshape`` of a materialized value is a free alias (same bytes, new shape), so it
 never needs a kernel of its own; its input is then materialized.
@@ -16,22 +26,33 @@ from dataclasses import dataclass, field
 from ..ops.registry import get_op
 from .manager import Pass, register_pass
 
+# Ops whose whole-kernel lowering on the CPU is a library-style step (GEMM).
+GEMM_OPS = ("matmul",)
+
 
 @dataclass
 class KernelGroup:
-    root: object                      # the Node whose value this kernel stores
-    members: list = field(default_factory=list)  # Nodes inlined into the loop nest (root included)
+    root: object                                  # the Node whose value this kernel stores
+    members: list = field(default_factory=list)   # Nodes inlined into the loop nest (root included)
+    epilogue_of: object = None                    # matmul Node whose rows this group post-processes
 
     def describe(self) -> str:
-        return f"kernel[{self.root.op} -> %{self.root.id}] = {{" + ", ".join(f"{m.op}%{m.id}" for m in self.members) + "}"
+        extra = f" epilogue of %{self.epilogue_of.id}" if self.epilogue_of is not None else ""
+        return f"kernel[{self.root.op} -> %{self.root.id}]{extra} = {{" + ", ".join(f"{m.op}%{m.id}" for m in self.members) + "}"
 
 
 def computed(node) -> bool:
     return get_op(node.op).kind != "source"
 
 
-def build_groups(graph, inline: set) -> list:
-    """Groups for every materialized computed node (not aliases), members by inlining."""
+def is_alias(graph, node, inline) -> bool:
+    """A reshape that is materialized shares its input's buffer instead of a kernel."""
+    return node.op == "reshape" and node.id not in inline
+
+
+def build_groups(graph, inline: set, group_of: dict | None = None) -> list:
+    """Groups for every materialized computed node (aliases excluded), members by inlining."""
+    order = {x.id: k for k, x in enumerate(graph.nodes)}
     groups = []
     for n in graph.nodes:
         if not computed(n) or n.id in inline or is_alias(graph, n, inline):
@@ -43,20 +64,19 @@ def build_groups(graph, inline: set) -> list:
                 continue
             seen.add(m.id)
             members.append(m)
-            stack.extend(i for i in m.inputs if i.id in inline)
-        order = {x.id: k for k, x in enumerate(graph.nodes)}
+            stack.extend(i for i in m.inputs if i.id in inline and (group_of is None or group_of.get(i.id) == n.id))
         members.sort(key=lambda x: order[x.id])
         groups.append(KernelGroup(n, members))
     return groups
 
 
-def is_alias(graph, node, inline) -> bool:
-    """A reshape that is materialized shares its input's buffer instead of a kernel."""
-    return node.op == "reshape" and node.id not in inline
-
-
-def _roots(graph) -> set:
-    return {n.id for n in graph.roots()}
+def _trailing_reduction(node) -> bool:
+    """A reduce_* over the last axes of its input (hoistable to the outer loops)."""
+    if not node.op.startswith("reduce_"):
+        return False
+    nd = node.inputs[0].type.ndim
+    axes = node.attrs["axes"]
+    return bool(axes) and tuple(axes) == tuple(range(nd - len(axes), nd))
 
 
 @register_pass
@@ -71,21 +91,84 @@ class NoFusion(Pass):
 @register_pass
 class Fusion(Pass):
     name = "fusion"
-    reason = "inline elementwise and index-remapping producers into their single consumer's loop nest"
+    reason = "inline elementwise, index-remapping and row-reduction producers into the loop nest of their consumers"
 
     def run(self, graph, ctx):
         users = graph.users()
-        roots = _roots(graph)
+        roots = {n.id for n in graph.roots()}
+        by_id = {n.id: n for n in graph.nodes}
+        group_of: dict[int, int] = {}   # node id -> id of the group root it is inlined into
         inline: set = set()
         must_materialize: set = set()
+        gemm = ctx.target == "cpu"
+
         for n in reversed(graph.nodes):
-            kind = get_op(n.op).kind
-            if n.id in roots or n.id in must_materialize or kind not in ("elementwise", "injective"):
-                if n.op == "reshape" and n.inputs:
-                    must_materialize.add(n.inputs[0].id)
+            op = get_op(n.op)
+            consumers = users.get(n.id, [])
+            if n.op in GEMM_OPS and gemm:
+                for i in n.inputs:  # the GEMM reads operands from memory; a 2-D transpose is a stride
+                    if not self._gemm_transpose(i, users):
+                        must_materialize.add(i.id)
+            if not computed(n) or n.id in roots or n.id in must_materialize or not consumers:
+                self._own_group(n, group_of, must_materialize)
                 continue
-            if len(users.get(n.id, [])) == 1:
+            targets = {group_of.get(c.id, c.id) for c in consumers}
+            if len(targets) != 1:
+                self._own_group(n, group_of, must_materialize)
+                continue
+            target = by_id[next(iter(targets))]
+            if gemm and target.op in GEMM_OPS:
+                fusible = self._gemm_transpose(n, users)
+                if fusible:
+                    must_materialize.add(n.inputs[0].id)
+            elif op.kind in ("elementwise", "injective"):
+                fusible = True
+            else:
+                fusible = _trailing_reduction(n) and target.type.ndim == n.inputs[0].type.ndim
+            if fusible:
                 inline.add(n.id)
-            elif n.op == "reshape" and n.inputs:
-                must_materialize.add(n.inputs[0].id)
-        graph.kernels = build_groups(graph, inline)
+                group_of[n.id] = target.id
+            else:
+                self._own_group(n, group_of, must_materialize)
+
+        groups = build_groups(graph, inline, group_of)
+        self._attach_epilogues(graph, groups, users, gemm)
+        graph.kernels = groups
+
+    @staticmethod
+    def _own_group(n, group_of, must_materialize):
+        group_of[n.id] = n.id
+        if n.op == "reshape" and n.inputs:  # a materialized reshape aliases its input's buffer
+            must_materialize.add(n.inputs[0].id)
+
+    @staticmethod
+    def _gemm_transpose(node, users) -> bool:
+        """A 2-D transpose read only by a GEMM becomes swapped operand strides."""
+        return node.op == "transpose" and node.type.ndim == 2 and len(users.get(node.id, [])) == 1
+
+    @staticmethod
+    def _attach_epilogues(graph, groups, users, gemm):
+        if not gemm:
+            return
+        by_root = {g.root.id: g for g in groups}
+        member_group = {m.id: g for g in groups for m in g.members}
+        roots = {n.id for n in graph.roots()}
+        for g in groups:
+            mm = g.root
+            if mm.op not in GEMM_OPS or mm.type.ndim != 2 or mm.id in roots:
+                continue
+            consumers = users.get(mm.id, [])
+            if not consumers:
+                continue
+            epi = member_group.get(consumers[0].id)
+            if epi is None or epi is g or any(member_group.get(c.id) is not epi for c in consumers):
+                continue
+            ok = epi.root.type.shape == mm.type.shape and epi.epilogue_of is None
+            for m in epi.members:
+                kind = get_op(m.op).kind
+                if kind != "elementwise":
+                    ok = False
+                if mm in m.inputs and m.type.shape != mm.type.shape:
+                    ok = False
+            if ok and by_root.get(epi.root.id) is epi:
+                epi.epilogue_of = mm
