@@ -1,0 +1,1 @@
+"""graphc's benchmark runner: `python -m bench` (see runner.py)."""

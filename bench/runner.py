@@ -1,0 +1,135 @@
+"""Fused-vs-naive-vs-numpy benchmark runner.
+
+    python -m bench [--quick] [--json FILE] [--only SUBSTR] [--reps N]
+
+Every case runs in graphc's naive mode (one kernel per op, every intermediate in
+memory), fused mode, and numpy, several repetitions after warm-up, all in one process
+and one run, so the ratios are comparable. Memory-bound cases are also compared with
+the machine's memcpy floor for the same bytes (numpy ``x.copy()``), matmul-heavy cases
+with a measured FMA peak of this machine (all cores).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+import graphc as gc
+
+from .cases import default_cases
+
+
+def timeit(fn, reps: int, min_seconds: float = 0.2):
+    """(median ms, min ms) over at least ``reps`` runs after two warm-ups."""
+    fn()
+    fn()
+    times = []
+    t_end = time.perf_counter() + min_seconds
+    while len(times) < reps or (time.perf_counter() < t_end and len(times) < 200):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3, min(times) * 1e3
+
+
+def memcpy_floor_ms(nbytes: int, reps: int) -> float:
+    """numpy's copy of nbytes/2 bytes moves nbytes (read + write): the memory floor."""
+    src = np.ones(max(nbytes // 2 // 4, 1), np.float32)
+    return timeit(lambda: src.copy(), reps)[0]
+
+
+def fma_peak_gflops() -> float:
+    """Peak fp32 FMA throughput of all cores, from a register-only LLVM kernel."""
+    from .peak import measure_peak_gflops
+
+    return measure_peak_gflops()
+
+
+def run_case(case, reps: int):
+    row = {"case": case.name}
+    fused = gc.compile(case.fn, fuse=True)
+    naive = gc.compile(case.fn, fuse=False)
+    t0 = time.perf_counter()
+    out_fused = fused(*case.args)
+    row["compile_s_fused"] = round(time.perf_counter() - t0, 3)
+    ref = case.numpy_fn(*case.args)
+    if not case.stateful:
+        out_naive = naive(*case.args)
+        for name, out in (("fused", out_fused), ("naive", out_naive)):
+            np.testing.assert_allclose(np.asarray(out), np.asarray(ref), rtol=case.rtol, atol=case.rtol,
+                                       err_msg=f"{case.name}: {name} result differs from numpy")
+    else:
+        np.testing.assert_allclose(float(out_fused), float(ref), rtol=case.rtol, err_msg=f"{case.name}: first step loss")
+        naive(*case.args)
+    row["numpy_ms"], row["numpy_min_ms"] = timeit(lambda: case.numpy_fn(*case.args), reps)
+    row["naive_ms"], row["naive_min_ms"] = timeit(lambda: naive(*case.args), reps)
+    row["fused_ms"], row["fused_min_ms"] = timeit(lambda: fused(*case.args), reps)
+    row["speedup_fused_vs_naive"] = row["naive_ms"] / row["fused_ms"]
+    row["speedup_fused_vs_numpy"] = row["numpy_ms"] / row["fused_ms"]
+    plan = fused.memory_plan(*case.args)
+    row["planned_peak_bytes"] = plan["planned_peak_bytes"]
+    row["naive_intermediate_bytes"] = plan["naive_bytes"]
+    row["kernels_fused"] = plan["kernels"]
+    row["kernels_naive"] = naive.memory_plan(*case.args)["kernels"]
+    if case.bytes_moved:
+        floor = memcpy_floor_ms(case.bytes_moved, reps)
+        row["memcpy_floor_ms"] = floor
+        row["fused_vs_memcpy"] = row["fused_ms"] / floor
+        row["fused_GBps"] = case.bytes_moved / row["fused_ms"] / 1e6
+        row["memcpy_GBps"] = case.bytes_moved / floor / 1e6
+    if case.flops:
+        row["fused_GFLOPs"] = case.flops / row["fused_ms"] / 1e6
+        row["numpy_GFLOPs"] = case.flops / row["numpy_ms"] / 1e6
+    return row
+
+
+def format_table(rows, peak):
+    cols = [("case", "{:<24}"), ("numpy_ms", "{:>9.3f}"), ("naive_ms", "{:>9.3f}"), ("fused_ms", "{:>9.3f}"),
+            ("speedup_fused_vs_naive", "{:>8.2f}x"), ("speedup_fused_vs_numpy", "{:>8.2f}x"),
+            ("fused_vs_memcpy", "{:>8.2f}x"), ("fused_GBps", "{:>7.1f}"), ("fused_GFLOPs", "{:>7.1f}"),
+            ("planned_peak_bytes", "{:>11}"), ("compile_s_fused", "{:>6.3f}")]
+    heads = ["case", "numpy ms", "naive ms", "fused ms", "vs naive", "vs numpy", "vs memcpy", "GB/s", "GFLOP/s",
+             "peak bytes", "compile"]
+    widths = [24, 9, 9, 9, 9, 9, 9, 7, 7, 11, 6]
+    lines = ["  ".join(h.rjust(w) if k else h.ljust(w) for k, (h, w) in enumerate(zip(heads, widths)))]
+    for r in rows:
+        cells = []
+        for (key, fmt), w in zip(cols, widths):
+            v = r.get(key)
+            cells.append(fmt.format(v) if v is not None else "-".rjust(w))
+        lines.append("  ".join(cells))
+    if peak:
+        lines.append(f"FMA peak (all cores, measured): {peak:.0f} GFLOP/s; "
+                     + "; ".join(f"{r['case']}: {r['fused_GFLOPs'] / peak:.0%} of peak" for r in rows if "fused_GFLOPs" in r))
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="CI-sized smoke run")
+    p.add_argument("--json", help="write the rows as JSON to this file")
+    p.add_argument("--only", help="run only cases whose name contains this")
+    p.add_argument("--reps", type=int, default=None)
+    a = p.parse_args(argv)
+    reps = a.reps or (3 if a.quick else 10)
+    cases = [c for c in default_cases(a.quick) if not a.only or a.only in c.name]
+    from graphc.codegen.threadpool import get_num_threads
+
+    print(f"graphc bench: {len(cases)} cases, {get_num_threads()} threads, reps >= {reps}"
+          + (" (quick)" if a.quick else ""), flush=True)
+    rows = []
+    for case in cases:
+        rows.append(run_case(case, reps))
+        print(f"  done {case.name}", file=sys.stderr, flush=True)
+    peak = None if a.quick else fma_peak_gflops()
+    print(format_table(rows, peak))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"rows": rows, "fma_peak_gflops": peak, "threads": get_num_threads(),
+                       "cpu": os.environ.get("GRAPHC_CPU") or "host"}, f, indent=2)
+    return 0

@@ -1,0 +1,203 @@
+"""Native half of gc.export: LLVM objects, graphc runtime modules, the C link, ELF checks.
+
+Why a separate module: export.py decides *what* goes into a library (signature, state,
+metadata); this file only knows how to turn llvmlite modules plus C glue into a
+position-independent shared library that needs nothing but libc/libm/libpthread.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import shutil
+import struct
+import subprocess
+
+import llvmlite.binding as llvm
+from llvmlite import ir
+
+from .errors import ExportError
+
+# -- graphc runtime modules -----------------------------------------------------------------
+# A generated module may *declare* graphc runtime functions (the thread pool today); the
+# library must then carry one definition. Each entry: (name, symbols it defines, emitter).
+
+
+def _threadpool_provider():
+    from .codegen import threadpool
+
+    symbols = set(threadpool.declare_threadpool(ir.Module("probe")).keys())
+    return "threadpool", symbols, threadpool.emit_threadpool
+
+
+RUNTIME_PROVIDERS = [_threadpool_provider]
+
+_SYSTEM_LIBS = ("c", "m", "pthread")
+_system_handles = None
+
+
+def _system_libraries():
+    """ctypes handles of libc, libm and libpthread (the only libraries a library may need)."""
+    global _system_handles
+    if _system_handles is None:
+        handles = []
+        for lib in _SYSTEM_LIBS:
+            path = ctypes.util.find_library(lib)
+            if path:
+                handles.append(ctypes.CDLL(path))
+        _system_handles = handles
+    return _system_handles
+
+
+def is_system_symbol(name: str) -> bool:
+    return any(hasattr(h, name) for h in _system_libraries())
+
+
+def undefined_symbols(mod: llvm.ModuleRef) -> set:
+    """Functions and globals the module uses but does not define (LLVM intrinsics excluded)."""
+    out = set()
+    for f in mod.functions:
+        if f.is_declaration and not f.name.startswith("llvm."):
+            out.add(f.name)
+    for g in mod.global_variables:
+        if g.is_declaration:
+            out.add(g.name)
+    return out
+
+
+def resolve_runtime(undefined: set, what: str) -> list:
+    """Runtime modules (name, emitter) that define ``undefined``; ExportError for the rest."""
+    needed, left = [], set(undefined)
+    for make in RUNTIME_PROVIDERS:
+        name, symbols, emit = make()
+        if left & symbols:
+            needed.append((name, emit))
+            left -= symbols
+    unknown = sorted(s for s in left if not is_system_symbol(s))
+    if unknown:
+        raise ExportError(f"{what} calls {', '.join(unknown)}, which neither a graphc runtime module nor "
+                          f"libc/libm/libpthread defines; a standalone library cannot resolve it")
+    return needed
+
+
+# -- objects ----------------------------------------------------------------------------------
+
+def pic_target_machine():
+    """Host (or GRAPHC_CPU) target machine with position-independent code for a .so."""
+    from .codegen import llvm_cpu
+
+    return llvm_cpu.target_machine(reloc="pic")
+
+
+def compile_object(module, tm, path: str, what: str) -> llvm.ModuleRef:
+    """Parse, verify, optimize (the JIT's O3 pipeline) and write ``module`` as an object."""
+    from .codegen import llvm_cpu
+
+    llvm_cpu.init_llvm()
+    try:
+        mod = llvm.parse_assembly(str(module)) if isinstance(module, ir.Module) else module
+        mod.triple = tm.triple
+        mod.data_layout = str(tm.target_data)
+        mod.verify()
+    except RuntimeError as e:
+        raise ExportError(f"{what}: generated LLVM IR is invalid: {e}") from None
+    llvm_cpu.optimize(mod, tm)
+    with open(path, "wb") as fh:
+        fh.write(tm.emit_object(mod))
+    return mod
+
+
+def runtime_object(name: str, emit, tm, path: str) -> None:
+    """Emit one graphc runtime module (e.g. the thread pool) as its own object."""
+    mod = ir.Module(name=f"graphc_runtime_{name}")
+    mod.triple = tm.triple
+    mod.data_layout = str(tm.target_data)
+    emit(mod)
+    ref = compile_object(mod, tm, path, f"runtime module {name}")
+    resolve_runtime(undefined_symbols(ref) - _defined(ref), f"runtime module {name}")
+
+
+def _defined(mod) -> set:
+    return {f.name for f in mod.functions if not f.is_declaration}
+
+
+def state_module(symbols_and_bytes, triple: str) -> ir.Module:
+    """Variable storage: one writable, 64-byte aligned global per variable, holding its
+    export-time value (bytes, so NaNs and signed zeros survive exactly)."""
+    mod = ir.Module(name="graphc_state")
+    mod.triple = triple
+    for symbol, data in symbols_and_bytes:
+        data = bytes(data) or b"\0"
+        ty = ir.ArrayType(ir.IntType(8), len(data))
+        g = ir.GlobalVariable(mod, ty, name=symbol)
+        g.initializer = ir.Constant(ty, bytearray(data))
+        g.align = 64
+    return mod
+
+
+# -- linking ----------------------------------------------------------------------------------
+
+def find_c_compiler() -> str | None:
+    cc = os.environ.get("CC")
+    if cc and shutil.which(cc):
+        return shutil.which(cc)
+    for cand in ("cc", "gcc", "clang"):
+        if shutil.which(cand):
+            return shutil.which(cand)
+    return None
+
+
+def link_shared(cc: str, out: str, c_sources: list, objects: list, version_script: str, cwd: str) -> None:
+    """cc -shared: glue + objects -> .so; only the API symbols stay exported, and any
+    symbol outside libc/libm/libpthread fails the link (--no-undefined)."""
+    cmd = [cc, "-shared", "-fPIC", "-O2", "-std=gnu11", "-o", out, *c_sources, *objects,
+           f"-Wl,--version-script={version_script}", "-Wl,--no-undefined", "-lm", "-lpthread"]
+    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise ExportError(f"linking the shared library failed ({' '.join(cmd)}):\n{r.stderr.strip()}")
+
+
+# -- ELF dynamic section ----------------------------------------------------------------------
+
+def needed_libraries(path: str) -> list:
+    """DT_NEEDED entries of an ELF shared object (what `ldd` starts from), read directly."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if data[:4] != b"\x7fELF":
+        raise ExportError(f"{path} is not an ELF file")
+    bits64, endian = data[4] == 2, "<" if data[5] == 1 else ">"
+    if bits64:
+        shoff, = struct.unpack_from(endian + "Q", data, 0x28)
+        shentsize, shnum = struct.unpack_from(endian + "HH", data, 0x3A)
+        sh_fmt, dyn_fmt = endian + "IIQQQQIIQQ", endian + "qQ"
+    else:
+        shoff, = struct.unpack_from(endian + "I", data, 0x20)
+        shentsize, shnum = struct.unpack_from(endian + "HH", data, 0x2E)
+        sh_fmt, dyn_fmt = endian + "IIIIIIIIII", endian + "iI"
+    sections = [struct.unpack_from(sh_fmt, data, shoff + k * shentsize) for k in range(shnum)]
+    out = []
+    for sh in sections:
+        if sh[1] != 6:  # SHT_DYNAMIC
+            continue
+        offset, size, link = sh[4], sh[5], sh[6]
+        strtab_off = sections[link][4]
+        step = struct.calcsize(dyn_fmt)
+        for pos in range(offset, offset + size, step):
+            tag, val = struct.unpack_from(dyn_fmt, data, pos)
+            if tag == 0:
+                break
+            if tag == 1:  # DT_NEEDED
+                end = data.index(b"\0", strtab_off + val)
+                out.append(data[strtab_off + val:end].decode())
+    return out
+
+
+_ALLOWED_NEEDED = ("libc.so", "libm.so", "libpthread.so", "ld-linux", "ld64.so")
+
+
+def check_dependencies(path: str) -> list:
+    needed = needed_libraries(path)
+    bad = [n for n in needed if not n.startswith(_ALLOWED_NEEDED)]
+    if bad:
+        raise ExportError(f"exported library would depend on {', '.join(bad)}; only libc/libm/libpthread are allowed")
+    return needed
