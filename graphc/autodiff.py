@@ -19,7 +19,7 @@ from .tracing import Tensor, as_node, current_trace
 
 
 def _differentiable(node) -> bool:
-    return dtypes.is_float(node.type.dtype)
+    return dtypes.is_float(node.type.dtype) or node.type.dtype == "tuple"
 
 
 def _between(trace, y_nodes, x_ids):
@@ -48,6 +48,12 @@ def _accumulate(grads, node, g):
     from .ops.elementwise import add
 
     prev = grads.get(node.id)
+    if isinstance(g, dict):  # parts of a tuple-typed node (see ops/control.py TupleGrad)
+        merged = type(g)(prev or {})
+        for k, v in g.items():
+            merged[k] = v if merged.get(k) is None else add(merged[k], v)
+        grads[node.id] = merged
+        return
     grads[node.id] = g if prev is None else add(prev, g)
 
 

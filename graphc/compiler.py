@@ -118,7 +118,7 @@ class CompiledFunction:
         optimized = graph.copy()
         ctx = PassContext(fuse=self.fuse, target=self.target, options=dict(self.options))
         PassManager(default_pipeline(ctx), ctx).run(optimized)
-        program = lower_program(optimized, name=graph.name)
+        program = lower_program(optimized, name=graph.name, pass_context=ctx)
         executable = get_target(self.target).compile(program)
         executable.graph = optimized
         return _Compiled(traced_text, optimized, program, executable, time.perf_counter() - t0, dict(ctx.timings))

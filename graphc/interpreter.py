@@ -23,6 +23,9 @@ def interpret(graph, *args, update_variables: bool = False):
         op = get_op(n.op)
         with np.errstate(all="ignore"):
             value = op.impl(n.attrs, *[env[i.id] for i in n.inputs])
+        if n.type.dtype == "tuple":  # a multi-result node: keep the tuple for tuple_get
+            env[n.id] = tuple(value)
+            continue
         env[n.id] = np.asarray(value).astype(n.type.dtype, copy=False).reshape(n.type.shape)
     outs = [env[o.id].copy() for o in graph.outputs]
     if update_variables:

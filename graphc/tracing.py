@@ -136,6 +136,8 @@ def constant_node(value, trace: Trace, dtype=None) -> Node:
 def as_node(x, trace: Trace) -> Node:
     """The Node for an op operand: a Tensor's node, a Variable's current value, or a constant."""
     if isinstance(x, Tensor):
+        if x.trace is not trace and hasattr(trace, "capture"):
+            return trace.capture(x)
         if x.trace is not trace:
             raise TraceError("a Tensor from another trace was used (a traced value leaked "
                              f"out of its compiled function?)\n  at {user_source_line()}")

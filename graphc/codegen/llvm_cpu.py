@@ -17,7 +17,8 @@ from llvmlite import ir
 
 from ..errors import CompileError
 from .kernel import I8, I32, I64, KernelBuilder, contiguous_strides, mem_type, np_to_llvm_constant
-from .program import GemmStep
+from ..ops.registry import get_op
+from .program import CustomStep, GemmStep
 from .target import Target
 
 I8P = I8.as_pointer()
@@ -81,19 +82,37 @@ class CPUTarget(Target):
     # -- IR generation --------------------------------------------------------------------
     def build_module(self, program) -> ir.Module:
         module = ir.Module(name=program.name)
-        cpu_triple = llvm.get_process_triple()
-        module.triple = cpu_triple
-        self._constants = {}
-        kernel_fns = [self.emit_gemm_step(module, program, k) if isinstance(k, GemmStep) else self.emit_kernel(module, program, k)
-                      for k in program.kernels]
-        self.emit_entry(module, program, kernel_fns)
+        module.triple = llvm.get_process_triple()
+        self.emit_program(module, program, ENTRY_NAME)
         return module
+
+    def emit_program(self, module, program, entry_name, prefix="", linkage=None) -> ir.Function:
+        """Emit every step of ``program`` and its entry function into ``module``.
+
+        ``prefix`` keeps the internal symbols of nested programs (scan bodies) apart."""
+        saved = getattr(self, "_prefix", ""), getattr(self, "_constants", {})
+        self._prefix, self._constants = prefix, {}
+        try:
+            fns = []
+            for k in program.kernels:
+                if isinstance(k, GemmStep):
+                    fns.append(self.emit_gemm_step(module, program, k))
+                elif isinstance(k, CustomStep):
+                    fns.append(None)
+                else:
+                    fns.append(self.emit_kernel(module, program, k))
+            entry = self.emit_entry(module, program, fns, entry_name)
+            if linkage:
+                entry.linkage = linkage
+            return entry
+        finally:
+            self._prefix, self._constants = saved
 
     def constant_global(self, module, buf):
         g = self._constants.get(buf.slot)
         if g is None:
             init = np_to_llvm_constant(buf.value)
-            g = ir.GlobalVariable(module, init.type, name=f"const{buf.slot}")
+            g = ir.GlobalVariable(module, init.type, name=f"{self._prefix}const{buf.slot}")
             g.global_constant = True
             g.linkage = "internal"
             g.initializer = init
@@ -102,7 +121,7 @@ class CPUTarget(Target):
         return g
 
     def emit_kernel(self, module, program, kernel) -> ir.Function:
-        fn = ir.Function(module, KERNEL_TYPE, name=kernel.name)
+        fn = ir.Function(module, KERNEL_TYPE, name=self._prefix + kernel.name)
         fn.linkage = "internal"
         ctx_arg, begin, end = fn.args
         kb = KernelBuilder(fn, self, inline=kernel.inline)
@@ -142,14 +161,16 @@ class CPUTarget(Target):
         kb.finish()
         return fn
 
-    def emit_entry(self, module, program, kernel_fns):
-        entry = ir.Function(module, ir.FunctionType(I32, [I8PP]), name=ENTRY_NAME)
+    def emit_entry(self, module, program, kernel_fns, entry_name=ENTRY_NAME):
+        entry = ir.Function(module, ir.FunctionType(I32, [I8PP]), name=entry_name)
         (args,) = entry.args
         b = ir.IRBuilder(entry.append_basic_block("entry"))
         n_in, n_out, n_var = len(program.inputs), len(program.outputs), len(program.variables)
         ws = b.load(b.gep(args, [ir.Constant(I64, n_in + n_out + n_var)]), name="workspace")
 
         def pointer(buf):
+            if buf.base is not None:
+                return b.gep(pointer(buf.base), [ir.Constant(I64, buf.offset)])
             if buf.kind == "input":
                 return b.load(b.gep(args, [ir.Constant(I64, buf.slot)]))
             if buf.kind == "output":
@@ -167,6 +188,9 @@ class CPUTarget(Target):
             return b.bitcast(arr, I8P)
 
         for step, fn in zip(program.kernels, kernel_fns):
+            if isinstance(step, CustomStep):
+                get_op(step.node.op).kernel.emit(self, module, b, step, pointer)
+                continue
             if isinstance(step, GemmStep):
                 epi_ctx = pointer_array(step.epilogue.buffers()) if step.epilogue is not None else ir.Constant(I8P, None)
                 ctx = pointer_array([step.a, step.b, step.dest, step.scratch])
@@ -188,6 +212,7 @@ class CPUTarget(Target):
             else:
                 b.call(fn, [ctx, ir.Constant(I64, 0), ir.Constant(I64, extent)])
         b.ret(ir.Constant(I32, 0))
+        return entry
 
     def emit_parallel(self, b, module, fn, ctx, n, grain):
         """Split [0, n) over the native thread pool (runs inline for one chunk)."""
@@ -208,7 +233,9 @@ class CPUTarget(Target):
         gemm_fn = module.globals.get(f"graphc_gemm_{dt}")
         if gemm_fn is None:
             gemm_fn = emit_gemm(module, f"graphc_gemm_{dt}", dt)
-            gemm_fn.linkage = "internal"
+            for f in module.functions:  # the GEMM and its helpers stay private to this module
+                if f.name.startswith(f"graphc_gemm_{dt}") and not f.is_declaration:
+                    f.linkage = "internal"
         epi_fn = self.emit_kernel(module, program, step.epilogue) if step.epilogue is not None else None
         a_node, b_node = node.inputs
         M, N = node.type.shape[-2:]
@@ -219,7 +246,7 @@ class CPUTarget(Target):
         itemsize = np.dtype(dt).itemsize
         pack_bytes = gemm_pack_buffer_elems(dt) * itemsize + 64
 
-        fn = ir.Function(module, KERNEL_TYPE, name=step.name)
+        fn = ir.Function(module, KERNEL_TYPE, name=self._prefix + step.name)
         fn.linkage = "internal"
         ctx_arg, cbeg, cend = fn.args
         entry = fn.append_basic_block("entry")

@@ -32,9 +32,16 @@ class Buffer:
     nbytes: int
     value: object = None  # ndarray for constants
     vid: int = -1         # workspace value id (before offsets are assigned)
+    base: "Buffer | None" = None  # a view: ``offset`` bytes into ``base`` (a part of a tuple)
+    offset: int = 0
 
     def key(self):
+        if self.base is not None:
+            return ("view", self.base.key(), self.offset)
         return (self.kind, self.slot) if self.kind != "workspace" else ("workspace", self.vid)
+
+    def root(self) -> "Buffer":
+        return self.base.root() if self.base is not None else self
 
 
 @dataclass
@@ -83,6 +90,24 @@ class GemmStep:
 
 
 @dataclass
+class CustomStep:
+    """A node lowered as a whole step by its op's ``kernel`` object (e.g. scan's native
+    loop): ``op.kernel.plan`` sized its scratch and prepared ``plan``; ``op.kernel.emit``
+    emits its code into the entry function."""
+
+    name: str
+    node: object
+    dest: Buffer
+    inputs: list
+    scratch: Buffer | None
+    plan: dict
+    shape: tuple = (1,)
+
+    def all_buffers(self):
+        return [self.dest] + list(self.inputs) + ([self.scratch] if self.scratch is not None else [])
+
+
+@dataclass
 class Program:
     name: str
     kernels: list            # steps: Kernel | GemmStep, in execution order
@@ -112,8 +137,9 @@ def gemm_chunks() -> int:
 
 
 class Lowering:
-    def __init__(self, graph, name, use_gemm=True, plan_memory=True):
+    def __init__(self, graph, name, use_gemm=True, plan_memory=True, pass_context=None):
         self.graph = graph
+        self.pass_context = pass_context
         self.name = name
         self.use_gemm = use_gemm
         self.plan_memory = plan_memory
@@ -142,6 +168,10 @@ class Lowering:
         elif is_alias(self.graph, node, self.inline_ids):
             base = self.buffer_of(node.inputs[0])
             b = base  # same memory; readers index it with their own (reshaped) shape
+        elif node.op == "tuple_get":
+            base = self.buffer_of(node.inputs[0])
+            b = Buffer(base.kind, base.slot, node.type.shape, node.type.dtype, node.type.nbytes,
+                       base=base, offset=node.inputs[0].type.offsets[node.attrs["index"]])
         else:
             raise AssertionError(f"no buffer for %{node.id} ({node.op})")
         self.buffers[node.id] = b
@@ -165,7 +195,7 @@ class Lowering:
         outputs = [Buffer("output", k, o.type.shape, o.type.dtype, o.type.nbytes) for k, o in enumerate(g.outputs)]
         direct_out = {}
         for o, b in zip(g.outputs, outputs):
-            if o.id not in direct_out and not is_alias(g, o, self.inline_ids) and o.op not in ("param", "constant", "read_variable"):
+            if o.id not in direct_out and not is_alias(g, o, self.inline_ids) and get_op(o.op).kind != "source":
                 direct_out[o.id] = b
 
         epilogue_of = {grp.epilogue_of.id: grp for grp in self.groups if getattr(grp, "epilogue_of", None) is not None}
@@ -175,6 +205,10 @@ class Lowering:
             if id(grp) in epilogue_groups:
                 continue  # emitted with its matmul
             root = grp.root
+            custom = get_op(root.op).kernel
+            if custom is not None:
+                steps.append(self.custom_step(grp, custom, len(steps)))
+                continue
             if root.op in GEMM_OPS and self.use_gemm and root.type.dtype in ("float32", "float64"):
                 steps.append(self.gemm_step(grp, epilogue_of.get(root.id), direct_out, len(steps)))
                 continue
@@ -205,6 +239,16 @@ class Lowering:
                 if i.id not in inline:
                     reads[i.id] = self.buffer_of(i)
         return Kernel(name, root, inline, dest, reads, root.type.shape, list(members))
+
+    def custom_step(self, grp, custom, index) -> CustomStep:
+        node = grp.root
+        plan = custom.plan(node, self)
+        dest = self.new_workspace(node.type)
+        self.buffers[node.id] = dest
+        from ..ir import TensorType
+
+        scratch = self.new_workspace(TensorType((0,), "uint8"), plan["scratch_bytes"]) if plan.get("scratch_bytes") else None
+        return CustomStep(f"k{index}_{node.op}", node, dest, [self.buffer_of(i) for i in node.inputs], scratch, plan)
 
     def gemm_step(self, grp, epilogue, direct_out, index) -> GemmStep:
         mm = grp.root
@@ -237,8 +281,9 @@ class Lowering:
         """Offsets for workspace values: by liveness, with in-place elementwise reuse."""
         first, last = {}, {}
         for k, s in enumerate(steps):
-            bufs = s.all_buffers() if isinstance(s, GemmStep) else s.buffers()
+            bufs = s.all_buffers() if isinstance(s, (GemmStep, CustomStep)) else s.buffers()
             for b in bufs:
+                b = b.root()
                 if b.kind == "workspace":
                     first.setdefault(b.vid, k)
                     last[b.vid] = k
@@ -290,7 +335,7 @@ class Lowering:
         if any(get_op(m.op).kind != "elementwise" for m in kernel.members):
             return None
         for nid, buf in kernel.reads.items():
-            if buf.kind != "workspace" or last.get(buf.vid) != k or buf.vid in alias_to.values():
+            if buf.kind != "workspace" or buf.base is not None or last.get(buf.vid) != k or buf.vid in alias_to.values():
                 continue
             if buf.nbytes != kernel.dest.nbytes or buf.dtype != kernel.dest.dtype:
                 continue
@@ -301,6 +346,7 @@ class Lowering:
         return None
 
 
-def lower_program(graph, name: str = "main", use_gemm: bool = True, plan_memory: bool = True) -> Program:
+def lower_program(graph, name: str = "main", use_gemm: bool = True, plan_memory: bool = True,
+                  pass_context=None) -> Program:
     """Assign buffers and build the step list for a graph after the pass pipeline."""
-    return Lowering(graph, name, use_gemm, plan_memory).run()
+    return Lowering(graph, name, use_gemm, plan_memory, pass_context).run()

@@ -28,3 +28,34 @@ class TensorType:
 
     def __str__(self):
         return f"{self.dtype}[{','.join(str(d) for d in self.shape)}]"
+
+
+@dataclass(frozen=True)
+class TupleType:
+    """The type of a multi-result node (scan); ``tuple_get`` nodes project its parts."""
+
+    types: tuple
+
+    shape = ()
+    dtype = "tuple"
+    ndim = 0
+    size = 0
+
+    @property
+    def offsets(self) -> tuple:
+        """Byte offset of each part when the parts share one 64-byte-aligned buffer."""
+        out, off = [], 0
+        for t in self.types:
+            out.append(off)
+            off += (max(t.nbytes, 1) + 63) // 64 * 64
+        return tuple(out)
+
+    @property
+    def nbytes(self) -> int:
+        if not self.types:
+            return 0
+        last = self.types[-1]
+        return self.offsets[-1] + (max(last.nbytes, 1) + 63) // 64 * 64
+
+    def __str__(self):
+        return "(" + ", ".join(str(t) for t in self.types) + ")"

@@ -1,2 +1,5 @@
 """Op definitions. Importing this package registers every op in the registry."""
 from . import registry, sources, elementwise, reductions, shape_ops, linalg, creation, nn, methods  # noqa: F401
+from . import linalg_extra  # noqa: F401,E402  (matrix_inverse)
+from . import conv, pool, norm, nn_extra, random  # noqa: F401,E402  (issue 7: nn ops)
+from . import control  # noqa: F401,E402  (scan)

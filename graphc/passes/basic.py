@@ -25,7 +25,7 @@ class ConstantFold(Pass):
         mapping = {}
         for n in graph.nodes:
             op = get_op(n.op)
-            if op.kind == "source" or not op.pure:
+            if op.kind == "source" or not op.pure or n.type.dtype == "tuple":
                 continue
             if not n.inputs and n.type.size > 64:
                 continue  # a big fill/iota is cheaper to compute than to store

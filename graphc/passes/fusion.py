@@ -121,6 +121,8 @@ class Fusion(Pass):
                 fusible = self._gemm_transpose(n, users)
                 if fusible:
                     must_materialize.add(n.inputs[0].id)
+            elif get_op(target.op).kind == "opaque":
+                fusible = False  # whole-step lowerings (scan) read their operands from memory
             elif op.kind in ("elementwise", "injective"):
                 fusible = True
             else:
