@@ -30,7 +30,13 @@ def _threadpool_provider():
     return "threadpool", symbols, threadpool.emit_threadpool
 
 
-RUNTIME_PROVIDERS = [_threadpool_provider]
+def _gemm_provider():
+    from .codegen import gemm_runtime
+
+    return "gemm", {gemm_runtime.symbol(d) for d in gemm_runtime.DTYPES}, gemm_runtime.emit_gemm_runtime
+
+
+RUNTIME_PROVIDERS = [_threadpool_provider, _gemm_provider]
 
 _SYSTEM_LIBS = ("c", "m", "pthread")
 _system_handles = None

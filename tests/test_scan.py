@@ -4,6 +4,24 @@ import numpy as np
 import pytest
 
 import graphc as gc
+from gradcheck import add_case, check_case
+
+
+def _rnn_loss(xs, w):
+    c, ys = gc.scan(lambda c, x: (gc.tanh(c @ w + x), gc.sigmoid(c).sum()), gc.zeros((3,), "float64") + 0.1, xs)
+    return ys * 2 + c.sum()
+
+
+_R = np.random.default_rng(5)
+SCAN_CASES = [
+    add_case("scan", _rnn_loss, _R.standard_normal((4, 3)) * 0.5, _R.standard_normal((3, 3)) * 0.5, argnums=(0, 1)),
+    add_case("tuple_get", lambda xs: gc.scan(lambda c, x: (c * x, c + x), gc.ones((2,), "float64"), xs)[1], _R.random((3, 2)) + 0.5),
+]
+
+
+@pytest.mark.parametrize("case", SCAN_CASES, ids=str)
+def test_scan_gradcheck(case):
+    check_case(case)
 
 
 def python_scan(fn, c, xs, reverse=False):

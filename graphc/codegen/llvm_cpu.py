@@ -224,18 +224,14 @@ class CPUTarget(Target):
     def emit_gemm_step(self, module, program, step):
         """A task over row chunks: each chunk runs the GEMM on its rows (every batch),
         then the epilogue kernel on those rows while they are still in cache."""
-        from .gemm import emit_gemm, gemm_pack_buffer_elems
+        from .gemm import gemm_pack_buffer_elems
+        from .gemm_runtime import declare_gemm
         from .program import gemm_chunks
 
         node = step.node
         dt = node.type.dtype
         T = mem_type(dt)
-        gemm_fn = module.globals.get(f"graphc_gemm_{dt}")
-        if gemm_fn is None:
-            gemm_fn = emit_gemm(module, f"graphc_gemm_{dt}", dt)
-            for f in module.functions:  # the GEMM and its helpers stay private to this module
-                if f.name.startswith(f"graphc_gemm_{dt}") and not f.is_declaration:
-                    f.linkage = "internal"
+        gemm_fn = declare_gemm(module, dt)  # defined once per process (gemm_runtime.py)
         epi_fn = self.emit_kernel(module, program, step.epilogue) if step.epilogue is not None else None
         a_node, b_node = node.inputs
         M, N = node.type.shape[-2:]
@@ -369,6 +365,12 @@ def jit_compile(llvm_ir: str):
     mod.triple = tm.triple
     mod.data_layout = str(tm.target_data)
     optimize(mod, tm)
+    from .gemm_runtime import DTYPES, ensure_jitted, symbol
+
+    for f in mod.functions:
+        for dt in DTYPES:
+            if f.is_declaration and f.name == symbol(dt):
+                ensure_jitted(dt)
     threadpool.add_module(mod, optimize=False)
     addr = threadpool.get_function_address(entry)
     if not addr:

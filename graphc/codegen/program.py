@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..ops.registry import get_op
-from ..passes.fusion import GEMM_OPS, build_groups, is_alias
+from ..passes.fusion import build_groups, is_alias, uses_gemm
 
 ALIGN = 64
 
@@ -209,7 +209,7 @@ class Lowering:
             if custom is not None:
                 steps.append(self.custom_step(grp, custom, len(steps)))
                 continue
-            if root.op in GEMM_OPS and self.use_gemm and root.type.dtype in ("float32", "float64"):
+            if self.use_gemm and uses_gemm(root):
                 steps.append(self.gemm_step(grp, epilogue_of.get(root.id), direct_out, len(steps)))
                 continue
             dest = direct_out.get(root.id) or self.new_workspace(root.type)

@@ -101,7 +101,8 @@ _binary("power", _pow_impl, _pow_scalar, vjp=_pow_vjp)
 def _select_vjp(first):
     def vjp(g, ins, out, attrs):
         x, y = ins
-        mask = greater_equal(x, y) if first else less(x, y)
+        # x takes the gradient where it is selected, ties included (TF's Maximum/MinimumGrad)
+        mask = greater_equal(x, y) if first else less_equal(x, y)
         zero = cast_to(0, dtype_of(g))
         gx = where(mask, g, zero)
         gy = where(logical_not(mask), g, zero)
@@ -111,7 +112,7 @@ def _select_vjp(first):
 
 _binary("maximum", np.maximum, lambda kb, a, b: kb.maximum(a, b), vjp=_select_vjp(True))
 _binary("minimum", np.minimum, lambda kb, a, b: kb.minimum(a, b),
-        vjp=lambda g, ins, out, attrs: _select_vjp(True)(g, [ins[1], ins[0]], out, attrs)[::-1])
+        vjp=_select_vjp(False))
 
 _unary("negative", np.negative, lambda kb, a: kb.neg(a), vjp=lambda g, ins, out, a: [negative(g)])
 

@@ -28,6 +28,16 @@ from .manager import Pass, register_pass
 
 # Ops whose whole-kernel lowering on the CPU is a library-style step (GEMM).
 GEMM_OPS = ("matmul",)
+# Below this many multiply-adds a plain loop nest beats packing for the GEMM kernel.
+GEMM_MIN_WORK = 1 << 15
+
+
+def uses_gemm(node, target: str = "cpu") -> bool:
+    """Whether a matmul is lowered to the packed GEMM kernel (else to a loop nest)."""
+    if target != "cpu" or node.op not in GEMM_OPS or node.type.dtype not in ("float32", "float64"):
+        return False
+    k = node.inputs[0].type.shape[-1]
+    return node.type.size * k >= GEMM_MIN_WORK
 
 
 @dataclass
@@ -105,8 +115,8 @@ class Fusion(Pass):
         for n in reversed(graph.nodes):
             op = get_op(n.op)
             consumers = users.get(n.id, [])
-            if n.op in GEMM_OPS and gemm:
-                for i in n.inputs:  # the GEMM reads operands from memory; a 2-D transpose is a stride
+            if n.op in GEMM_OPS:
+                for i in n.inputs:  # matmul reads operands from memory; a 2-D transpose is a stride
                     if not self._gemm_transpose(i, users):
                         must_materialize.add(i.id)
             if not computed(n) or n.id in roots or n.id in must_materialize or not consumers:
@@ -117,7 +127,7 @@ class Fusion(Pass):
                 self._own_group(n, group_of, must_materialize)
                 continue
             target = by_id[next(iter(targets))]
-            if gemm and target.op in GEMM_OPS:
+            if target.op in GEMM_OPS:
                 fusible = self._gemm_transpose(n, users)
                 if fusible:
                     must_materialize.add(n.inputs[0].id)
@@ -154,10 +164,11 @@ class Fusion(Pass):
             return
         by_root = {g.root.id: g for g in groups}
         member_group = {m.id: g for g in groups for m in g.members}
+        position = {id(g): k for k, g in enumerate(groups)}
         roots = {n.id for n in graph.roots()}
         for g in groups:
             mm = g.root
-            if mm.op not in GEMM_OPS or mm.type.ndim != 2 or mm.id in roots:
+            if not uses_gemm(mm) or mm.type.ndim != 2 or mm.id in roots:
                 continue
             consumers = users.get(mm.id, [])
             if not consumers:
@@ -166,6 +177,17 @@ class Fusion(Pass):
             if epi is None or epi is g or any(member_group.get(c.id) is not epi for c in consumers):
                 continue
             ok = epi.root.type.shape == mm.type.shape and epi.epilogue_of is None
+            # the epilogue runs inside the GEMM step: everything else it reads must exist by then
+            member_ids = {m.id for m in epi.members}
+            for m in epi.members:
+                for i in m.inputs:
+                    if i.id in member_ids or i is mm:
+                        continue
+                    while i.op == "reshape" and i.id not in member_group and i.id not in by_root:
+                        i = i.inputs[0]  # an alias: look at whose buffer it shares
+                    producer = member_group.get(i.id) or by_root.get(i.id)
+                    if producer is not None and position[id(producer)] > position[id(g)]:
+                        ok = False
             for m in epi.members:
                 kind = get_op(m.op).kind
                 if kind != "elementwise":
