@@ -223,6 +223,8 @@ class Lowering:
         for var, n in g.var_updates.items():
             if n.op == "read_variable" and n.attrs["var"] is var:
                 continue
+            if self.update_in_place(steps, n, var_slots[var], outputs):
+                continue
             dest = Buffer("variable", var_slots[var], n.type.shape, n.type.dtype, n.type.nbytes)
             steps.append(Kernel(f"k{len(steps)}_assign_{var_slots[var]}", n, frozenset(), dest, {n.id: self.buffer_of(n)}, n.type.shape))
 
@@ -230,6 +232,49 @@ class Lowering:
         naive = sum(b.nbytes for b in self.workspace_values)
         size = self.assign_offsets(steps)
         return Program(self.name, steps, inputs, outputs, variables, size, naive)
+
+    def update_in_place(self, steps, node, slot, outputs) -> bool:
+        """Let the kernel computing a variable's new value store it straight into the
+        variable, saving a copy kernel, when that is safe: no later step reads the old
+        value, and the kernel itself reads the old value only elementwise at the index
+        it writes."""
+        k = next((i for i, s in enumerate(steps) if isinstance(s, Kernel) and s.root is node), None)
+        if k is None or steps[k].dest.kind != "workspace":
+            return False
+        kernel = steps[k]
+
+        def reads_var(step) -> bool:
+            if isinstance(step, Kernel):
+                bufs = step.reads.values()
+            else:
+                bufs = [b for b in step.all_buffers() if b is not step.dest]
+            return any(b.root().kind == "variable" and b.root().slot == slot for b in bufs)
+
+        if any(reads_var(s) for s in steps[k + 1:]):
+            return False
+        for nid, buf in kernel.reads.items():
+            if buf.root().kind == "variable" and buf.root().slot == slot:
+                if buf.base is not None or any(get_op(m.op).kind != "elementwise" for m in kernel.members):
+                    return False
+                readers = [m for m in kernel.members if any(i.id == nid for i in m.inputs)]
+                if not all(m.type.shape == node.type.shape and
+                           all(i.type.shape == node.type.shape for i in m.inputs if i.id == nid) for m in readers):
+                    return False
+        old = kernel.dest
+        new = Buffer("variable", slot, node.type.shape, node.type.dtype, node.type.nbytes)
+        kernel.dest = new
+        self.buffers[node.id] = new
+        for s in steps[k + 1:]:  # later readers of the new value now find it in the variable
+            if isinstance(s, Kernel):
+                s.reads = {nid: (new if b is old else b) for nid, b in s.reads.items()}
+            elif isinstance(s, GemmStep):
+                s.a = new if s.a is old else s.a
+                s.b = new if s.b is old else s.b
+                if s.epilogue is not None:
+                    s.epilogue.reads = {nid: (new if b is old else b) for nid, b in s.epilogue.reads.items()}
+            elif isinstance(s, CustomStep):
+                s.inputs = [new if b is old else b for b in s.inputs]
+        return True
 
     def kernel(self, name, root, members, dest) -> Kernel:
         inline = frozenset(m.id for m in members)
