@@ -104,3 +104,20 @@ def test_epilogue_reading_a_later_matmul():
     a, b, c = (rng.standard_normal((64, 64)).astype(np.float32) for _ in range(3))
     f = gc.compile(lambda a, b, c: gc.relu((a @ b) + (a @ c)))
     np.testing.assert_allclose(f(a, b, c), np.maximum(a @ b + a @ c, 0), rtol=1e-4, atol=1e-3)
+
+
+def test_compiled_code_is_cached_on_disk_and_shared_in_process(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, graphc as gc\n"
+            "f = gc.compile(lambda x: gc.tanh(x) * 3 + 1)\n"
+            "print(f(np.ones(5, np.float32))[0])\n")
+    env = dict(os.environ, GRAPHC_CACHE_DIR=str(tmp_path))
+    first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    objects = os.listdir(tmp_path)
+    assert any(o.endswith(".o") for o in objects)
+    second = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0 and second.stdout == first.stdout
+    assert sorted(os.listdir(tmp_path)) == sorted(objects)  # nothing new compiled

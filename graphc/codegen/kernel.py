@@ -87,6 +87,7 @@ class KernelBuilder:
         self.root = Level(0, first, None)
         self.path: list[Level] = [self.root]
         self._cache: dict = {}
+        self._index_consts: dict = {}
         self.inline = inline            # node ids whose emit is inlined (fusion)
         self.read_buffer = read_buffer  # fn(kb, node, flat_index V) -> V for materialized nodes
         self._nblocks = 0
@@ -139,12 +140,16 @@ class KernelBuilder:
         return V(c, self.root, dtype)
 
     def index(self, value: int) -> V:
-        return V(ir.Constant(I64, int(value)), self.root, "index")
+        """An index constant; one object per value, so reads at equal indices share a
+        cache entry (the read cache is keyed by the identity of index values)."""
+        value = int(value)
+        v = self._index_consts.get(value)
+        if v is None:
+            v = self._index_consts[value] = V(ir.Constant(I64, value), self.root, "index")
+        return v
 
-    def _bin_ir(self, fn, a: V, b: V, dtype: str, name="") -> V:
+    def _bin_ir(self, fn, a: V, b: V, dtype: str) -> V:
         level = self.deepest(a, b)
-        if isinstance(a.v, ir.Constant) and isinstance(b.v, ir.Constant) and dtype == "index":
-            pass
         with self.at(level) as bld:
             return V(fn(bld, a.v, b.v), level, dtype)
 
@@ -292,9 +297,8 @@ class KernelBuilder:
                 with self.at(inner) as b:
                     accs = [V(b.load(s), inner, dt) for s, dt in slots]
                 new = step(ivars, accs)
-                for (s, _), nv in zip(slots, new):
-                    lv = self.deepest(nv)
-                    with self.at(inner if lv.depth <= inner.depth else lv) as b:
+                with self.at(inner) as b:  # new values depend on nothing deeper than this body
+                    for (s, _), nv in zip(slots, new):
                         b.store(nv.v, s)
                 return
             self.loop(parent, self.index(0), self.index(extents[depth]),
@@ -334,7 +338,14 @@ class KernelBuilder:
         return self._op(a.dtype, lambda bl, x, y: bl.mul(x, y), a, b)
 
     def div(self, a, b):
-        """True division of floats (ops cast integers to float first, as numpy)."""
+        """True division of floats (ops cast integers to float first, as numpy).
+
+        A divisor that is invariant in the loop the dividend varies in (a softmax's row
+        sum) is inverted once, at its own level, and the loop multiplies: one division
+        per row instead of one per element, at most 1 ulp from a true division."""
+        if b.level.depth < a.level.depth and not isinstance(b.v, ir.Constant):
+            inv = self._op(b.dtype, lambda bl, y: bl.fdiv(ir.Constant(y.type, 1.0), y), b)
+            return self._op(a.dtype, lambda bl, x, y: bl.fmul(x, y), a, inv)
         return self._op(a.dtype, lambda bl, x, y: bl.fdiv(x, y), a, b)
 
     def neg(self, a):

@@ -8,6 +8,7 @@ standalone shared library.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 
@@ -341,41 +342,139 @@ class CPUTarget(Target):
         from .._runtime.executable import Executable
 
         module = self.build_module(program)
-        fn_addr, keepalive = jit_compile(str(module))
-        return Executable(program, fn_addr, keepalive)
+        text = str(module)
+        fn_addr, key = jit_compile(text)
+        exe = Executable(program, fn_addr, key)
+        exe.llvm_ir = text
+        return exe
 
 
 def jit_compile(llvm_ir: str):
-    """Parse, verify, optimize and JIT an LLVM module into the process-wide runtime engine
-    (which also holds the native thread pool); returns (entry address, keepalive)."""
-    from . import threadpool
+    """Optimize and JIT an LLVM module into the process-wide runtime engine (which also
+    holds the native thread pool and the GEMM kernels); returns (entry address, key).
 
-    init_llvm()
-    try:
-        mod = llvm.parse_assembly(llvm_ir)
-        mod.verify()
-    except RuntimeError as e:
-        raise CompileError(f"generated LLVM IR is invalid: {e}") from None
-    with _uid_lock:
-        _module_counter[0] += 1
-        uid = _module_counter[0]
-    entry = f"{ENTRY_NAME}_{uid}"  # unique inside the shared engine
-    mod.get_function(ENTRY_NAME).name = entry
-    tm = target_machine()
-    mod.triple = tm.triple
-    mod.data_layout = str(tm.target_data)
-    optimize(mod, tm)
+    Compiled code is content-addressed: the key hashes the IR, the CPU and the versions,
+    so an identical program is compiled once per process, and the object code is kept
+    in an on-disk cache (``GRAPHC_CACHE_DIR``, default ~/.cache/graphc; ``GRAPHC_CACHE=0``
+    turns it off) so later processes skip LLVM entirely."""
+    from . import threadpool
     from .gemm_runtime import DTYPES, ensure_jitted, symbol
 
-    for f in mod.functions:
-        for dt in DTYPES:
-            if f.is_declaration and f.name == symbol(dt):
-                ensure_jitted(dt)
-    threadpool.add_module(mod, optimize=False)
-    addr = threadpool.get_function_address(entry)
-    if not addr:
-        raise CompileError("JIT produced no entry point")
-    return addr, mod
+    init_llvm()
+    key = _cache_key(llvm_ir)
+    entry = f"{ENTRY_NAME}_{key}"
+    with _uid_lock:
+        if key in _loaded:
+            return _loaded[key], key
+    for dt in DTYPES:  # the shared GEMM kernels this program calls
+        if symbol(dt) in llvm_ir:
+            ensure_jitted(dt)
+    obj = _cache_read(key)
+    if obj is None:
+        try:
+            mod = llvm.parse_assembly(llvm_ir)
+            mod.verify()
+        except RuntimeError as e:
+            raise CompileError(f"generated LLVM IR is invalid: {e}") from None
+        mod.get_function(ENTRY_NAME).name = entry
+        obj_tm = jit_object_target_machine()
+        mod.triple = obj_tm.triple
+        mod.data_layout = str(obj_tm.target_data)
+        optimize(mod, target_machine())
+        obj = obj_tm.emit_object(mod)
+        _cache_write(key, obj)
+    with _uid_lock:
+        if key in _loaded:  # another thread won the race
+            return _loaded[key], key
+        threadpool.add_object(obj)
+        addr = threadpool.get_function_address(entry)
+        if not addr:
+            raise CompileError("JIT produced no entry point")
+        _loaded[key] = addr
+    return addr, key
+
+
+CACHE_FORMAT = "graphc-obj-2"
+
+
+def load_runtime_object(llvm_ir: str, exported: list) -> None:
+    """Compile (without the IR pipeline) or fetch from the cache a runtime module, load
+    it, and publish its ``exported`` functions in LLVM's global symbol table so that
+    program objects loaded later resolve their calls to them."""
+    from . import threadpool
+
+    key = _cache_key(llvm_ir)
+    obj = _cache_read(key)
+    if obj is None:
+        mod = llvm.parse_assembly(llvm_ir)
+        mod.verify()
+        tm = jit_object_target_machine()
+        mod.triple = tm.triple
+        mod.data_layout = str(tm.target_data)
+        obj = tm.emit_object(mod)
+        _cache_write(key, obj)
+    threadpool.add_object(obj)
+    for name in exported:
+        llvm.add_symbol(name, threadpool.get_function_address(name))
+
+
+def _cache_key(llvm_ir: str) -> str:
+    cpu, feats = host_cpu()
+    parts = [llvm_ir, cpu, feats, str(llvm.llvm_version_info), _llvmlite_version(), CACHE_FORMAT]
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
+
+
+def jit_object_target_machine():
+    """Target machine for objects loaded into the JIT: the large code model, so calls to
+    the runtime's functions (thread pool, GEMM) and constants use absolute addresses,
+    whatever distance the loader puts between the objects."""
+    key = ("jit-object", host_cpu())
+    tm = _tm_cache.get(key)
+    if tm is None:
+        cpu, feats = host_cpu()
+        tm = llvm.Target.from_default_triple().create_target_machine(
+            cpu=cpu, features=feats, opt=3, jit=True)
+        _tm_cache[key] = tm
+    return tm
+_loaded: dict = {}
+
+
+def _llvmlite_version() -> str:
+    import llvmlite
+
+    return llvmlite.__version__
+
+
+def _cache_dir():
+    if os.environ.get("GRAPHC_CACHE", "1") == "0":
+        return None
+    return os.environ.get("GRAPHC_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "graphc")
+
+
+def _cache_read(key: str):
+    d = _cache_dir()
+    if d is None:
+        return None
+    try:
+        with open(os.path.join(d, key + ".o"), "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _cache_write(key: str, data: bytes) -> None:
+    """Atomic write (temp file + rename): a concurrent reader never sees half an object."""
+    d = _cache_dir()
+    if d is None:
+        return
+    try:
+        os.makedirs(d, exist_ok=True)
+        tmp = os.path.join(d, f".{key}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, os.path.join(d, key + ".o"))
+    except OSError:
+        pass  # a read-only home only costs the cache
 
 
 _uid_lock = threading.Lock()

@@ -39,3 +39,12 @@ def _cpu():
 
 
 register_target("cpu", _cpu)
+
+
+def _cuda():
+    from .ptx import PTXTarget
+
+    return PTXTarget()
+
+
+register_target("cuda", _cuda)

@@ -582,6 +582,24 @@ def get_runtime_engine() -> llvm.ExecutionEngine:
         return _rt_engine
 
 
+def runtime_target_machine() -> llvm.TargetMachine:
+    """The target machine of the runtime engine (objects added to it must match it)."""
+    get_runtime_engine()
+    return _rt_tm
+
+
+def add_object(data: bytes) -> None:
+    """Load a relocatable object into the engine; its calls to the pool resolve through
+    LLVM's global symbol table (MCJIT does not link objects against earlier modules)."""
+    engine = get_runtime_engine()
+    with _rt_lock:
+        for name in _PUBLIC:
+            if not llvm.address_of_symbol(name):
+                llvm.add_symbol(name, engine.get_function_address(name))
+        engine.add_object_file(llvm.ObjectFileRef.from_data(data))
+        engine.finalize_object()
+
+
 def add_module(module, optimize: bool = False) -> llvm.ModuleRef:
     """Compile ``module`` (ir.Module or ModuleRef) into the runtime engine.
 
