@@ -32,3 +32,12 @@ float32, float64, int32, int64, bool_ = "float32", "float64", "int32", "int64", 
 __version__ = "0.1.0"
 from .autodiff import grad, gradients, value_and_grad
 from . import nn  # noqa: E402
+from . import optim, init  # noqa: E402
+from .saver import Saver  # noqa: E402
+from .ops.linalg_extra import matrix_inverse  # noqa: E402
+from .export import TensorSpec, export, load_library  # noqa: E402
+from . import random  # noqa: E402  (issue 7)
+from .ops.nn_extra import expm1, gather, log1p  # noqa: E402
+from . import layers, rnn  # noqa: E402  (issue 7)
+from .ops.control import scan  # noqa: E402
+from .device import available_devices, device  # noqa: E402  (issue 5: gc.device, placement)

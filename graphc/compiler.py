@@ -119,7 +119,7 @@ class CompiledFunction:
         ctx = PassContext(fuse=self.fuse, target=self.target, options=dict(self.options))
         PassManager(default_pipeline(ctx), ctx).run(optimized)
         program = lower_program(optimized, name=graph.name, pass_context=ctx)
-        executable = get_target(self.target).compile(program)
+        executable = get_target(ctx.target).compile(program)  # placement may move it to/off the GPU
         executable.graph = optimized
         return _Compiled(traced_text, optimized, program, executable, time.perf_counter() - t0, dict(ctx.timings))
 
@@ -154,6 +154,12 @@ class CompiledFunction:
 
     def graph(self, *args):
         return self._compile(args).optimized
+
+    def ptx(self, *args, arch: str = "sm_90") -> str:
+        """PTX of this signature's GPU kernels (generated without needing a GPU)."""
+        from .codegen.gpu_compile import ptx_for
+
+        return ptx_for(self, args, arch)
 
 
 def compile(fn=None, *, target: str = "cpu", fuse: bool = True, **options):

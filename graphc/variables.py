@@ -30,7 +30,10 @@ class Variable:
         self.uid = next(_uids)
         self.name = name or f"Variable_{self.uid}"
         self.trainable = trainable
-        self.device = None
+        from .device import current_device
+
+        self.device = current_device()  # gc.device(...) around the creation pins it
+        self._device_copy = None  # a GPU-resident copy (graphc._runtime.gpu_executable)
 
     # -- static info -----------------------------------------------------------------------
     @property
@@ -57,10 +60,18 @@ class Variable:
     # -- host access -----------------------------------------------------------------------
     def numpy(self) -> np.ndarray:
         """A copy of the current value."""
-        return self._value.copy()
+        return self._host_value().copy()
 
     def _storage_for_call(self) -> np.ndarray:
         """The buffer compiled code reads and writes in place."""
+        return self._host_value(write=True)
+
+    def _host_value(self, write: bool = False) -> np.ndarray:
+        """The host buffer, first made current when a GPU-resident copy is newer; ``write``
+        means the caller will modify it, which makes the GPU copy stale."""
+        copy = getattr(self, "_device_copy", None)
+        if copy is not None:
+            copy.sync_host(self._value, write)
         return self._value
 
     def _check(self, value):
@@ -97,21 +108,23 @@ class Variable:
         r = self._traced(value, None)
         if r is not None:
             return r
-        self._value[...] = self._check(value)
+        self._host_value(write=True)[...] = self._check(value)
         return self
 
     def assign_add(self, delta):
         r = self._traced(delta, "add")
         if r is not None:
             return r
-        self._value[...] = self._value + self._check(delta)
+        host = self._host_value(write=True)
+        host[...] = host + self._check(delta)
         return self
 
     def assign_sub(self, delta):
         r = self._traced(delta, "sub")
         if r is not None:
             return r
-        self._value[...] = self._value - self._check(delta)
+        host = self._host_value(write=True)
+        host[...] = host - self._check(delta)
         return self
 
     def value(self):

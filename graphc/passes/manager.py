@@ -114,6 +114,6 @@ def default_pipeline(ctx: PassContext) -> list[str]:
         names.append("fusion")
     elif "no_fusion" in _PASSES:
         names.append("no_fusion")
-    if "placement" in _PASSES and ctx.options.get("placement"):
+    if "placement" in _PASSES and (ctx.options.get("placement") or ctx.target == "cuda"):
         names.append("placement")
     return names
