@@ -1,0 +1,103 @@
+"""tf.summary: scalar/histogram/image summaries, merge, and FileWriter (graphc.summary).
+
+A summary op is a *host* op: the compiled program outputs the summarized value, and
+the serialized Summary protobuf (bytes, as TF's fetch returns) is made in Python after
+the run, by graphc.summary's encoder.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...summary import events
+from . import dtypes
+from .convert import as_operand
+from .graph import Graph, Spec, get_default_graph
+from .record import record
+from .variables import GraphKeys
+
+
+def _tag(name):
+    scope = get_default_graph().get_name_scope()
+    return f"{scope}/{name}" if scope else name
+
+
+def _summary(op_type, make, name, value, collections):
+    graph = get_default_graph()
+    tag = _tag(name)
+    t = record(op_type, lambda v: make(tag, v), (as_operand(value),), name=name, host=True,
+               out=Spec((), dtypes.string))
+    for c in (collections if collections is not None else [GraphKeys.SUMMARIES]):
+        graph.add_to_collection(c, t)
+    return t
+
+
+def scalar(name, tensor, collections=None, family=None):
+    return _summary("ScalarSummary", lambda tag, v: events.scalar_summary(tag, float(np.asarray(v))), name,
+                    tensor, collections)
+
+
+def histogram(name, values, collections=None, family=None):
+    return _summary("HistogramSummary", lambda tag, v: events.histogram_summary(tag, np.asarray(v)), name,
+                    values, collections)
+
+
+def image(name, tensor, max_outputs=3, collections=None, family=None):
+    def make(tag, v):
+        v = np.asarray(v)
+        if v.dtype != np.uint8:
+            v = np.clip(v * 255.0 if v.max() <= 1.0 else v, 0, 255).astype(np.uint8)
+        return events.merge_summaries([events.image_summary(f"{tag}/image/{i}" if len(v) > 1 else f"{tag}/image",
+                                                            img) for i, img in enumerate(v[:max_outputs])])
+    return _summary("ImageSummary", make, name, tensor, collections)
+
+
+def merge(inputs, collections=None, name=None):
+    inputs = list(inputs)
+    return record("MergeSummary", lambda *s: events.merge_summaries(list(s)), tuple(inputs), name=name,
+                  host=True, out=Spec((), dtypes.string))
+
+
+def merge_all(key=GraphKeys.SUMMARIES, scope=None, name=None):
+    summaries = get_default_graph().get_collection(key, scope)
+    return merge(summaries, name=name) if summaries else None
+
+
+def _graph_nodes(graph: Graph):
+    for op in graph.get_operations():
+        inputs = [t.op.name if t.value_index == 0 else t.name for t in op.inputs]
+        inputs += ["^" + c.name for c in op.control_inputs]
+        yield op.name, op.type, inputs, op.device
+
+
+class FileWriter:
+    """Writes events.out.tfevents.* files for TensorBoard into ``logdir``."""
+
+    def __init__(self, logdir, graph=None, max_queue=10, flush_secs=120, graph_def=None, filename_suffix=None,
+                 session=None):
+        self._writer = events.EventFileWriter(logdir)
+        if graph is not None:
+            self.add_graph(graph)
+
+    def get_logdir(self):
+        return self._writer.logdir
+
+    def add_graph(self, graph, global_step=None, graph_def=None):
+        self._writer.add_graph(list(_graph_nodes(graph)))
+
+    def add_summary(self, summary, global_step=None):
+        """Write a serialized Summary (the value a summary op's run returns)."""
+        self._writer.add_summary(bytes(summary), 0 if global_step is None else int(global_step))
+
+    def flush(self):
+        self._writer.flush()
+
+    def close(self):
+        self._writer.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+

@@ -1,0 +1,150 @@
+"""The books' chapter 9-10 programs, run with only ``import graphc.compat.v1 as tf`` changed.
+
+Each chapter-9 program is a script in samples/tf1_book/ (run here as is); the MNIST DNN
+is the chapter-10 listing with fewer epochs than the sample's full run.
+"""
+import os
+import runpy
+import sys
+
+import numpy as np
+import pytest
+
+import graphc as gc
+import graphc.compat.v1 as tf
+
+BOOK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "samples", "tf1_book")
+sys.path.insert(0, BOOK)
+from housing_data import StandardScaler, fetch_california_housing  # noqa: E402
+
+
+def run_book(name):
+    return runpy.run_path(os.path.join(BOOK, name + ".py"), run_name="__main__")
+
+
+@pytest.fixture(scope="module")
+def housing():
+    h = fetch_california_housing()
+    m = len(h.data)
+    scaled = np.c_[np.ones((m, 1)), StandardScaler().fit_transform(h.data)]
+    best = np.linalg.lstsq(scaled, h.target, rcond=None)[0].reshape(-1, 1)
+    return h, scaled, best
+
+
+def test_first_graph_is_42():
+    g = run_book("first_graph")
+    assert g["result"] == 42
+    assert g["x2"].graph is g["graph"] and g["x1"].graph is not g["graph"]
+
+
+def test_lifecycle_values():
+    g = run_book("lifecycle")
+    assert (g["y_val"], g["z_val"]) == (10, 15)
+
+
+def test_placeholder_a_plus_5():
+    g = run_book("placeholders")
+    np.testing.assert_array_equal(g["B_val_1"], [[6, 7, 8]])
+    np.testing.assert_array_equal(g["B_val_2"], [[9, 10, 11], [12, 13, 14]])
+
+
+def test_normal_equation_matches_numpy():
+    g = run_book("normal_equation")
+    np.testing.assert_allclose(g["theta_value"], g["theta_numpy"], rtol=2e-2, atol=2e-3)
+
+
+def test_batch_gradient_descent_three_ways(housing):
+    _, _, best = housing
+    g = run_book("batch_gradient_descent")
+    for key in ("best_theta_manual", "best_theta_autodiff", "best_theta_optimizer"):
+        np.testing.assert_allclose(g[key], best, atol=2e-3, err_msg=key)
+    np.testing.assert_allclose(g["best_theta_manual"], g["best_theta_autodiff"], atol=1e-4)
+
+
+def test_minibatch_gradient_descent(housing):
+    _, scaled, best = housing
+    g = run_book("minibatch_gradient_descent")
+    mse_best = np.mean((scaled @ best - g["housing"].target.reshape(-1, 1)) ** 2)
+    assert g["full_mse"] < mse_best * 1.02
+    np.testing.assert_allclose(g["best_theta"], best, atol=0.05)
+
+
+def test_saving_and_restoring():
+    g = run_book("saving_restoring")
+    np.testing.assert_array_equal(g["best_theta"], g["best_theta_restored"])
+    np.testing.assert_array_equal(g["weights_final"], g["weights_restored"])
+    kept = g["saver"].last_checkpoints
+    assert [os.path.basename(p) for p in kept] == ["weights-2", "weights-3", "weights-4"]
+    assert sorted(f for f in os.listdir(g["ckpt_dir"]) if f.startswith("weights")) == \
+        ["weights-2.npz", "weights-3.npz", "weights-4.npz"]
+
+
+def test_name_scopes_and_tensorboard_log():
+    g = run_book("name_scopes_tensorboard")
+    assert (g["error"].op.name, g["mse"].op.name) == ("loss/sub", "loss/mse")
+    assert [n.op.name for n in (g["a1"], g["a2"], g["a3"], g["a4"])] == ["a", "a_1", "param/a", "param_1/a"]
+    files = os.listdir(g["logdir"])
+    events = gc.summary.read_events(os.path.join(g["logdir"], files[0]))
+    graph_nodes = [n["name"] for e in events if "graph_def" in e for n in e["graph_def"]["node"]]
+    assert "loss/mse" in graph_nodes and "theta" in graph_nodes
+    scalars = [(e["step"], v["simple_value"]) for e in events if "summary" in e for v in e["summary"]["value"]
+               if v["tag"] == "MSE"]
+    n_batches = g["n_batches"]
+    assert [s for s, _ in scalars] == [e * n_batches + b for e in range(10) for b in range(0, n_batches, 10)]
+    assert scalars[-1][1] < scalars[0][1] / 5              # the logged MSE falls
+
+
+def test_variable_sharing():
+    g = run_book("variable_sharing")
+    assert g["shared_variables"][0] == "relu/threshold" and len(g["shared_variables"]) == 11
+    assert g["first_call_variables"][:3] == ["relu/threshold", "relu/weights", "relu/bias"]
+    assert g["output_value"].shape == (2, 1)
+
+
+MNIST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "mnist10k.npz")
+
+
+def test_mnist_dnn_with_tf_layers_dense():
+    """Chapter 10's DNN (300/100 ReLU, tf.layers.dense, in_top_k), Adam, reduced to 8 epochs."""
+    data = np.load(MNIST)
+    X_all = data["images"].astype(np.float32).reshape(-1, 28 * 28) / 255.0
+    y_all = data["labels"].astype(np.int32)
+    X_train, y_train = X_all[:8000], y_all[:8000]
+    X_test, y_test = X_all[8000:], y_all[8000:]
+
+    n_inputs, n_hidden1, n_hidden2, n_outputs = 28 * 28, 300, 100, 10
+    tf.reset_default_graph()
+    np.random.seed(42)
+    tf.set_random_seed(42)
+    X = tf.placeholder(tf.float32, shape=(None, n_inputs), name="X")
+    y = tf.placeholder(tf.int32, shape=(None), name="y")
+    with tf.name_scope("dnn"):
+        hidden1 = tf.layers.dense(X, n_hidden1, name="hidden1", activation=tf.nn.relu)
+        hidden2 = tf.layers.dense(hidden1, n_hidden2, name="hidden2", activation=tf.nn.relu)
+        logits = tf.layers.dense(hidden2, n_outputs, name="outputs")
+    with tf.name_scope("loss"):
+        xentropy = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+        loss = tf.reduce_mean(xentropy, name="loss")
+    with tf.name_scope("train"):
+        optimizer = tf.train.AdamOptimizer(learning_rate=0.001)
+        training_op = optimizer.minimize(loss)
+    with tf.name_scope("eval"):
+        correct = tf.nn.in_top_k(logits, y, 1)
+        accuracy = tf.reduce_mean(tf.cast(correct, tf.float32))
+    init = tf.global_variables_initializer()
+
+    assert [v.op.name for v in tf.trainable_variables()] == [
+        "hidden1/kernel", "hidden1/bias", "hidden2/kernel", "hidden2/bias", "outputs/kernel", "outputs/bias"]
+    assert hidden1.op.name == "dnn/hidden1/Relu" and loss.op.name == "loss/loss"
+
+    n_epochs, batch_size = 8, 50
+    with tf.Session() as sess:
+        init.run()
+        for epoch in range(n_epochs):
+            rnd_idx = np.random.permutation(len(X_train))
+            for batch_idx in np.array_split(rnd_idx, len(X_train) // batch_size):
+                sess.run(training_op, feed_dict={X: X_train[batch_idx], y: y_train[batch_idx]})
+        acc_test = accuracy.eval(feed_dict={X: X_test, y: y_test})
+        assert sess.compile_count == 3                   # init, train step, accuracy
+    print("test accuracy", acc_test)
+    assert acc_test >= 0.95, acc_test
