@@ -156,9 +156,11 @@ def default_cases(quick: bool):
         cases = [elementwise_chain(1 << 16), softmax(64, 128), sgemm(128), mlp_forward(32), mlp_train_step(32)]
     else:
         cases = [elementwise_chain(4 << 20), softmax(4096, 1024), sgemm(1024), mlp_forward(256), mlp_train_step(256)]
-    try:
-        from . import cases_nn
-        cases += cases_nn.cases(quick)
-    except ImportError:
-        pass
+    from . import cases_nn
+
+    cnn_batch, lstm_batch = (4, 8) if quick else (64, 150)
+    name, fn, args, ref = cases_nn.cnn_forward(cnn_batch)
+    cases.append(Case(name, fn, args, ref, flops=2 * cnn_batch * (784 * 9 * 32 + 196 * 288 * 64), rtol=1e-3))
+    name, fn, args, ref = cases_nn.lstm_step(lstm_batch)
+    cases.append(Case(name, fn, args, ref, flops=2 * lstm_batch * (28 + 150) * 4 * 150, rtol=1e-3))
     return [c for c in cases if c is not None]

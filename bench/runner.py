@@ -60,9 +60,11 @@ def run_case(case, reps: int):
     ref = case.numpy_fn(*case.args)
     if not case.stateful:
         out_naive = naive(*case.args)
+        refs, _ = gc.pytree.flatten(ref)
         for name, out in (("fused", out_fused), ("naive", out_naive)):
-            np.testing.assert_allclose(np.asarray(out), np.asarray(ref), rtol=case.rtol, atol=case.rtol,
-                                       err_msg=f"{case.name}: {name} result differs from numpy")
+            for got, want in zip(gc.pytree.flatten(out)[0], refs):
+                np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=case.rtol, atol=case.rtol,
+                                           err_msg=f"{case.name}: {name} result differs from numpy")
     else:
         np.testing.assert_allclose(float(out_fused), float(ref), rtol=case.rtol, err_msg=f"{case.name}: first step loss")
         naive(*case.args)

@@ -17,7 +17,8 @@ from .tracing import Tensor
 from .variables import Variable
 from .ops.elementwise import (absolute, add, cast, divide, equal, exp, greater, greater_equal, less, less_equal, log,
                               logical_and, logical_not, logical_or, maximum, minimum, multiply, negative, not_equal,
-                              power, relu, sigmoid, sqrt, square, subtract, tanh, where)
+                              power, relu, sigmoid, sqrt, square, stop_gradient, subtract, tanh,
+                              where)
 from .ops.reductions import argmax, argmin, max, mean, min, prod, sum
 from .ops.shape_ops import (broadcast_to, concatenate, expand_dims, reshape, split, squeeze, stack, transpose,
                             unstack)

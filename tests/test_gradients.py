@@ -171,3 +171,13 @@ def test_exempt_ops_really_stop_gradients(op):
            "logical_not": lambda x: gc.logical_not(gc.less(x, 0.5)), "argmax": lambda x: gc.argmax(x, axis=1)}
     g = gc.grad(lambda x: gc.sum(x * 0.0) + gc.sum(gc.cast(fns[op](x), "float64")))(x)
     np.testing.assert_array_equal(g, np.zeros_like(x))
+
+
+exempt("stop_gradient", "its gradient is zero by definition; checked exactly in test_stop_gradient_blocks_gradients")
+
+
+def test_stop_gradient_blocks_gradients():
+    x = np.array([1.0, -2.0, 3.0])
+    g = gc.grad(lambda a: (a * gc.stop_gradient(a)).sum())(x)
+    np.testing.assert_array_equal(g, x)  # d/da of a*c with c = a held constant
+    np.testing.assert_array_equal(gc.compile(gc.stop_gradient)(x), x)

@@ -181,3 +181,16 @@ def test_devices_option_and_discovery():
     assert devices_of(g, "multiply") == ["/gpu:0"]
     f = gc.compile(lambda x: gc.exp(x), placement="auto", devices=["/cpu:0"])
     np.testing.assert_allclose(f(X), np.exp(X), rtol=1e-6)
+
+
+# -- the copy op's gradient (identity: the backward graph is placed like any other) ------------------
+
+from gradcheck import add_case, check_case  # noqa: E402
+from graphc.tracing import bind  # noqa: E402
+
+COPY_CASE = add_case("copy_to_device", lambda x: gc.tanh(bind("copy_to_device", [x], device="/cpu:0")) * 2,
+                     np.random.default_rng(3).standard_normal((3, 4)))
+
+
+def test_copy_to_device_gradient():
+    check_case(COPY_CASE)

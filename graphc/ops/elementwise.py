@@ -147,6 +147,10 @@ _unary("relu", lambda x: np.maximum(x, np.zeros((), x.dtype)),
        lambda kb, a: kb.maximum(a, kb.const(0, a.dtype)),
        vjp=lambda g, ins, out, a: [where(greater(ins[0], cast_to(0, dtype_of(ins[0]))), g, cast_to(0, dtype_of(g)))])
 
+# The identity whose gradient is zero (tf.stop_gradient / jax.lax.stop_gradient): the value
+# flows forward, nothing flows back.
+_unary("stop_gradient", lambda x: x, lambda kb, a: a, vjp=lambda g, ins, out, a: [None])
+
 # -- comparisons and logic ----------------------------------------------------------------
 
 for _name, _fn, _pred in [("equal", np.equal, "=="), ("not_equal", np.not_equal, "!="),
@@ -262,6 +266,11 @@ log = _unary_fn("log", float_only=True)
 tanh = _unary_fn("tanh", float_only=True)
 sigmoid = _unary_fn("sigmoid", float_only=True)
 relu = _unary_fn("relu")
+
+
+def stop_gradient(x):
+    """x, treated as a constant by gradients (no gradient flows through it)."""
+    return bind("stop_gradient", [x])
 
 
 def _as_bool(x):

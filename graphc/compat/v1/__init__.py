@@ -18,7 +18,7 @@ from .variables import (AUTO_REUSE, GraphKeys, Variable, VariableScope, add_to_c
                         get_variable, get_variable_scope, global_variables, global_variables_initializer,
                         initialize_all_variables, local_variables, local_variables_initializer, model_variables,
                         trainable_variables, variable_scope, variables_initializer)
-from .array_ops import (concat, constant, convert_to_tensor, expand_dims, fill, identity, one_hot, ones,
+from .array_ops import (concat, constant, convert_to_tensor, expand_dims, fill, identity, one_hot, ones, stop_gradient,
                         ones_like, placeholder, placeholder_with_default, range, rank, reshape, shape, size, split,
                         squeeze, stack, transpose, unstack, zeros, zeros_like)
 from .math_ops import (abs, add, add_n, argmax, argmin, cast, div, divide, equal, exp, greater, greater_equal,

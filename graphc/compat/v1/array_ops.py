@@ -101,6 +101,10 @@ def identity(input, name=None):  # noqa: A002
     return record("Identity", lambda x: x, (as_operand(input),), name=name)
 
 
+def stop_gradient(input, name=None):  # noqa: A002
+    return record("StopGradient", gc.stop_gradient, (as_operand(input),), name=name)
+
+
 def _reshape(x, shape):
     return gc.reshape(x, static_shape(shape))
 
