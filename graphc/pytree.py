@@ -25,36 +25,40 @@ class TreeDef:
 def flatten(tree):
     """(leaves, treedef) for nested tuples/lists/dicts; None is an empty node."""
     leaves = []
+    return leaves, _flatten(tree, leaves)
 
-    def rec(x):
-        if x is None:
-            return TreeDef("none")
-        if isinstance(x, tuple) and not hasattr(x, "_fields"):
-            return TreeDef("tuple", tuple(rec(c) for c in x))
-        if isinstance(x, list):
-            return TreeDef("list", tuple(rec(c) for c in x))
-        if isinstance(x, dict):
-            keys = tuple(sorted(x.keys(), key=repr))
-            return TreeDef("dict", tuple(rec(x[k]) for k in keys), keys)
-        leaves.append(x)
-        return TreeDef("leaf")
 
-    return leaves, rec(tree)
+def _flatten(x, leaves) -> TreeDef:
+    if x is None:
+        return TreeDef("none")
+    if isinstance(x, tuple) and not hasattr(x, "_fields"):
+        return TreeDef("tuple", tuple(_flatten(c, leaves) for c in x))
+    if isinstance(x, list):
+        return TreeDef("list", tuple(_flatten(c, leaves) for c in x))
+    if isinstance(x, dict):
+        keys = tuple(sorted(x.keys(), key=repr))
+        return TreeDef("dict", tuple(_flatten(x[k], leaves) for k in keys), keys)
+    leaves.append(x)
+    return TreeDef("leaf")
 
 
 def unflatten(treedef: TreeDef, leaves):
-    it = iter(leaves)
+    """Rebuild the structure of ``treedef`` from ``leaves``.
 
-    def rec(td):
-        if td.kind == "leaf":
-            return next(it)
-        if td.kind == "none":
-            return None
-        children = [rec(c) for c in td.children]
-        if td.kind == "tuple":
-            return tuple(children)
-        if td.kind == "list":
-            return children
-        return dict(zip(td.keys, children))
+    A module-level recursive helper (no self-referencing closure): a closure would form
+    a reference cycle that keeps every leaf alive until the garbage collector runs, which
+    defeats the runtime's recycling of dropped output buffers."""
+    return _build(treedef, iter(leaves))
 
-    return rec(treedef)
+
+def _build(td: TreeDef, it):
+    if td.kind == "leaf":
+        return next(it)
+    if td.kind == "none":
+        return None
+    children = [_build(c, it) for c in td.children]
+    if td.kind == "tuple":
+        return tuple(children)
+    if td.kind == "list":
+        return children
+    return dict(zip(td.keys, children))

@@ -8,6 +8,8 @@ into an exception.
 from __future__ import annotations
 
 import ctypes
+import sys
+import threading
 
 import numpy as np
 
@@ -16,11 +18,24 @@ from .buffers import aligned_empty
 ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.POINTER(ctypes.c_void_p))
 
 
+def address(a: np.ndarray) -> int:
+    """Data pointer of an array. (``a.ctypes.data`` would leave a reference cycle that
+    keeps ``a`` alive until the garbage collector runs, defeating output recycling.)"""
+    return a.__array_interface__["data"][0]
+
+
 class RuntimeFailure(RuntimeError):
     """Compiled code reported an error."""
 
 
 class Executable:
+    """Calls one compiled program.
+
+    Buffers: one workspace per Executable (a second thread calling at the same time
+    gets a private one), and output arrays are recycled: an output the caller has
+    dropped (no reference left but ours) is reused by the next call, which spares the
+    page faults of fresh large allocations."""
+
     def __init__(self, program, fn_addr: int, keepalive=None):
         self.program = program
         self._fn = ENTRY_TYPE(fn_addr)
@@ -31,6 +46,8 @@ class Executable:
         self._workspace = aligned_empty(max(program.workspace_bytes, 64), "uint8")
         n = len(self.inputs) + len(self.outputs) + len(self.variables) + 1
         self._args_type = ctypes.c_void_p * n
+        self._lock = threading.Lock()
+        self._recycled = [None] * len(self.outputs)
 
     def check_inputs(self, arrays):
         if len(arrays) != len(self.inputs):
@@ -44,17 +61,32 @@ class Executable:
             out.append(a if a.flags.c_contiguous else np.array(a, order="C"))
         return out
 
+    def _outputs(self, owned: bool) -> list:
+        outs = []
+        for k, (shape, dtype) in enumerate(self.outputs):
+            prev = self._recycled[k] if owned else None
+            # 3 references: the list slot, ``prev`` and getrefcount's argument
+            if prev is not None and sys.getrefcount(prev) == 3:
+                outs.append(prev)
+            else:
+                outs.append(aligned_empty(shape, dtype))
+        if owned:
+            self._recycled = list(outs)
+        return outs
+
     def __call__(self, arrays):
         arrays = self.check_inputs(arrays)
-        outs = [aligned_empty(shape, dtype) for shape, dtype in self.outputs]
-        var_arrays = []
-        for var in self.variables:
-            storage = var._storage_for_call()
-            var_arrays.append(storage)
-        ptrs = [a.ctypes.data for a in arrays] + [o.ctypes.data for o in outs] + \
-               [v.ctypes.data for v in var_arrays] + [self._workspace.ctypes.data]
-        args = self._args_type(*ptrs)
-        rc = self._fn(args)
+        owned = self._lock.acquire(blocking=False)
+        try:
+            workspace = self._workspace if owned else aligned_empty(self._workspace.shape, "uint8")
+            outs = self._outputs(owned)
+            var_arrays = [var._storage_for_call() for var in self.variables]
+            ptrs = [address(a) for a in arrays] + [address(o) for o in outs] + \
+                   [address(v) for v in var_arrays] + [address(workspace)]
+            rc = self._fn(self._args_type(*ptrs))
+        finally:
+            if owned:
+                self._lock.release()
         if rc != 0:
             raise RuntimeFailure(f"compiled code returned error code {rc}")
         return outs

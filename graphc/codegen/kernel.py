@@ -377,16 +377,17 @@ class KernelBuilder:
         return self._op("bool", fn, a, b)
 
     def maximum(self, a, b) -> V:
-        """numpy.maximum: NaN-propagating."""
+        """numpy.maximum: NaN-propagating. For floats this is LLVM's ``llvm.maximum``
+        (IEEE 754-2019 maximum: NaN if either is NaN), which the loop vectorizer knows
+        as a reduction, so a row max vectorizes like a row sum."""
         if a.dtype in ("float32", "float64"):
-            pick = self.select(self.cmp(">", a, b), a, b)
-            return self.select(self.isnan(a), a, pick)
+            return self.intrinsic("llvm.maximum", a, b)
         return self.select(self.cmp(">", a, b), a, b)
 
     def minimum(self, a, b) -> V:
+        """numpy.minimum: NaN-propagating (``llvm.minimum`` for floats)."""
         if a.dtype in ("float32", "float64"):
-            pick = self.select(self.cmp("<", a, b), a, b)
-            return self.select(self.isnan(a), a, pick)
+            return self.intrinsic("llvm.minimum", a, b)
         return self.select(self.cmp("<", a, b), a, b)
 
     def abs(self, a) -> V:
@@ -423,10 +424,14 @@ class KernelBuilder:
         return self._op(dtype, fn, a)
 
     def intrinsic(self, name: str, *vals) -> V:
-        """Call an LLVM intrinsic overloaded on the value type (fabs, sqrt, fma, floor...)."""
+        """Call an LLVM intrinsic overloaded on the value type (fabs, sqrt, maximum...)
+        taking ``len(vals)`` operands of that type."""
         ty = vals[0].v.type
         mod = self.func.module
-        fn = mod.declare_intrinsic(name, [ty])
+        full = f"{name}.{'f32' if ty == F32 else 'f64' if ty == F64 else ty}"
+        fn = mod.globals.get(full)
+        if fn is None:
+            fn = ir.Function(mod, ir.FunctionType(ty, [ty] * len(vals)), name=full)
         return self._op(vals[0].dtype, lambda bl, *xs: bl.call(fn, list(xs)), *vals)
 
     def math(self, fname: str, *vals) -> V:

@@ -394,7 +394,7 @@ def jit_compile(llvm_ir: str):
     return addr, key
 
 
-CACHE_FORMAT = "graphc-obj-2"
+CACHE_FORMAT = "graphc-obj-2;pipeline=O3;tm=jit-default"  # bump when the optimization pipeline or target machine changes
 
 
 def load_runtime_object(llvm_ir: str, exported: list) -> None:
