@@ -128,17 +128,15 @@ def value_and_grad(fn, argnums=0):
     nums = tuple(argnums) if multi else (argnums,)
 
     def inner(*args):
+        trace = current_trace()
+        args = list(args)
+        for k in nums:  # numpy/scalar arguments become graph values first, so fn uses them
+            if not (isinstance(args[k], Tensor) or getattr(args[k], "_graphc_variable", False)):
+                args[k] = Tensor(as_node(np.asarray(args[k]), trace), trace)
         out = fn(*args)
         if tuple(getattr(out, "shape", ())) != ():
             raise TraceError(f"grad needs a scalar-valued function; got shape {getattr(out, 'shape', None)}")
-        trace = current_trace()
-        targets = []
-        for k in nums:
-            a = args[k]
-            if isinstance(a, Tensor) or getattr(a, "_graphc_variable", False):
-                targets.append(a)
-            else:
-                targets.append(Tensor(as_node(np.asarray(a), trace), trace))
+        targets = [args[k] for k in nums]
         gs = gradients(out, targets)
         gs = [g if g is not None else _zeros_like(t) for g, t in zip(gs, targets)]
         return out, (tuple(gs) if multi else gs[0])

@@ -116,10 +116,15 @@ def is_tensor(x) -> bool:
 
 
 def _trace_of(inputs) -> Trace | None:
-    for x in inputs:
-        if isinstance(x, Tensor):
-            return x.trace
-    return current_trace()
+    """The trace an op on ``inputs`` belongs to: the current trace when it is a nested
+    body (outer values it uses become captures), else the trace of the first Tensor."""
+    current = current_trace()
+    traces = [x.trace for x in inputs if isinstance(x, Tensor)]
+    if not traces:
+        return current
+    if current is not None and (current in traces or hasattr(current, "capture")):
+        return current
+    return traces[0]
 
 
 def constant_node(value, trace: Trace, dtype=None) -> Node:

@@ -104,6 +104,7 @@ example("tanh", gc.tanh, X)
 example("tanh", gc.tanh, f64(257))
 example("sigmoid", gc.sigmoid, X)
 example("relu", gc.relu, X)
+example("stop_gradient", lambda a: gc.stop_gradient(a) * 2, X)
 example("expm1", gc.expm1, X)
 example("log1p", gc.log1p, f32(64, 64, lo=-0.5, hi=4.0))
 for _name, _fn in [("equal", gc.equal), ("not_equal", gc.not_equal), ("less", gc.less),

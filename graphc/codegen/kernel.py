@@ -363,6 +363,13 @@ class KernelBuilder:
             return self._op("bool", lambda bl, x, y: bl.icmp_unsigned(pred, x, y), a, b)
         return self._op("bool", lambda bl, x, y: bl.icmp_signed(pred, x, y), a, b)
 
+    def bitwise(self, kind: str, a, b) -> V:
+        """Integer bit operations ("xor", "and", "or", "shr" logical, "shl") for RNGs/hashes."""
+        fn = {"xor": lambda bl, x, y: bl.xor(x, y), "and": lambda bl, x, y: bl.and_(x, y),
+              "or": lambda bl, x, y: bl.or_(x, y), "shr": lambda bl, x, y: bl.lshr(x, y),
+              "shl": lambda bl, x, y: bl.shl(x, y)}[kind]
+        return self._op(a.dtype, fn, a, b)
+
     def isnan(self, a) -> V:
         return self._op("bool", lambda bl, x: bl.fcmp_unordered("uno", x, x), a)
 

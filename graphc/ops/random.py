@@ -133,14 +133,13 @@ def _c64(kb, v):
     return kb.const(_signed(v), "int64")
 
 
-# The KernelBuilder has no public bitwise API yet; its generic _op emits one IR
-# instruction at the right loop level (xor and logical shift right on i64).
+# xor and logical shift right on i64, through the KernelBuilder's bitwise API.
 def _xor(kb, a, b):
-    return kb._op("int64", lambda bl, x, y: bl.xor(x, y), a, b)
+    return kb.bitwise("xor", a, b)
 
 
 def _shr(kb, a, n):
-    return kb._op("int64", lambda bl, x, y: bl.lshr(x, y), a, kb.const(n, "int64"))
+    return kb.bitwise("shr", a, kb.const(n, "int64"))
 
 
 def _mix64(kb, z):
