@@ -45,7 +45,9 @@ def _erf_ref(x):
 
 
 # Bounds asserted below; the measured maxima (see mathlib docstrings) are
-# 0.75-0.84 ulp for exp/expm1/log/log1p/tanh/sigmoid and 0.97 for erf.
+# 0.75-0.84 ulp for exp/expm1/log/log1p (and float64 tanh/sigmoid) and 0.97 for erf.
+# float32 tanh and sigmoid use the faster one-exp, one-division forms: measured
+# 1.42 and 1.40 ulp, bound 1.5 (FLOAT32_FAST below).
 FUNCS = {
     # name: (emitter, reference on high-precision arrays, max allowed ulp)
     "exp": (mathlib.emit_exp, np.exp, 1.0),
@@ -58,12 +60,15 @@ FUNCS = {
     "erf": (mathlib.emit_erf, _erf_ref, 1.5),
 }
 POW_TOL = 1.0
+FLOAT32_FAST = {"tanh": 1.5, "sigmoid": 1.5}
 
 
 def tol(name, dtype):
     """Allowed error; without an 80-bit longdouble the float64 reference is
     numpy's own float64 result, whose error (<~0.5 ulp) is added."""
     extra = 0.5 if dtype == np.float64 and not _LD_OK else 0.0
+    if dtype == np.float32 and name in FLOAT32_FAST:
+        return FLOAT32_FAST[name]
     return (POW_TOL if name == "pow" else FUNCS[name][2]) + extra
 
 
