@@ -46,13 +46,14 @@ def mem_type(dtype: str) -> ir.Type:
 class Level:
     """A straight-line region of code: the entry, or one loop body."""
 
-    __slots__ = ("depth", "tail", "parent", "alive")
+    __slots__ = ("depth", "tail", "parent", "alive", "reduction")
 
-    def __init__(self, depth: int, tail: ir.Block, parent: "Level | None"):
+    def __init__(self, depth: int, tail: ir.Block, parent: "Level | None", reduction: bool = False):
         self.depth = depth
         self.tail = tail
         self.parent = parent
         self.alive = True
+        self.reduction = reduction  # the body of a reduction loop
 
 
 class V:
@@ -88,6 +89,9 @@ class KernelBuilder:
         self.path: list[Level] = [self.root]
         self._cache: dict = {}
         self._index_consts: dict = {}
+        # node id -> (pointer, shape): values a reduction pass stores into the kernel's
+        # output row so the final pass reloads them instead of recomputing (see read)
+        self.stash: dict = {}
         self.inline = inline            # node ids whose emit is inlined (fusion)
         self.read_buffer = read_buffer  # fn(kb, node, flat_index V) -> V for materialized nodes
         self._nblocks = 0
@@ -229,19 +233,25 @@ class KernelBuilder:
         hit = self._cache.get(key)
         if hit is not None and hit[0].level.alive:
             return hit[0]
-        if node.id in self.inline:
+        if node.id in self.stash and not any(i.level.reduction for i in idx):
+            ptr, shape = self.stash[node.id]  # stored by the reduction pass over this row
+            value = self.load(ptr, self.flat_index(idx, shape), node.type.dtype)
+        elif node.id in self.inline:
             from ..ops.registry import get_op
 
             op = get_op(node.op)
             emit = op.lowerings.get(self.target.name, op.emit)
             value = emit(self, node, list(idx))
+            if node.id in self.stash:
+                ptr, shape = self.stash[node.id]
+                self.store(ptr, self.flat_index(idx, shape), value)
         else:
             value = self.read_buffer(self, node, idx)
         self._cache[key] = (value, idx)  # keep idx alive so ids stay unique
         return value
 
     # -- loops -------------------------------------------------------------------------
-    def loop(self, parent: Level, start: V, stop: V, body, name="i"):
+    def loop(self, parent: Level, start: V, stop: V, body, name="i", reduction=False):
         """Emit ``for i in [start, stop): body(i)`` at ``parent``'s tail.
 
         ``body(i)`` builds the loop body (it may create nested loops and ask for outer
@@ -252,7 +262,7 @@ class KernelBuilder:
         header = self._block(f"{name}_head")
         body_block = self._block(f"{name}_body")
         exit_block = self._block(f"{name}_exit")
-        level = Level(parent.depth + 1, body_block, parent)
+        level = Level(parent.depth + 1, body_block, parent, reduction)
         saved_path = self.path
         self.path = _path_to(parent) + [level]
         b = self.builder
@@ -302,7 +312,7 @@ class KernelBuilder:
                         b.store(nv.v, s)
                 return
             self.loop(parent, self.index(0), self.index(extents[depth]),
-                      lambda iv: nest(iv.level, depth + 1, ivars + [iv]), name="r")
+                      lambda iv: nest(iv.level, depth + 1, ivars + [iv]), name="r", reduction=True)
 
         nest(level, 0, [])
         with self.at(level) as b:

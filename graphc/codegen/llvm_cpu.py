@@ -141,6 +141,8 @@ class CPUTarget(Target):
 
         kb.read_buffer = read_buffer
         dest_ptr = ptrs[kernel.dest.key()]
+        for nid in stash_candidates(kernel):
+            kb.stash[nid] = (dest_ptr, kernel.shape)
         shape = kernel.shape
         strides = contiguous_strides(shape)
         from .kernel import V
@@ -347,6 +349,33 @@ class CPUTarget(Target):
         exe = Executable(program, fn_addr, key)
         exe.llvm_ir = text
         return exe
+
+
+def stash_candidates(kernel) -> list:
+    """Values worth storing into the output row during a reduction pass.
+
+    In softmax, e = exp(x - max) feeds the row sum and the final e / sum. Computing e in
+    the sum pass, storing it where the output goes, and reloading it in the final pass
+    (same row, still in cache) saves one exp per element. It applies when a trailing
+    reduction inside the kernel reads an inlined elementwise value of the output's type
+    that the output pass also reads."""
+    from ..passes.fusion import _trailing_reduction
+
+    root = kernel.root
+    if not kernel.members or root.type.dtype not in ("float32", "float64"):
+        return []
+    ids = {m.id for m in kernel.members}
+    found = []
+    for r in kernel.members:
+        if not _trailing_reduction(r) or r.inputs[0].id not in ids:
+            continue
+        e = r.inputs[0]
+        if e is root or get_op(e.op).kind != "elementwise" or e.type != root.type:
+            continue
+        if any(e in m.inputs for m in kernel.members if m is not r and get_op(m.op).kind == "elementwise"
+               and m.type.shape == root.type.shape) and e.id not in found:
+            found.append(e.id)
+    return found[:1]
 
 
 def jit_compile(llvm_ir: str):
