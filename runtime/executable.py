@@ -24,6 +24,21 @@ def address(a: np.ndarray) -> int:
     return a.__array_interface__["data"][0]
 
 
+def check_inputs(arrays, specs) -> list:
+    """Validate arrays against (shape, dtype) specs before native code sees them; returns
+    C-contiguous arrays (native code assumes row-major buffers)."""
+    if len(arrays) != len(specs):
+        raise TypeError(f"compiled function expects {len(specs)} array inputs, got {len(arrays)}")
+    out = []
+    for k, (a, (shape, dtype)) in enumerate(zip(arrays, specs)):
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"input {k}: expected a numpy array, got {type(a).__name__}")
+        if a.shape != shape or a.dtype.name != dtype:
+            raise TypeError(f"input {k}: expected {dtype}{list(shape)}, got {a.dtype.name}{list(a.shape)}")
+        out.append(a if a.flags.c_contiguous else np.array(a, order="C"))
+    return out
+
+
 class RuntimeFailure(RuntimeError):
     """Compiled code reported an error."""
 
@@ -50,16 +65,7 @@ class Executable:
         self._recycled = [None] * len(self.outputs)
 
     def check_inputs(self, arrays):
-        if len(arrays) != len(self.inputs):
-            raise TypeError(f"compiled function expects {len(self.inputs)} array inputs, got {len(arrays)}")
-        out = []
-        for k, (a, (shape, dtype)) in enumerate(zip(arrays, self.inputs)):
-            if not isinstance(a, np.ndarray):
-                raise TypeError(f"input {k}: expected a numpy array, got {type(a).__name__}")
-            if a.shape != shape or a.dtype.name != dtype:
-                raise TypeError(f"input {k}: expected {dtype}{list(shape)}, got {a.dtype.name}{list(a.shape)}")
-            out.append(a if a.flags.c_contiguous else np.array(a, order="C"))
-        return out
+        return check_inputs(arrays, self.inputs)
 
     def _outputs(self, owned: bool) -> list:
         outs = []

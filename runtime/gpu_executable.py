@@ -23,7 +23,7 @@ import weakref
 import numpy as np
 
 from .buffers import aligned_empty
-from .executable import RuntimeFailure
+from .executable import RuntimeFailure, check_inputs
 
 CPU = "/cpu:0"
 
@@ -222,16 +222,7 @@ class DeviceExecutable:
 
     # -- running ------------------------------------------------------------------------------------
     def check_inputs(self, arrays):
-        if len(arrays) != len(self.inputs):
-            raise TypeError(f"compiled function expects {len(self.inputs)} array inputs, got {len(arrays)}")
-        out = []
-        for k, (a, (shape, dtype)) in enumerate(zip(arrays, self.inputs)):
-            if not isinstance(a, np.ndarray):
-                raise TypeError(f"input {k}: expected a numpy array, got {type(a).__name__}")
-            if a.shape != shape or a.dtype.name != dtype:
-                raise TypeError(f"input {k}: expected {dtype}{list(shape)}, got {a.dtype.name}{list(a.shape)}")
-            out.append(a if a.flags.c_contiguous else np.array(a, order="C"))
-        return out
+        return check_inputs(arrays, self.inputs)
 
     def __call__(self, arrays):
         arrays = self.check_inputs(arrays)

@@ -256,14 +256,12 @@ class CPUTarget(Target):
         A, B, C, scratch = (b.load(b.gep(bufs, [ir.Constant(I64, j)])) for j in range(4))
         A, B, C = (b.bitcast(p, T.as_pointer()) for p in (A, B, C))
 
-        def strides(x_node, trans, rows, cols):
+        def strides(trans, rows, cols):
             # element strides of the operand as GEMM sees it (a transposed view swaps them)
-            if trans:
-                return 1, rows
-            return cols, 1
+            return (1, rows) if trans else (cols, 1)
 
-        a_rs, a_cs = strides(a_node, step.a_trans, M, K)
-        b_rs, b_cs = strides(b_node, step.b_trans, K, N)
+        a_rs, a_cs = strides(step.a_trans, M, K)
+        b_rs, b_cs = strides(step.b_trans, K, N)
         a_batch = _batch_strides(a_node.type.shape, batch_shape, M * K)
         b_batch = _batch_strides(b_node.type.shape, batch_shape, K * N)
         out_batch = _batch_strides(node.type.shape, batch_shape, M * N)
@@ -284,17 +282,18 @@ class CPUTarget(Target):
         m0 = b.sdiv(b.mul(c, c64(M)), c64(chunks))
         m1 = b.sdiv(b.mul(b.add(c, c64(1)), c64(M)), c64(chunks))
         pack = b.bitcast(b.gep(scratch, [b.mul(c, c64(pack_bytes))]), T.as_pointer())
-        for bi in range(nbatch) if nbatch <= 64 else []:
-            idx = np.unravel_index(bi, batch_shape) if batch_shape else ()
-            ao = sum(int(i) * s for i, s in zip(idx, a_batch))
-            bo = sum(int(i) * s for i, s in zip(idx, b_batch))
-            co = sum(int(i) * s for i, s in zip(idx, out_batch))
-            b.call(gemm_fn, [c64(M), c64(N), c64(K), b.gep(A, [c64(ao)]), c64(a_rs), c64(a_cs),
-                             b.gep(B, [c64(bo)]), c64(b_rs), c64(b_cs), b.gep(C, [c64(co)]), c64(N),
+
+        def call_gemm(ao, bo, co):  # rows [m0, m1) of one batch entry (element offsets)
+            b.call(gemm_fn, [c64(M), c64(N), c64(K), b.gep(A, [ao]), c64(a_rs), c64(a_cs),
+                             b.gep(B, [bo]), c64(b_rs), c64(b_cs), b.gep(C, [co]), c64(N),
                              c64(0), m0, m1, pack])
-        if nbatch > 64:
-            self._batched_gemm_loop(fn, b, gemm_fn, nbatch, batch_shape, a_batch, b_batch, out_batch,
-                                    (M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C), m0, m1, pack)
+
+        if nbatch <= 64:  # unrolled, offsets folded to constants
+            for bi in range(nbatch):
+                idx = np.unravel_index(bi, batch_shape) if batch_shape else ()
+                call_gemm(*(c64(sum(int(i) * s for i, s in zip(idx, st))) for st in (a_batch, b_batch, out_batch)))
+        else:
+            self._batched_gemm_loop(fn, b, nbatch, batch_shape, (a_batch, b_batch, out_batch), call_gemm)
         if epi_fn is not None:
             b.call(epi_fn, [epi_ctx, m0, m1])
         b.store(b.add(c, c64(1)), chunk_ptr)
@@ -303,9 +302,8 @@ class CPUTarget(Target):
         b.ret_void()
         return fn, chunks
 
-    def _batched_gemm_loop(self, fn, b, gemm_fn, nbatch, batch_shape, a_batch, b_batch, out_batch, mats, m0, m1, pack):
+    def _batched_gemm_loop(self, fn, b, nbatch, batch_shape, all_strides, call_gemm):
         """A runtime loop over many batch entries (offsets from the unravelled index)."""
-        M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C = mats
         c64 = lambda v: ir.Constant(I64, int(v))
         ptr = b.alloca(I64)
         b.store(c64(0), ptr)
@@ -324,11 +322,9 @@ class CPUTarget(Target):
             inner = int(np.prod(dims[d + 1:], dtype=np.int64)) if d + 1 < len(dims) else 1
             q = b.udiv(rem, c64(inner))
             rem = b.urem(rem, c64(inner))
-            for k, st in enumerate((a_batch, b_batch, out_batch)):
+            for k, st in enumerate(all_strides):
                 offs[k] = b.add(offs[k], b.mul(q, c64(st[d])))
-        b.call(gemm_fn, [c64(M), c64(N), c64(K), b.gep(A, [offs[0]]), c64(a_rs), c64(a_cs),
-                         b.gep(B, [offs[1]]), c64(b_rs), c64(b_cs), b.gep(C, [offs[2]]), c64(N),
-                         c64(0), m0, m1, pack])
+        call_gemm(*offs)
         b.store(b.add(i, c64(1)), ptr)
         b.branch(head)
         b.position_at_end(after)
