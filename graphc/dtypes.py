@@ -44,7 +44,3 @@ def result_type(*operands) -> str:
             args.append(np.dtype(o))
     name = np.result_type(*args).name
     return canonical(name)
-
-
-def default_float() -> str:
-    return "float32"

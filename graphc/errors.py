@@ -64,14 +64,3 @@ def user_source_line() -> str:
             return f"{frame.f_code.co_filename}:{frame.f_lineno}"
         frame = frame.f_back
     return "<unknown>"
-
-
-def op_error(cls, op: str, message: str, types=(), loc: str | None = None):
-    """Build an error of class ``cls`` that names the op, operand types and source line."""
-    operands = ", ".join(str(t) for t in types)
-    where = loc or user_source_line()
-    text = f"{op}: {message}"
-    if operands:
-        text += f" (operands: {operands})"
-    text += f"\n  at {where}"
-    return cls(text)

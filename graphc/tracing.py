@@ -129,8 +129,6 @@ def _trace_of(inputs) -> Trace | None:
 
 def constant_node(value, trace: Trace, dtype=None) -> Node:
     arr = np.asarray(value, dtype=dtype)
-    if arr.dtype == np.float64 and dtype is None and isinstance(value, float):
-        pass
     name = dtypes.canonical(arr.dtype)
     arr = np.array(arr, dtype=name, order="C")  # (ascontiguousarray would make 0-d arrays 1-d)
     arr.setflags(write=False)
