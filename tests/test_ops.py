@@ -376,3 +376,15 @@ def test_ir_text():
         assert op in text
     opt = f.ir(x, w, b, stage="optimized")
     assert "kernel" in opt
+
+
+def test_softmax_over_size_one_axes():
+    """Regression: the row-stash of softmax must not be reloaded before it is stored when
+    the row index does not vary (size-1 dimensions)."""
+    for shape in [(1, 1), (1, 5), (4, 1), (1, 1, 3)]:
+        x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        e = np.exp(x - x.max(-1, keepdims=True))
+        np.testing.assert_allclose(run_both(lambda a: gc.softmax(-a, axis=-1), x),
+                                   np.exp(-x - (-x).max(-1, keepdims=True)) / np.exp(-x - (-x).max(-1, keepdims=True)).sum(-1, keepdims=True),
+                                   rtol=1e-5)
+        np.testing.assert_allclose(run_both(gc.softmax, x), e / e.sum(-1, keepdims=True), rtol=1e-5)

@@ -234,7 +234,10 @@ class KernelBuilder:
         if hit is not None and hit[0].level.alive:
             return hit[0]
         if node.id in self.stash and not any(i.level.reduction for i in idx):
-            ptr, shape = self.stash[node.id]  # stored by the reduction pass over this row
+            # Stored by the reduction pass over this row; the index varies along the
+            # reduced axes (stash_candidates requires extents > 1), so the load sits in
+            # the inner output loop, after the hoisted pass that stored it.
+            ptr, shape = self.stash[node.id]
             value = self.load(ptr, self.flat_index(idx, shape), node.type.dtype)
         elif node.id in self.inline:
             from ..ops.registry import get_op

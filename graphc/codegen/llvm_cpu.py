@@ -368,6 +368,8 @@ def stash_candidates(kernel) -> list:
         e = r.inputs[0]
         if e is root or get_op(e.op).kind != "elementwise" or e.type != root.type:
             continue
+        if any(e.type.shape[a] < 2 for a in r.attrs["axes"]):
+            continue  # a size-1 axis is indexed by a constant: no row pass to stash from
         if any(e in m.inputs for m in kernel.members if m is not r and get_op(m.op).kind == "elementwise"
                and m.type.shape == root.type.shape) and e.id not in found:
             found.append(e.id)
