@@ -370,10 +370,29 @@ def stash_candidates(kernel) -> list:
             continue
         if any(e.type.shape[a] < 2 for a in r.attrs["axes"]):
             continue  # a size-1 axis is indexed by a constant: no row pass to stash from
+        if not _costly(e, ids):
+            continue  # recomputing cheap arithmetic beats a store and a reload
         if any(e in m.inputs for m in kernel.members if m is not r and get_op(m.op).kind == "elementwise"
                and m.type.shape == root.type.shape) and e.id not in found:
             found.append(e.id)
     return found[:1]
+
+
+_COSTLY_OPS = {"exp", "log", "tanh", "sigmoid", "power", "expm1", "log1p", "sqrt", "divide"}
+
+
+def _costly(node, inline_ids) -> bool:
+    """Whether computing ``node`` inside the kernel involves a transcendental or division."""
+    stack, seen = [node], set()
+    while stack:
+        n = stack.pop()
+        if n.id in seen:
+            continue
+        seen.add(n.id)
+        if n.op in _COSTLY_OPS:
+            return True
+        stack.extend(i for i in n.inputs if i.id in inline_ids)
+    return False
 
 
 def jit_compile(llvm_ir: str):
