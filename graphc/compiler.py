@@ -87,24 +87,28 @@ class CompiledFunction:
         self.target = target
         self.fuse = fuse
         self.options = options
-        self._cache: dict = {}
+        self._cache: dict = {}   # full signature -> _Compiled
+        self._fast: dict = {}    # per-call key (shapes, dtype objects) -> _Compiled
         self._lock = threading.Lock()
         self.trace_count = 0
         functools.update_wrapper(self, fn)
 
     # -- compilation ---------------------------------------------------------------------
-    def _compile(self, args) -> _Compiled:
-        key = signature_of(args)
-        hit = self._cache.get(key)
+    def _compile(self, args, leaves=None, tree=None) -> _Compiled:
+        if leaves is None:
+            leaves, tree = flatten(args)
+        # fast key: dtype objects and shapes as they come (validated on a miss)
+        key = (tree, tuple((x.shape, x.dtype) if isinstance(x, np.ndarray) else _leaf_signature(x) for x in leaves))
+        hit = self._fast.get(key)
         if hit is not None:
             return hit
+        full = (tree, tuple(_leaf_signature(x) for x in leaves))
         with self._lock:
-            hit = self._cache.get(key)
-            if hit is not None:
-                return hit
-            compiled = self._build(args)
-            self._cache[key] = compiled
-            return compiled
+            hit = self._cache.get(full)
+            if hit is None:
+                hit = self._cache[full] = self._build(args)
+            self._fast[key] = hit
+            return hit
 
     def _build(self, args) -> _Compiled:
         from .codegen.program import lower_program
@@ -125,9 +129,10 @@ class CompiledFunction:
 
     # -- calling -------------------------------------------------------------------------
     def __call__(self, *args):
-        compiled = self._compile(args)
-        leaves, _ = flatten(args)
-        arrays = [np.asarray(x) for x in leaves if isinstance(x, (np.ndarray, np.generic))]
+        leaves, tree = flatten(args)
+        compiled = self._compile(args, leaves, tree)
+        arrays = [x if isinstance(x, np.ndarray) else np.asarray(x) for x in leaves
+                  if isinstance(x, (np.ndarray, np.generic))]
         outs = compiled.executable(arrays)
         return unflatten(compiled.optimized.out_tree, outs)
 

@@ -33,10 +33,13 @@ def check_inputs(arrays, specs) -> list:
     for k, (a, (shape, dtype)) in enumerate(zip(arrays, specs)):
         if not isinstance(a, np.ndarray):
             raise TypeError(f"input {k}: expected a numpy array, got {type(a).__name__}")
-        if a.shape != shape or a.dtype.name != dtype:
+        if a.shape != shape or a.dtype != _DTYPES[dtype]:
             raise TypeError(f"input {k}: expected {dtype}{list(shape)}, got {a.dtype.name}{list(a.shape)}")
         out.append(a if a.flags.c_contiguous else np.array(a, order="C"))
     return out
+
+
+_DTYPES = {name: np.dtype(name) for name in ("bool", "int32", "int64", "float32", "float64")}
 
 
 class RuntimeFailure(RuntimeError):
@@ -63,6 +66,7 @@ class Executable:
         self._args_type = ctypes.c_void_p * n
         self._lock = threading.Lock()
         self._recycled = [None] * len(self.outputs)
+        self._workspace_address = address(self._workspace)
 
     def check_inputs(self, arrays):
         return check_inputs(arrays, self.inputs)
@@ -84,11 +88,12 @@ class Executable:
         arrays = self.check_inputs(arrays)
         owned = self._lock.acquire(blocking=False)
         try:
-            workspace = self._workspace if owned else aligned_empty(self._workspace.shape, "uint8")
+            private = None if owned else aligned_empty(self._workspace.shape, "uint8")  # kept alive for the call
+            workspace = self._workspace_address if owned else address(private)
             outs = self._outputs(owned)
             var_arrays = [var._storage_for_call() for var in self.variables]
             ptrs = [address(a) for a in arrays] + [address(o) for o in outs] + \
-                   [address(v) for v in var_arrays] + [address(workspace)]
+                   [address(v) for v in var_arrays] + [workspace]
             rc = self._fn(self._args_type(*ptrs))
         finally:
             if owned:
