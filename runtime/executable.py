@@ -72,17 +72,26 @@ class Executable:
         return check_inputs(arrays, self.inputs)
 
     def _outputs(self, owned: bool) -> list:
+        """Output arrays: a previous output is reused only when nothing but this
+        Executable refers to it or to its memory (views of an array point at the buffer
+        that owns the memory, so both the array and that owner are checked)."""
         outs = []
         for k, (shape, dtype) in enumerate(self.outputs):
-            prev = self._recycled[k] if owned else None
-            # 3 references: the list slot, ``prev`` and getrefcount's argument
-            if prev is not None and sys.getrefcount(prev) == 3:
-                outs.append(prev)
+            entry = self._recycled[k] if owned else None
+            if entry is not None and self._unreferenced(entry):
+                outs.append(entry[0])
             else:
                 outs.append(aligned_empty(shape, dtype))
         if owned:
-            self._recycled = list(outs)
+            self._recycled = [(o, o.base) for o in outs]
         return outs
+
+    @staticmethod
+    def _unreferenced(entry) -> bool:
+        arr, owner = entry
+        # arr: the tuple, the local name, getrefcount's argument.
+        # owner: arr.base, the tuple, the local name, getrefcount's argument.
+        return sys.getrefcount(arr) == 3 and sys.getrefcount(owner) == 4
 
     def __call__(self, arrays):
         arrays = self.check_inputs(arrays)
