@@ -39,3 +39,26 @@ def test_concurrent_calls_are_correct():
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_swapping_variables_through_a_temporary():
+    a = gc.Variable(np.array([1.0, 2.0], np.float32), name="swap_a")
+    b = gc.Variable(np.array([3.0, 4.0], np.float32), name="swap_b")
+    c = gc.Variable(np.array([0.0, 0.0], np.float32), name="swap_c")
+
+    @gc.compile
+    def swap(scale):
+        t = a.value()
+        a.assign(b.value())
+        b.assign(t)
+        c.assign(a.value() * scale)   # reads the new a
+        return t * 1
+
+    old_a = swap(np.float32(2.0))
+    np.testing.assert_array_equal(old_a, [1, 2])
+    np.testing.assert_array_equal(a.numpy(), [3, 4])
+    np.testing.assert_array_equal(b.numpy(), [1, 2])
+    np.testing.assert_array_equal(c.numpy(), [6, 8])
+    swap(np.float32(1.0))
+    np.testing.assert_array_equal(a.numpy(), [1, 2])
+    np.testing.assert_array_equal(b.numpy(), [3, 4])

@@ -220,13 +220,23 @@ class Lowering:
             if direct_out.get(o.id) is b:
                 continue
             steps.append(Kernel(f"k{len(steps)}_copy_out{b.slot}", o, frozenset(), b, {o.id: self.buffer_of(o)}, o.type.shape))
-        for var, n in g.var_updates.items():
-            if n.op == "read_variable" and n.attrs["var"] is var:
-                continue
-            if self.update_in_place(steps, n, var_slots[var], outputs):
+        updates = [(var, n) for var, n in g.var_updates.items()
+                   if not (n.op == "read_variable" and n.attrs["var"] is var)]
+        # A new value that lives in a variable's storage (t = a; a <- b; b <- t) is
+        # snapshotted first: that variable may be overwritten by its own update.
+        source = {}
+        for var, n in updates:
+            src = self.buffer_of(n)
+            if src.root().kind == "variable":
+                tmp = self.new_workspace(n.type)
+                steps.append(Kernel(f"k{len(steps)}_snapshot_{var_slots[var]}", n, frozenset(), tmp, {n.id: src}, n.type.shape))
+                source[var] = tmp
+        for var, n in updates:
+            if var not in source and self.update_in_place(steps, n, var_slots[var], outputs):
                 continue
             dest = Buffer("variable", var_slots[var], n.type.shape, n.type.dtype, n.type.nbytes)
-            steps.append(Kernel(f"k{len(steps)}_assign_{var_slots[var]}", n, frozenset(), dest, {n.id: self.buffer_of(n)}, n.type.shape))
+            steps.append(Kernel(f"k{len(steps)}_assign_{var_slots[var]}", n, frozenset(), dest,
+                                {n.id: source.get(var) or self.buffer_of(n)}, n.type.shape))
 
         steps = [s for s in steps if all(d > 0 for d in s.shape)]
         naive = sum(b.nbytes for b in self.workspace_values)
