@@ -388,3 +388,12 @@ def test_softmax_over_size_one_axes():
                                    np.exp(-x - (-x).max(-1, keepdims=True)) / np.exp(-x - (-x).max(-1, keepdims=True)).sum(-1, keepdims=True),
                                    rtol=1e-5)
         np.testing.assert_allclose(run_both(gc.softmax, x), e / e.sum(-1, keepdims=True), rtol=1e-5)
+
+
+def test_batched_matmul_with_many_batch_entries():
+    """More than 64 batch entries take the GEMM step's runtime batch loop (broadcast batch)."""
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((70, 3, 20, 30)).astype(np.float32)
+    b = rng.standard_normal((3, 30, 40)).astype(np.float32)
+    got = gc.compile(lambda x, y: x @ y)(a, b)
+    np.testing.assert_allclose(got, a @ b, rtol=1e-5, atol=1e-5 * 30 * 4)

@@ -51,7 +51,7 @@ from contextlib import contextmanager
 
 import llvmlite.ir as ir
 
-__all__ = ["emit_gemm", "gemm_pack_buffer_elems", "compile_gemm_for_test"]
+__all__ = ["emit_gemm", "gemm_pack_buffer_elems", "compile_gemm_for_test", "counted_loop"]
 
 I64 = ir.IntType(64)
 I32 = ir.IntType(32)
@@ -122,7 +122,7 @@ def _as_val(v):
 
 
 @contextmanager
-def _loop(b: ir.IRBuilder, start, stop, step=1, name="i"):
+def counted_loop(b: ir.IRBuilder, start, stop, step=1, name="i"):
     """``for (i = start; i < stop; i += step)`` (signed); yields i."""
     start, stop, step = _as_val(start), _as_val(stop), _as_val(step)
     pre = b.block
@@ -226,7 +226,7 @@ def _emit_pack(module, fname, T, size, W, L):
         for w, v in enumerate(vals):
             b.store(v, _gep(b, T, panel, b.add(out, _c(w))))
 
-    with _loop(b, 0, count, W, "p") as p:
+    with counted_loop(b, 0, count, W, "p") as p:
         left = b.sub(count, p, "left")
         panel = _gep(b, T, dst, b.mul(p, kc))
         first = b.mul(b.add(x0, p), s_x)  # offset of row p, column 0
@@ -236,7 +236,7 @@ def _emit_pack(module, fname, T, size, W, L):
                 contig = b.icmp_signed("==", s_x, _c(1))
                 with b.if_else(contig) as (vcopy, rest):
                     with vcopy:
-                        with _loop(b, 0, kc, 1, "kv") as k:
+                        with counted_loop(b, 0, kc, 1, "kv") as k:
                             s = _gep(b, T, src, b.add(first, b.mul(b.add(k0, k), s_k)))
                             b.store(b.load(s, typ=ir.VectorType(T, W), align=size),
                                     _gep(b, T, panel, b.mul(k, _c(W))), align=size)
@@ -244,7 +244,7 @@ def _emit_pack(module, fname, T, size, W, L):
                         trans = b.icmp_signed("==", s_k, _c(1))
                         kt = b.sub(kc, b.srem(kc, _c(L)))
                         kt = b.select(trans, kt, _c(0))  # k handled by transposes
-                        with _loop(b, 0, kt, L, "kt") as k:
+                        with counted_loop(b, 0, kt, L, "kt") as k:
                             tiles = []
                             for g, n in groups:
                                 rows = [b.load(_gep(b, T, src, b.add(
@@ -256,13 +256,13 @@ def _emit_pack(module, fname, T, size, W, L):
                                 for gi, (g, _) in enumerate(groups):
                                     off = b.add(b.mul(b.add(k, _c(u)), _c(W)), _c(g))
                                     b.store(tiles[gi][u], _gep(b, T, panel, off), align=size)
-                        with _loop(b, kt, kc, 1, "ks") as k:
+                        with counted_loop(b, kt, kc, 1, "ks") as k:
                             copy_k(k, panel, first)
             with other:  # ragged last panel: masked scalar copy with zero fill
-                with _loop(b, 0, kc, 1, "ke") as k:
+                with counted_loop(b, 0, kc, 1, "ke") as k:
                     base = b.add(first, b.mul(b.add(k0, k), s_k))
                     out = b.mul(k, _c(W))
-                    with _loop(b, 0, W, 1, "w") as w:
+                    with counted_loop(b, 0, W, 1, "w") as w:
                         inside = b.icmp_signed("<", w, left)
                         safe_w = b.select(inside, w, _c(0))
                         v = b.load(_gep(b, T, src, b.add(base, b.mul(s_x, safe_w))), typ=T)
@@ -370,8 +370,8 @@ def _emit_ukernel(module, fname, T, size, MR, NV, L, unroll):
             for r in range(MR):
                 for v in range(NV):
                     b.store(acc[r][v], _gep(b, T, tile, r * NR + v * L), align=_ALIGN)
-            with _loop(b, 0, mr, 1, "er") as r:
-                with _loop(b, 0, nr, 1, "ej") as j:
+            with counted_loop(b, 0, mr, 1, "er") as r:
+                with counted_loop(b, 0, nr, 1, "ej") as j:
                     t = b.load(_gep(b, T, tile, b.add(b.mul(r, _c(NR)), j)), typ=T)
                     p = _gep(b, T, C, b.add(b.mul(r, ldc), j))
                     old = b.select(accumulate, b.load(p, typ=T), ir.Constant(T, 0.0))
@@ -439,7 +439,7 @@ def _emit_gemm_blocked(module, name, dtype, vector_width, MC, KC, NC,
     kstep = b.sdiv(b.add(K, b.sub(nblk, _c(1))), nblk)
     kstep = b.mul(b.sdiv(b.add(kstep, _c(unroll - 1)), _c(unroll)), _c(unroll))
     kstep = _smax(b, _smin(b, kstep, _c(KC)), _c(1))
-    with _loop(b, 0, N, NCe, "jc") as jc:
+    with counted_loop(b, 0, N, NCe, "jc") as jc:
         nc = _smin(b, b.sub(N, jc), _c(NCe))
         # do { ... } while (pc < K): runs once for K == 0 so C gets zeroed.
         pre = b.block
@@ -452,14 +452,14 @@ def _emit_gemm_blocked(module, name, dtype, vector_width, MC, KC, NC,
         kc = _smax(b, _smin(b, b.sub(K, pc), kstep), _c(0))
         beta = b.select(b.icmp_signed("==", pc, _c(0)), accum_flag, _c(1))
         b.call(pack_b, [B, b_cs, b_rs, jc, nc, pc, kc, Bp])
-        with _loop(b, m0, m1, MCe, "ic") as ic:
+        with counted_loop(b, m0, m1, MCe, "ic") as ic:
             mc = _smin(b, b.sub(m1, ic), _c(MCe))
             b.call(pack_a, [A, a_rs, a_cs, ic, mc, pc, kc, Ap])
-            with _loop(b, 0, nc, NR, "jr") as jr:
+            with counted_loop(b, 0, nc, NR, "jr") as jr:
                 nr = _smin(b, b.sub(nc, jr), _c(NR))
                 bpanel = _gep(b, T, Bp, b.mul(jr, kc))
                 crow = _gep(b, T, C, b.add(b.mul(ic, ldc), b.add(jc, jr)))
-                with _loop(b, 0, mc, MR, "ir") as ir_:
+                with counted_loop(b, 0, mc, MR, "ir") as ir_:
                     mr = _smin(b, b.sub(mc, ir_), _c(MR))
                     b.call(ukr, [kc, _gep(b, T, Ap, b.mul(ir_, kc)), bpanel,
                                  _gep(b, T, crow, b.mul(ir_, ldc)), ldc, beta, mr, nr])

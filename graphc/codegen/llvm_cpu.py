@@ -17,6 +17,7 @@ import numpy as np
 from llvmlite import ir
 
 from ..errors import CompileError
+from .gemm import counted_loop
 from .kernel import I8, I32, I64, KernelBuilder, contiguous_strides, mem_type, np_to_llvm_constant
 from ..ops.registry import get_op
 from .program import CustomStep, GemmStep
@@ -269,65 +270,41 @@ class CPUTarget(Target):
         c64 = lambda v: ir.Constant(I64, int(v))
 
         # for chunk in [cbeg, cend): rows [chunk*M/chunks, (chunk+1)*M/chunks)
-        chunk_ptr = b.alloca(I64)
-        b.store(cbeg, chunk_ptr)
-        head = fn.append_basic_block("chunk_head")
-        body = fn.append_basic_block("chunk_body")
-        done = fn.append_basic_block("done")
-        b.branch(head)
-        b.position_at_end(head)
-        c = b.load(chunk_ptr)
-        b.cbranch(b.icmp_signed("<", c, cend), body, done)
-        b.position_at_end(body)
-        m0 = b.sdiv(b.mul(c, c64(M)), c64(chunks))
-        m1 = b.sdiv(b.mul(b.add(c, c64(1)), c64(M)), c64(chunks))
-        pack = b.bitcast(b.gep(scratch, [b.mul(c, c64(pack_bytes))]), T.as_pointer())
+        with counted_loop(b, cbeg, cend, 1, "chunk") as c:
+            m0 = b.sdiv(b.mul(c, c64(M)), c64(chunks))
+            m1 = b.sdiv(b.mul(b.add(c, c64(1)), c64(M)), c64(chunks))
+            pack = b.bitcast(b.gep(scratch, [b.mul(c, c64(pack_bytes))]), T.as_pointer())
 
-        def call_gemm(ao, bo, co):  # rows [m0, m1) of one batch entry (element offsets)
-            b.call(gemm_fn, [c64(M), c64(N), c64(K), b.gep(A, [ao]), c64(a_rs), c64(a_cs),
-                             b.gep(B, [bo]), c64(b_rs), c64(b_cs), b.gep(C, [co]), c64(N),
-                             c64(0), m0, m1, pack])
+            def call_gemm(ao, bo, co):  # rows [m0, m1) of one batch entry (element offsets)
+                b.call(gemm_fn, [c64(M), c64(N), c64(K), b.gep(A, [ao]), c64(a_rs), c64(a_cs),
+                                 b.gep(B, [bo]), c64(b_rs), c64(b_cs), b.gep(C, [co]), c64(N),
+                                 c64(0), m0, m1, pack])
 
-        if nbatch <= 64:  # unrolled, offsets folded to constants
-            for bi in range(nbatch):
-                idx = np.unravel_index(bi, batch_shape) if batch_shape else ()
-                call_gemm(*(c64(sum(int(i) * s for i, s in zip(idx, st))) for st in (a_batch, b_batch, out_batch)))
-        else:
-            self._batched_gemm_loop(fn, b, nbatch, batch_shape, (a_batch, b_batch, out_batch), call_gemm)
-        if epi_fn is not None:
-            b.call(epi_fn, [epi_ctx, m0, m1])
-        b.store(b.add(c, c64(1)), chunk_ptr)
-        b.branch(head)
-        b.position_at_end(done)
+            if nbatch <= 64:  # unrolled, offsets folded to constants
+                for bi in range(nbatch):
+                    idx = np.unravel_index(bi, batch_shape) if batch_shape else ()
+                    call_gemm(*(c64(sum(int(i) * s for i, s in zip(idx, st))) for st in (a_batch, b_batch, out_batch)))
+            else:
+                self._batched_gemm_loop(b, nbatch, batch_shape, (a_batch, b_batch, out_batch), call_gemm)
+            if epi_fn is not None:
+                b.call(epi_fn, [epi_ctx, m0, m1])
         b.ret_void()
         return fn, chunks
 
-    def _batched_gemm_loop(self, fn, b, nbatch, batch_shape, all_strides, call_gemm):
+    def _batched_gemm_loop(self, b, nbatch, batch_shape, all_strides, call_gemm):
         """A runtime loop over many batch entries (offsets from the unravelled index)."""
         c64 = lambda v: ir.Constant(I64, int(v))
-        ptr = b.alloca(I64)
-        b.store(c64(0), ptr)
-        head = fn.append_basic_block("batch_head")
-        body = fn.append_basic_block("batch_body")
-        after = fn.append_basic_block("batch_done")
-        b.branch(head)
-        b.position_at_end(head)
-        i = b.load(ptr)
-        b.cbranch(b.icmp_signed("<", i, c64(nbatch)), body, after)
-        b.position_at_end(body)
-        offs = [c64(0), c64(0), c64(0)]
-        rem = i
-        dims = list(batch_shape)
-        for d in range(len(dims)):
-            inner = int(np.prod(dims[d + 1:], dtype=np.int64)) if d + 1 < len(dims) else 1
-            q = b.udiv(rem, c64(inner))
-            rem = b.urem(rem, c64(inner))
-            for k, st in enumerate(all_strides):
-                offs[k] = b.add(offs[k], b.mul(q, c64(st[d])))
-        call_gemm(*offs)
-        b.store(b.add(i, c64(1)), ptr)
-        b.branch(head)
-        b.position_at_end(after)
+        with counted_loop(b, 0, nbatch, 1, "batch") as i:
+            offs = [c64(0), c64(0), c64(0)]
+            rem = i
+            dims = list(batch_shape)
+            for d in range(len(dims)):
+                inner = int(np.prod(dims[d + 1:], dtype=np.int64)) if d + 1 < len(dims) else 1
+                q = b.udiv(rem, c64(inner))
+                rem = b.urem(rem, c64(inner))
+                for k, st in enumerate(all_strides):
+                    offs[k] = b.add(offs[k], b.mul(q, c64(st[d])))
+            call_gemm(*offs)
 
     # -- math -----------------------------------------------------------------------------
     def emit_math(self, builder, fname, *vals):

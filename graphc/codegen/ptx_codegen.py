@@ -395,20 +395,20 @@ class GPUCodegen:
             def ktile(kt):
                 lk = kt.level
                 k0 = kb.imul(kt, kb.index(bk))
-                for e in range(bm * bk // block):
-                    lin = kb.iadd(tid, kb.index(e * block))
-                    r, c = kb.idiv(lin, kb.index(bk)), kb.imod(lin, kb.index(bk))
-                    row, col = kb.iadd(m0, r), kb.iadd(k0, c)
-                    ok = kb.logical("and", kb.cmp("<", row, kb.index(m)), kb.cmp("<", col, kb.index(k)))
-                    v = read_a(bidx, clamp(row, m), clamp(col, k))
-                    kb.store(a_s, kb.iadd(kb.imul(c, kb.index(a_pitch)), r), kb.select(ok, v, zero), level=lk)
-                for e in range(bk * bn // block):
-                    lin = kb.iadd(tid, kb.index(e * block))
-                    r, c = kb.idiv(lin, kb.index(bn)), kb.imod(lin, kb.index(bn))
-                    row, col = kb.iadd(k0, r), kb.iadd(n0, c)
-                    ok = kb.logical("and", kb.cmp("<", row, kb.index(k)), kb.cmp("<", col, kb.index(n)))
-                    v = read_b(bidx, clamp(row, k), clamp(col, n))
-                    kb.store(b_s, kb.iadd(kb.imul(r, kb.index(bn)), c), kb.select(ok, v, zero), level=lk)
+                def load_tile(rows, cols, row0, col0, nrows, ncols, read, smem, slot):
+                    """Each thread copies tile elements (zero outside the matrix) into
+                    shared memory at slot(r, c)."""
+                    for e in range(rows * cols // block):
+                        lin = kb.iadd(tid, kb.index(e * block))
+                        r, c = kb.idiv(lin, kb.index(cols)), kb.imod(lin, kb.index(cols))
+                        row, col = kb.iadd(row0, r), kb.iadd(col0, c)
+                        ok = kb.logical("and", kb.cmp("<", row, kb.index(nrows)), kb.cmp("<", col, kb.index(ncols)))
+                        v = read(bidx, clamp(row, nrows), clamp(col, ncols))
+                        kb.store(smem, slot(r, c), kb.select(ok, v, zero), level=lk)
+
+                # A is stored transposed (k-major), B as it is
+                load_tile(bm, bk, m0, k0, m, k, read_a, a_s, lambda r, c: kb.iadd(kb.imul(c, kb.index(a_pitch)), r))
+                load_tile(bk, bn, k0, n0, k, n, read_b, b_s, lambda r, c: kb.iadd(kb.imul(r, kb.index(bn)), c))
                 kb.barrier(lk)
                 with kb.at(lk) as bl:
                     cur = [[V(bl.load(s), lk, dt) for s in row] for row in accs]
