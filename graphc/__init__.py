@@ -9,16 +9,16 @@
 from . import ops as _ops  # registers every op
 from . import passes as _passes  # registers every pass
 from .compiler import CompiledFunction, compile, trace
-from .errors import (CompileError, DeviceError, DTypeError, ExportError, GraphcError, ShapeError, TraceError,
-                     UnknownOpError, VerificationError)
+from .errors import (ArgumentError, CheckpointError, CompileError, DeviceError, DTypeError, ExportError,
+                     GraphcError, InvalidValueError, ShapeError, TraceError, UnknownOpError, VerificationError)
 from .interpreter import interpret
 from .ir import Graph, Node, TensorType
 from .tracing import Tensor
 from .variables import Variable
 from .ops.elementwise import (absolute, add, cast, divide, equal, exp, greater, greater_equal, less, less_equal, log,
-                              logical_and, logical_not, logical_or, maximum, minimum, multiply, negative, not_equal,
-                              power, relu, sigmoid, sqrt, square, stop_gradient, subtract, tanh,
-                              where)
+                              logical_and, logical_not, logical_or, logical_xor, maximum, minimum, multiply,
+                              negative, not_equal, power, relu, sigmoid, sqrt, square, stop_gradient, subtract,
+                              tanh, where)
 from .ops.reductions import argmax, argmin, max, mean, min, prod, sum
 from .ops.shape_ops import (broadcast_to, concatenate, expand_dims, reshape, split, squeeze, stack, transpose,
                             unstack)

@@ -13,7 +13,7 @@ import functools
 import numpy as np
 
 from . import dtypes
-from .errors import TraceError, user_source_line
+from .errors import DTypeError, TraceError, user_source_line
 from .ops.registry import get_op
 from .tracing import Tensor, as_node, current_trace
 
@@ -118,6 +118,21 @@ def _zeros_like(x):
     return zeros(t.shape, t.dtype)
 
 
+def _require_float_grad(out, targets, nums):
+    """grad is defined for float inputs and outputs only (as in JAX, which raises
+    TypeError): a gradient w.r.t. an integer would silently be zero."""
+    from .tracing import static_type
+
+    for k, t in zip(nums, targets):
+        dt = static_type(t).dtype
+        if not dtypes.is_float(dt):
+            raise DTypeError(f"grad requires float inputs, but argument {k} is {dt} "
+                             f"(cast it to float32/float64 first)\n  at {user_source_line()}")
+    dt = static_type(out).dtype
+    if not dtypes.is_float(dt):
+        raise DTypeError(f"grad requires a float output, but the function returned {dt}\n  at {user_source_line()}")
+
+
 def value_and_grad(fn, argnums=0):
     """fn -> (value, gradient(s) w.r.t. the arguments in ``argnums``); fn returns a scalar.
 
@@ -137,6 +152,7 @@ def value_and_grad(fn, argnums=0):
         if tuple(getattr(out, "shape", ())) != ():
             raise TraceError(f"grad needs a scalar-valued function; got shape {getattr(out, 'shape', None)}")
         targets = [args[k] for k in nums]
+        _require_float_grad(out, targets, nums)
         gs = gradients(out, targets)
         gs = [g if g is not None else _zeros_like(t) for g, t in zip(gs, targets)]
         return out, (tuple(gs) if multi else gs[0])

@@ -25,6 +25,16 @@ class DTypeError(GraphcError, TypeError):
     """An operand dtype is not supported by the op."""
 
 
+class ArgumentError(GraphcError, TypeError):
+    """A non-array argument of an op (a shape entry, an axis) has the wrong Python type
+    (numpy raises TypeError there, so this is one too)."""
+
+
+class InvalidValueError(GraphcError, ValueError):
+    """An operand's value is outside what the op accepts (numpy raises ValueError, e.g.
+    integers to negative integer powers)."""
+
+
 class UnknownOpError(GraphcError, KeyError):
     """An op name is not in the registry."""
 
@@ -49,7 +59,13 @@ class DeviceError(GraphcError):
 
 
 class ExportError(GraphcError):
-    """The function cannot be exported ahead of time."""
+    """The function cannot be exported ahead of time, or an exported library cannot be loaded."""
+
+
+class CheckpointError(GraphcError):
+    """A checkpoint file is missing, truncated, corrupted or does not match the variables;
+    the message names the file and what is wrong. Restoring raises it before assigning
+    anything, so every variable keeps its value."""
 
 
 def user_source_line() -> str:

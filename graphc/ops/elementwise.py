@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dtypes
-from ..errors import DTypeError
+from ..errors import DTypeError, InvalidValueError, user_source_line
 from ..ir import TensorType
-from ..tracing import bind
+from ..tracing import bind, static_type
 from .common import (broadcast_shapes, cast_to, dtype_of, promote, read_broadcast,
                      require_float, same_dtype, shape_of, sum_to_shape)
 from .registry import defop
@@ -19,9 +19,16 @@ from .registry import defop
 # -- registration helpers ---------------------------------------------------------------
 
 
-def _unary(name, np_fn, scalar, vjp=None, float_only=False, out_dtype=None):
+def _reject_bool(name, types, no_bool):
+    """numpy refuses some ops on bools (-b, b - c) with a TypeError; so does graphc."""
+    if no_bool and any(t.dtype == "bool" for t in types):
+        raise DTypeError(f"numpy boolean {name} is not supported, {no_bool}")
+
+
+def _unary(name, np_fn, scalar, vjp=None, float_only=False, out_dtype=None, no_bool=None):
     def infer(types, attrs):
         (t,) = types
+        _reject_bool(name, types, no_bool)
         if float_only:
             require_float(t)
         return TensorType(t.shape, out_dtype or t.dtype)
@@ -36,8 +43,11 @@ def _unary(name, np_fn, scalar, vjp=None, float_only=False, out_dtype=None):
     defop(name, "elementwise", infer, impl, emit=emit, vjp=vjp)
 
 
-def _binary(name, np_fn, scalar, vjp=None, out_dtype=None, float_only=False):
+def _binary(name, np_fn, scalar, vjp=None, out_dtype=None, float_only=False, no_bool=None, emit=None):
+    """Register a broadcasting binary op; ``scalar(kb, a, b)`` lowers one element (or
+    ``emit(kb, node, idx)`` replaces the whole lowering)."""
     def infer(types, attrs):
+        _reject_bool(name, types, no_bool)
         dt = same_dtype(types)
         if float_only:
             require_float(types[0])
@@ -47,13 +57,13 @@ def _binary(name, np_fn, scalar, vjp=None, out_dtype=None, float_only=False):
         with np.errstate(all="ignore"):
             return np.asarray(np_fn(x, y)).astype(out_dtype or x.dtype.name, copy=False)
 
-    def emit(kb, node, idx):
+    def default_emit(kb, node, idx):
         shape = node.type.shape
         a = read_broadcast(kb, node.inputs[0], shape, idx)
         b = read_broadcast(kb, node.inputs[1], shape, idx)
         return scalar(kb, a, b)
 
-    defop(name, "elementwise", infer, impl, emit=emit, vjp=vjp)
+    defop(name, "elementwise", infer, impl, emit=emit or default_emit, vjp=vjp)
 
 
 def _unbroadcast(g, x):
@@ -64,7 +74,7 @@ def _unbroadcast(g, x):
 
 _binary("add", np.add, lambda kb, a, b: kb.add(a, b),
         vjp=lambda g, ins, out, attrs: [_unbroadcast(g, ins[0]), _unbroadcast(g, ins[1])])
-_binary("subtract", np.subtract, lambda kb, a, b: kb.sub(a, b),
+_binary("subtract", np.subtract, lambda kb, a, b: kb.sub(a, b), no_bool="use logical_xor or ^ instead",
         vjp=lambda g, ins, out, attrs: [_unbroadcast(g, ins[0]), _unbroadcast(negative(g), ins[1])])
 _binary("multiply", np.multiply, lambda kb, a, b: kb.mul(a, b),
         vjp=lambda g, ins, out, attrs: [_unbroadcast(multiply(g, ins[1]), ins[0]),
@@ -74,15 +84,69 @@ _binary("divide", np.true_divide, lambda kb, a, b: kb.div(a, b), float_only=True
                                         _unbroadcast(negative(multiply(g, divide(out, ins[1]))), ins[1])])
 
 
-def _pow_scalar(kb, a, b):
+# Integer powers are exact, with numpy's wraparound on overflow: square-and-multiply over
+# the exponent's bits (arithmetic modulo 2**bits gives the same result as numpy's loop).
+# A negative exponent is refused at trace time when it is a constant (numpy's ValueError);
+# when it is only known at run time, the result is the real power truncated toward zero:
+# 1 for x == 1, +-1 for x == -1 (by parity), else 0 (also for 0, where numpy would raise).
+
+def _pow_int_reference(x, y):
+    x, y = np.broadcast_arrays(x, y)
+    with np.errstate(all="ignore"):
+        result = np.ones(x.shape, x.dtype)
+        base, e = x.copy(), np.where(y < 0, 0, y).astype(x.dtype)
+        while e.any():
+            result = np.where(e & 1 != 0, result * base, result)
+            base = base * base
+            e = e >> 1
+        negative_result = np.where(x == 1, 1, np.where(x == -1, np.where(y & 1 != 0, -1, 1), 0))
+        return np.where(y < 0, negative_result, result).astype(x.dtype)
+
+
+def _exponent_bits(node) -> int:
+    """How many exponent bits the lowering must scan: fewer when the exponent is a constant."""
+    bits = 63 if node.type.dtype == "int64" else 31
+    exponent = node.inputs[1]
+    if exponent.op == "constant":
+        largest = int(np.max(exponent.attrs["value"], initial=0))
+        bits = min(bits, max(largest, 0).bit_length())
+    return bits
+
+
+def _pow_int_emit(kb, node, a, b):
+    dt = a.dtype
+    zero, one = kb.const(0, dt), kb.const(1, dt)
+    is_negative = kb.cmp("<", b, zero)
+    e = kb.select(is_negative, zero, b)
+    result, base = one, a
+    for k in range(_exponent_bits(node)):
+        bit_set = kb.cmp("!=", kb.bitwise("and", e, one), zero)
+        result = kb.select(bit_set, kb.mul(result, base), result)
+        base = kb.mul(base, base)
+        e = kb.bitwise("shr", e, one)
+    odd = kb.cmp("!=", kb.bitwise("and", b, one), zero)
+    minus_one = kb.select(odd, kb.const(-1, dt), one)
+    negative_result = kb.select(kb.cmp("==", a, one), one,
+                                kb.select(kb.cmp("==", a, kb.const(-1, dt)), minus_one, zero))
+    return kb.select(is_negative, negative_result, result)
+
+
+def _pow_emit(kb, node, idx):
+    shape = node.type.shape
+    a = read_broadcast(kb, node.inputs[0], shape, idx)
+    b = read_broadcast(kb, node.inputs[1], shape, idx)
     if a.dtype in ("float32", "float64"):
         return kb.math("pow", a, b)
+    if a.dtype in ("int32", "int64"):
+        return _pow_int_emit(kb, node, a, b)
     r = kb.math("pow", kb.cast(a, "float64"), kb.cast(b, "float64"))
     return kb.cast(r, a.dtype)
 
 
 def _pow_impl(x, y):
     if np.issubdtype(x.dtype, np.integer):
+        return _pow_int_reference(x, y)
+    if x.dtype == np.bool_:
         return np.power(x.astype(np.float64), y.astype(np.float64)).astype(x.dtype)
     return np.power(x, y)
 
@@ -95,7 +159,7 @@ def _pow_vjp(g, ins, out, attrs):
     return [_unbroadcast(dx, x), _unbroadcast(dy, y)]
 
 
-_binary("power", _pow_impl, _pow_scalar, vjp=_pow_vjp)
+_binary("power", _pow_impl, None, vjp=_pow_vjp, emit=_pow_emit)
 
 
 def _select_vjp(first):
@@ -114,7 +178,8 @@ _binary("maximum", np.maximum, lambda kb, a, b: kb.maximum(a, b), vjp=_select_vj
 _binary("minimum", np.minimum, lambda kb, a, b: kb.minimum(a, b),
         vjp=_select_vjp(False))
 
-_unary("negative", np.negative, lambda kb, a: kb.neg(a), vjp=lambda g, ins, out, a: [negative(g)])
+_unary("negative", np.negative, lambda kb, a: kb.neg(a), vjp=lambda g, ins, out, a: [negative(g)],
+       no_bool="use logical_not or ~ instead")
 
 
 def _sign(x):
@@ -236,8 +301,40 @@ def _arith(opname, float_only=False):
 add = _arith("add")
 subtract = _arith("subtract")
 multiply = _arith("multiply")
-divide = _arith("divide", float_only=True)
-power = _arith("power")
+_divide_floats = _arith("divide", float_only=True)
+
+
+def divide(x, y):
+    """numpy.true_divide: integers and bools divide in float64, as numpy."""
+    dt, _ = promote(x, y)
+    if dt == "bool":  # numpy's bool / bool is float64 (promote would pick float32)
+        x, y = cast_to(x, "float64"), cast_to(y, "float64")
+    return _divide_floats(x, y)
+
+
+_power = _arith("power")
+
+
+def _constant_value(x):
+    """The value of an operand known at trace time (array, scalar, constant node), or None."""
+    if isinstance(x, (bool, int, float, np.ndarray, np.generic)):
+        return np.asarray(x)
+    node = getattr(x, "node", None)
+    if node is not None and node.op == "constant":
+        return node.attrs["value"]
+    return None
+
+
+def power(x, y):
+    """numpy.power; integers to negative integer powers raise, as in numpy, when the
+    exponent is known at trace time (run-time exponents: see _pow_int_reference)."""
+    dt, _ = promote(x, y)
+    if dtypes.is_int(dt):
+        value = _constant_value(y)
+        if value is not None and value.size and np.min(value) < 0:
+            raise InvalidValueError("power: Integers to negative integer powers are not allowed "
+                                    f"(operands: {static_type(x)}, {static_type(y)})\n  at {user_source_line()}")
+    return _power(x, y)
 maximum = _arith("maximum")
 minimum = _arith("minimum")
 equal = _arith("equal")
@@ -287,6 +384,11 @@ def logical_or(x, y):
 
 def logical_not(x):
     return bind("logical_not", [_as_bool(x)])
+
+
+def logical_xor(x, y):
+    """numpy.logical_xor: true where exactly one operand is true (nonzero)."""
+    return not_equal(_as_bool(x), _as_bool(y))
 
 
 def where(condition, x, y):

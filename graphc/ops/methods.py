@@ -1,9 +1,12 @@
 """numpy-style operators and methods on traced Tensors (+ - * / ** @, comparisons, .T ...)."""
 from __future__ import annotations
 
-from ..tracing import Tensor
+from .. import dtypes
+from ..errors import DTypeError, user_source_line
+from ..tracing import Tensor, static_type
 from . import elementwise as ew
 from . import linalg, reductions, shape_ops
+from .common import dtype_of
 
 
 def _swap(fn):
@@ -19,10 +22,31 @@ _OPERATORS = {
     "__matmul__": linalg.matmul, "__rmatmul__": _swap(linalg.matmul),
     "__lt__": ew.less, "__le__": ew.less_equal, "__gt__": ew.greater, "__ge__": ew.greater_equal,
     "__eq__": ew.equal, "__ne__": ew.not_equal,
-    "__and__": ew.logical_and, "__or__": ew.logical_or,
-    "__neg__": ew.negative, "__abs__": ew.absolute, "__invert__": ew.logical_not,
+    "__neg__": ew.negative, "__abs__": ew.absolute,
     "__getitem__": shape_ops.getitem,
 }
+
+
+
+def _bool_operator(symbol, fn, reflected=False):
+    """``& | ^ ~`` on bools are numpy's logical ops. On integers numpy means bitwise
+    ops, which graphc does not have: refuse them rather than compute a logical result."""
+    def op(*xs):
+        dt = dtypes.result_type(*[x if isinstance(x, bool) else dtype_of(x) for x in xs])
+        if dt != "bool":
+            raise DTypeError(f"operator {symbol} is supported on bool operands only (numpy's bitwise "
+                             f"{symbol} on {dt} is not supported), got "
+                             f"{', '.join(str(static_type(x)) for x in xs)}\n  at {user_source_line()}")
+        return fn(*xs)
+    return _swap(op) if reflected else op
+
+
+_OPERATORS.update({
+    "__and__": _bool_operator("&", ew.logical_and), "__rand__": _bool_operator("&", ew.logical_and, True),
+    "__or__": _bool_operator("|", ew.logical_or), "__ror__": _bool_operator("|", ew.logical_or, True),
+    "__xor__": _bool_operator("^", ew.logical_xor), "__rxor__": _bool_operator("^", ew.logical_xor, True),
+    "__invert__": _bool_operator("~", ew.logical_not),
+})
 
 for _name, _fn in _OPERATORS.items():
     setattr(Tensor, _name, _fn)

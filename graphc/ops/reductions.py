@@ -217,8 +217,10 @@ def _arg(opname, x, axis, keepdims):
     from .shape_ops import reshape
 
     if axis is None:
-        x = reshape(x, (-1,))
-        axis = 0
+        ndim = len(shape_of(x))
+        idx = _reduce(opname, reshape(x, (-1,)), 0, False)
+        # numpy keeps every axis as size 1 (shape (1, 1) for a matrix), not one axis
+        return reshape(idx, (1,) * ndim) if keepdims else idx
     return _reduce(opname, x, axis, keepdims)
 
 

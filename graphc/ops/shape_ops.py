@@ -7,9 +7,11 @@ input's memory (no kernel, no copy). expand_dims/squeeze are reshapes.
 """
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ArgumentError, ShapeError, user_source_line
 from ..ir import TensorType
 from ..tracing import bind
 from .common import dtype_of, normalize_axis, shape_of, sum_to_shape
@@ -18,8 +20,18 @@ from .registry import defop
 
 # -- reshape -------------------------------------------------------------------------------
 
+def _shape_entry(d) -> int:
+    """A shape entry as an int; floats (6.5, even 6.0) and bools are refused, as numpy does."""
+    if isinstance(d, (bool, np.bool_)):
+        raise ArgumentError(f"shape entries must be integers, got {d!r}")
+    try:
+        return operator.index(d)
+    except TypeError:
+        raise ArgumentError(f"shape entries must be integers, got {type(d).__name__} {d!r}") from None
+
+
 def _resolve_shape(shape, size):
-    shape = tuple(int(d) for d in (shape if isinstance(shape, (tuple, list)) else (shape,)))
+    shape = tuple(_shape_entry(d) for d in (shape if isinstance(shape, (tuple, list)) else (shape,)))
     if shape.count(-1) > 1:
         raise ShapeError("can only specify one unknown dimension (-1)")
     if -1 in shape:
@@ -50,7 +62,10 @@ defop("reshape", "injective", _reshape_infer, lambda a, x: np.reshape(x, a["shap
 def reshape(x, shape):
     """numpy.reshape (one -1 allowed)."""
     xs = shape_of(x)
-    new = _resolve_shape(shape, int(np.prod(xs, dtype=np.int64)))
+    try:
+        new = _resolve_shape(shape, int(np.prod(xs, dtype=np.int64)))
+    except (ArgumentError, ShapeError) as e:
+        raise type(e)(f"reshape: {e} (operand shape {tuple(xs)})\n  at {user_source_line()}") from None
     if tuple(new) == tuple(xs) and not isinstance(x, (np.ndarray, list, int, float)):
         return x
     return bind("reshape", [x], shape=new)

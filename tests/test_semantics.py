@@ -1,0 +1,169 @@
+"""Semantics that must match numpy (issue 18, item 8): shapes, dtypes and which
+programs are refused, checked against numpy itself (and JAX's rules for gc.grad)."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import graphc as gc
+
+
+def _both_modes(fn, *args):
+    """Results of the fused and naive compiled functions (they must agree)."""
+    return [gc.compile(fn, fuse=fuse)(*args) for fuse in (True, False)]
+
+
+# -- argmax/argmin with axis=None, keepdims=True -----------------------------------------------
+
+@pytest.mark.parametrize("name", ["argmax", "argmin"])
+@pytest.mark.parametrize("shape", [(5,), (2, 3), (2, 1, 3)])
+def test_arg_reduction_all_axes_keepdims_shape(name, shape):
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    expected = getattr(np, name)(x, axis=None, keepdims=True)
+    for out in _both_modes(lambda a: getattr(gc, name)(a, axis=None, keepdims=True), x):
+        assert out.shape == expected.shape and out.dtype == np.int64
+        np.testing.assert_array_equal(out, expected)
+    out = gc.compile(lambda a: getattr(a, name)(keepdims=True))(x)  # the method too
+    np.testing.assert_array_equal(out, expected)
+    assert out.shape == expected.shape
+
+
+# -- bool arithmetic ---------------------------------------------------------------------------
+
+def test_bool_true_divide_is_float64():
+    b, c = np.array([True, False, True]), np.array([True, True, False])
+    with np.errstate(all="ignore"):
+        expected = b / c
+    assert expected.dtype == np.float64
+    for out in _both_modes(lambda x, y: x / y, b, c):
+        assert out.dtype == np.float64
+        np.testing.assert_array_equal(out, expected)
+
+
+def test_bool_negative_and_subtract_raise_type_error():
+    b, c = np.array([True, False]), np.array([True, True])
+    with pytest.raises(TypeError):
+        np.negative(b)  # numpy's behaviour, which graphc matches
+    with pytest.raises(gc.DTypeError, match="negative") as info:
+        gc.compile(lambda x: -x)(b)
+    assert isinstance(info.value, TypeError) and "test_semantics.py" in str(info.value)
+    with pytest.raises(gc.DTypeError, match="subtract"):
+        gc.compile(lambda x, y: x - y)(b, c)
+    with pytest.raises(TypeError):
+        gc.subtract(b, c)  # eagerly as well
+
+
+# -- & | ^ ~ ----------------------------------------------------------------------------------
+
+def test_logical_operators_and_reflected_forms():
+    b, c = np.array([True, False, True, False]), np.array([True, True, False, False])
+    cases = {
+        "t & c": (lambda x: x & c, b & c), "True & t": (lambda x: True & x, True & b),
+        "ndarray | t": (lambda x: c | x, c | b), "t | False": (lambda x: x | False, b | False),
+        "t ^ c": (lambda x: x ^ c, b ^ c), "ndarray ^ t": (lambda x: c ^ x, c ^ b),
+        "~t": (lambda x: ~x, ~b),
+    }
+    for name, (fn, expected) in cases.items():
+        for out in _both_modes(fn, b):
+            assert out.dtype == np.bool_, name
+            np.testing.assert_array_equal(out, expected, err_msg=name)
+
+
+def test_bitwise_operators_on_non_bool_are_refused():
+    # numpy means bitwise ops here; graphc refuses them instead of answering logically
+    i = np.array([5, 6], np.int64)
+    for fn in (lambda x: x & 3, lambda x: 1 | x, lambda x: ~x, lambda x: x.astype(np.float32) ^ True):
+        with pytest.raises(gc.DTypeError, match="bool operands only"):
+            gc.compile(fn)(i)
+
+
+def test_logical_xor_function():
+    x, y = np.array([0, 1, 2, 0]), np.array([0, 0, 3, 4])
+    np.testing.assert_array_equal(gc.compile(gc.logical_xor)(x, y), np.logical_xor(x, y))
+
+
+# -- reshape arguments -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(6.5, 2), (6.0, 2), (True, 13), ("13",)])
+def test_reshape_refuses_non_integer_shape_entries(shape):
+    with pytest.raises(TypeError):
+        np.zeros(13).reshape(*shape)
+    with pytest.raises(gc.ArgumentError, match="reshape: shape entries must be integers") as info:
+        gc.compile(lambda x: x.reshape(*shape))(np.zeros(13, np.float32))
+    assert isinstance(info.value, TypeError)
+
+
+def test_reshape_accepts_numpy_integers():
+    out = gc.compile(lambda x: x.reshape(np.int64(2), np.int32(3)))(np.arange(6.0))
+    assert out.shape == (2, 3)
+
+
+# -- integer powers ----------------------------------------------------------------------------
+
+def test_int_power_constant_negative_exponent_raises_like_numpy():
+    x = np.array([2, 3], np.int64)
+    with pytest.raises(ValueError, match="Integers to negative integer powers"):
+        x ** -1
+    for fn in (lambda a: a ** -1, lambda a: a ** np.array([2, -1]), lambda a: gc.power(a, np.int32(-2))):
+        with pytest.raises(gc.InvalidValueError, match="Integers to negative integer powers") as info:
+            gc.compile(fn)(x)
+        assert isinstance(info.value, ValueError)
+    with pytest.raises(ValueError):
+        gc.power(x, -1)  # eagerly as well
+    # float powers with negative exponents are fine
+    np.testing.assert_allclose(gc.compile(lambda a: a.astype(np.float64) ** -1)(x), 1 / x)
+
+
+def test_int_power_runtime_negative_exponent_is_defined():
+    """A negative exponent known only at run time gives the truncated real power:
+    1 for 1, +-1 for -1 (by parity), 0 otherwise (documented in ops/elementwise.py)."""
+    x = np.array([0, 1, 1, -1, -1, 2, -2, 3, 7], np.int32)
+    y = np.array([-1, -1, -7, -1, -2, -1, -3, -2, -1], np.int32)
+    expected = np.array([0, 1, 1, -1, 1, 0, 0, 0, 0], np.int32)
+    for out in _both_modes(lambda a, b: a ** b, x, y):
+        np.testing.assert_array_equal(out, expected)
+    graph = gc.trace(lambda a, b: a ** b, x, y)
+    np.testing.assert_array_equal(gc.interpret(graph, x, y), expected)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from([np.int32, np.int64]),
+       st.lists(st.tuples(st.integers(-50, 50), st.integers(0, 70)), min_size=1, max_size=12))
+def test_int_power_matches_numpy_exactly(dtype, pairs):
+    """Exact integer powers with numpy's wraparound, in compiled code and in gc.interpret
+    (a float64 pow loses the low bits of 3**39 and is undefined on overflow)."""
+    x = np.array([p[0] for p in pairs], dtype)
+    y = np.array([p[1] for p in pairs], dtype)
+    with np.errstate(all="ignore"):
+        expected = x ** y
+    fn = lambda a, b: a ** b
+    for out in _both_modes(fn, x, y):
+        np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(gc.interpret(gc.trace(fn, x, y), x, y), expected)
+
+
+def test_int64_power_regression_values():
+    x, y = np.array([3, 7], np.int64), np.array([39, 22], np.int64)
+    expected = np.array([4052555153018976267, 3909821048582988049], np.int64)  # numpy's x ** y
+    np.testing.assert_array_equal(x ** y, expected)
+    for out in _both_modes(lambda a, b: a ** b, x, y):
+        np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(gc.interpret(gc.trace(lambda a, b: a ** b, x, y), x, y), expected)
+    # a constant exponent (fewer bits scanned) and a constant base
+    np.testing.assert_array_equal(gc.compile(lambda a: a ** 39)(x), x ** 39)
+    np.testing.assert_array_equal(gc.compile(lambda b: 3 ** b)(y), 3 ** y)
+
+
+# -- gradients w.r.t. integers ---------------------------------------------------------------
+
+def test_grad_wrt_int_argument_raises_type_error():
+    f = lambda x: (x * x).sum()
+    with pytest.raises(gc.DTypeError, match="grad requires float inputs, but argument 0 is int32") as info:
+        gc.grad(f)(np.array([1, 2], np.int32))
+    assert isinstance(info.value, TypeError)
+    with pytest.raises(TypeError, match="argument 1 is int64"):
+        gc.value_and_grad(lambda a, b: (a * b).sum(), argnums=(0, 1))(np.ones(2), np.arange(2))
+    with pytest.raises(TypeError, match="float output"):
+        gc.grad(lambda a: (a > 0).sum())(np.ones(2))
+    # float arguments are unaffected
+    np.testing.assert_allclose(gc.grad(f)(np.array([1.0, 2.0])), [2.0, 4.0])
