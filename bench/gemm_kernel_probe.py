@@ -3,14 +3,18 @@
     python bench/gemm_kernel_probe.py                 # 1024^3 float32
     python bench/gemm_kernel_probe.py --size 512 --dtype float64
     python bench/gemm_kernel_probe.py --sweep         # try block sizes
-    python bench/gemm_kernel_probe.py --blocks MC=504,KC=256,NC=4096,MR=14,NV=2,unroll=4
+    python bench/gemm_kernel_probe.py --blocks MC=504,KC=256,NC=4096,MR=14,NV=2
+    python bench/gemm_kernel_probe.py --cpu haswell   # the AVX2 micro-kernel (6 x 16)
+    python bench/gemm_kernel_probe.py --cpu x86-64    # baseline SSE2, no FMA
+
+The micro-kernel shape and blocking come from the CPU model (``--cpu`` names an LLVM
+CPU, default the host or GRAPHC_CPU); ``--blocks`` overrides single fields.
 
 numpy is timed in subprocesses (OPENBLAS_NUM_THREADS=1 and =2) with
 OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE removed from their environment only, since
 those overrides make OpenBLAS pick a slower kernel on this machine.
 """
 import argparse
-import importlib.util
 import itertools
 import os
 import pathlib
@@ -24,11 +28,16 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _load_gemm():
-    """Load graphc/codegen/gemm.py by path (works without package __init__ files)."""
-    spec = importlib.util.spec_from_file_location("graphc_gemm", ROOT / "graphc/codegen/gemm.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    sys.path.insert(0, str(ROOT))
+    from graphc.codegen import gemm
+
+    return gemm
+
+
+def _model(name):
+    from graphc.codegen.cpu import current_model, model_for
+
+    return model_for(name) if name else current_model()
 
 
 def best_time(fn, reps, min_time=0.3):
@@ -42,8 +51,8 @@ def best_time(fn, reps, min_time=0.3):
     return best
 
 
-def time_ours(gemm, n, dtype, reps, **blocks):
-    f = gemm.compile_gemm_for_test(dtype, **blocks)
+def time_ours(gemm, n, dtype, reps, cpu=None, **blocks):
+    f = gemm.compile_gemm_for_test(dtype, _model(cpu), **blocks)
     rng = np.random.default_rng(0)
     A = rng.standard_normal((n, n)).astype(dtype)
     B = rng.standard_normal((n, n)).astype(dtype)
@@ -86,6 +95,7 @@ def main():
     ap.add_argument("--blocks", default="", help="e.g. MC=504,KC=256")
     ap.add_argument("--sweep", action="store_true", help="try a grid of block sizes")
     ap.add_argument("--no-numpy", action="store_true")
+    ap.add_argument("--cpu", default="", help="LLVM CPU name for the model (default: host / GRAPHC_CPU)")
     a = ap.parse_args()
     gemm = _load_gemm()
     n, dt = a.size, a.dtype
@@ -93,12 +103,13 @@ def main():
         grid = dict(MR=[14, 12, 8], KC=[192, 256, 384, 512], MC=[168, 336, 504, 1008])
         for mr, kc, mc in itertools.product(*grid.values()):
             mc = mc - mc % mr
-            g = time_ours(gemm, n, dt, 5, MR=mr, KC=kc, MC=mc)
+            g = time_ours(gemm, n, dt, 5, a.cpu, MR=mr, KC=kc, MC=mc)
             print(f"MR={mr:2d} KC={kc:4d} MC={mc:5d}: {g:7.1f} GFLOP/s", flush=True)
         return
     blocks = {k: int(v) for k, v in (kv.split("=") for kv in a.blocks.split(",") if kv)}
-    print(f"{n}x{n}x{n} {dt}, best of >= {a.reps} runs")
-    print(f"  graphc gemm, 1 thread : {time_ours(gemm, n, dt, a.reps, **blocks):7.1f} GFLOP/s",
+    cfg = gemm.replace(gemm.gemm_config(dt, _model(a.cpu)), **blocks)
+    print(f"{n}x{n}x{n} {dt}, best of >= {a.reps} runs; CPU {_model(a.cpu).name}: {cfg}")
+    print(f"  graphc gemm, 1 thread : {time_ours(gemm, n, dt, a.reps, a.cpu, **blocks):7.1f} GFLOP/s",
           flush=True)
     if not a.no_numpy:
         for th in (1, 2):

@@ -25,10 +25,16 @@ Blocking (GotoBLAS / BLIS, five loops around a micro-kernel):
             for ir in 0..MC step MR:        micro-kernel: MR x NR tile of C
                                             accumulated in vector registers
 
-Micro-kernel (AVX-512: MR x NR = 8 x 32 floats / 8 x 16 doubles): per k it
-loads NR values of packed B (2 aligned vector loads), broadcasts MR values of
-packed A and issues MR*2 vector FMAs (``llvm.fma.v16f32``) into MR*2
-accumulator registers; the C tile is prefetched before the k loop.
+Micro-kernel: MR x NR = MR x (NV vectors of L lanes), shape and cache blocking
+derived from the CPU model (graphc/codegen/cpu/cpu_model.py) by ``gemm_config``:
+6 x 16 floats on AVX2+FMA (12 accumulators + 2 B vectors + 1 broadcast = 15 of 16
+registers, BLIS's haswell shape), 8 x 32 on AVX-512 (16 accumulators: 2 FMA ports x
+4 cycles latency x 2, measured ~4% faster on Zen5 than 14 x 32), 5 x 8 on 128-bit
+SSE without FMA (a product temporary per vector).  Per k it loads NR values of packed
+B (NV aligned vector loads), broadcasts MR values of packed A and issues MR*NV vector
+FMAs (``llvm.fma``; ``llvm.fmuladd`` where the CPU has no FMA, which LLVM lowers to a
+multiply and an add instead of a libm ``fmaf`` call) into MR*NV accumulator
+registers; the C tile is prefetched before the k loop.
 Full tiles read/write C directly with vector
 loads/stores; edge tiles (mr < MR or nr < NR) are computed in full on the zero
 padded panels, spilled to a stack tile and copied out with a scalar loop.
@@ -39,19 +45,21 @@ Packing has fast paths for unit-stride rows (vector copies) and for
 transposed operands (in-register L x L transposes), so row-major A (the
 common case, which must be transposed into micro-panels) costs ~2% of the run.
 
-Block sizes were tuned on AMD Zen5 (48 KiB L1d, 1 MiB L2 per core) at
-1024^3 float32, measured with bench/gemm_kernel_probe.py: MR x NR = 8 x 32,
-KC = 256 (B micro-panel 32 KiB in L1), MC = 512 (A block 512 KiB in L2),
-NC = 4096 (B panel 4 MiB in L3).  Most nearby choices are within ~3%.
+Cache blocking (BLIS's analytical model, Low et al. 2016): KC so that one A and
+one B micro-panel ((MR + NR) x KC) fill ~3/4 of L1d; MC so that the packed A
+block (MC x KC) fills half of L2; NC so that the packed B panel (KC x NC) fills
+half of the core's share of L3.  Nearby choices were within ~3% on Zen5 at 1024^3.
 """
 from __future__ import annotations
 
 import ctypes
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 
 import llvmlite.ir as ir
 
-__all__ = ["emit_gemm", "gemm_pack_buffer_elems", "compile_gemm_for_test", "counted_loop"]
+__all__ = ["emit_gemm", "gemm_config", "gemm_pack_buffer_elems", "micro_shape", "compile_gemm_for_test",
+           "counted_loop", "GemmConfig"]
 
 I64 = ir.IntType(64)
 I32 = ir.IntType(32)
@@ -59,17 +67,27 @@ PTR = ir.PointerType()  # opaque pointer (LLVM >= 17); compares equal to typed o
 
 _ELEM = {"float32": (ir.FloatType(), 4), "float64": (ir.DoubleType(), 8)}
 
-# Cache blocking, in elements.  MC is rounded down to a multiple of MR and NC
-# to a multiple of NR at emission time, so the pack buffer size depends only
-# on the dtype.  KC * NR * sizeof(T) (one B micro-panel) ~ half of L1d;
-# MC * KC * sizeof(T) (the A block) ~ half of L2.
-_BLOCKS = {
-    "float32": dict(MC=512, KC=256, NC=4096),
-    "float64": dict(MC=256, KC=256, NC=2048),
-}
 _ALIGN = 64  # bytes; packed B micro-panels are 64-byte aligned
 _SLACK = 256  # bytes after the A block: transposing pack_a stores may overrun
 _UNROLL = 4  # k-loop unroll factor of the micro-kernel
+_NV = 2  # B vectors per micro-kernel row (NR = 2 vectors, as in BLIS's x86 kernels)
+
+
+@dataclass(frozen=True)
+class GemmConfig:
+    """Micro-kernel shape (MR rows x NV vectors of L lanes) and cache blocks (elements)."""
+
+    MR: int
+    NV: int
+    L: int
+    MC: int
+    KC: int
+    NC: int
+    fused: bool  # llvm.fma (hardware FMA) or llvm.fmuladd (multiply + add)
+
+    @property
+    def NR(self) -> int:
+        return self.NV * self.L
 
 
 def _check_dtype(dtype: str):
@@ -78,35 +96,53 @@ def _check_dtype(dtype: str):
     return _ELEM[dtype]
 
 
+def _model(model):
+    if model is None:
+        from .cpu import current_model
+
+        return current_model()
+    return model
+
+
+def micro_shape(dtype: str, model=None) -> tuple[int, int, int]:
+    """(MR, NV, L) for ``model``: NV = 2 vectors of L = model.lanes(dtype) elements.
+
+    MR*NV accumulators should be about twice the independent FMA chains the core
+    needs (latency x ports) so loads and broadcasts hide too, within the register
+    file: MR*NV accumulators + NV B vectors + 1 broadcast (+ NV product temporaries
+    without FMA) <= registers."""
+    _check_dtype(dtype)
+    m = _model(model)
+    spare = m.vector_registers - _NV - 1 - (0 if m.has_fma else _NV)
+    mr = min(2 * m.fma_accumulators // _NV, spare // _NV)
+    return max(1, mr), _NV, m.lanes(dtype)
+
+
+def gemm_config(dtype: str, model=None) -> GemmConfig:
+    """The micro-kernel shape and MC/KC/NC blocking for ``model`` (BLIS's analytical
+    model; see the module docstring)."""
+    _, size = _check_dtype(dtype)
+    m = _model(model)
+    MR, NV, L = micro_shape(dtype, m)
+    NR = NV * L
+    kc = (3 * m.l1d // 4) // ((MR + NR) * size)
+    KC = max(64, min(512, kc - kc % 16))
+    mc = (m.l2 // 2) // (KC * size)
+    MC = max(MR, min(4096, mc - mc % MR))
+    nc = (m.l3_per_core // 2) // (KC * size)
+    NC = max(NR, min(8192, nc - nc % NR))
+    return GemmConfig(MR, NV, L, MC, KC, NC, m.has_fma)
+
+
 def _pack_elems(dtype: str, mc: int, kc: int, nc: int) -> int:
     _, size = _check_dtype(dtype)
     return mc * kc + kc * nc + (2 * _ALIGN + _SLACK) // size
 
 
-def gemm_pack_buffer_elems(dtype: str) -> int:
+def gemm_pack_buffer_elems(dtype: str, model=None) -> int:
     """Elements of T the caller must provide as pack_buffer (per thread)."""
-    _check_dtype(dtype)
-    blk = _BLOCKS[dtype]
-    return _pack_elems(dtype, blk["MC"], blk["KC"], blk["NC"])
-
-
-def _micro_shape(dtype: str, vector_width: int):
-    """(MR, NV, lanes): MR rows x NV vectors of `lanes` elements.
-
-    vector_width is the register width in float32 lanes (16 = 512-bit zmm,
-    8 = 256-bit ymm) so one value serves both dtypes: float64 uses
-    vector_width // 2 lanes.  AVX-512 has 32 vector registers, narrower ISAs 16.
-    """
-    if vector_width < 2 or vector_width & (vector_width - 1):
-        raise ValueError("vector_width must be a power of two >= 2")
-    _, size = _check_dtype(dtype)
-    lanes = max(1, vector_width * 4 // size)
-    if vector_width >= 16:
-        # 8 x 2 vectors (16 accumulators, enough for 2 FMA pipes x 4 cycles
-        # latency) measured ~4% faster on Zen5 than 14 x 2 (28 accumulators,
-        # 31 of 32 zmm), which is the shape register counting would suggest.
-        return 8, 2, lanes
-    return 6, 2, lanes  # 12 acc + 2 B + 1 broadcast = 15 of 16 registers
+    cfg = gemm_config(dtype, model)
+    return _pack_elems(dtype, cfg.MC, cfg.KC, cfg.NC)
 
 
 # --------------------------------------------------------------------------
@@ -275,11 +311,15 @@ def _emit_pack(module, fname, T, size, W, L):
 # micro-kernel
 # --------------------------------------------------------------------------
 
-def _emit_ukernel(module, fname, T, size, MR, NV, L, unroll):
-    """C[0:mr, 0:nr] (+)= Ap(MR x kc) @ Bp(kc x NR), accumulators in registers."""
+def _emit_ukernel(module, fname, T, size, MR, NV, L, unroll, fused=True):
+    """C[0:mr, 0:nr] (+)= Ap(MR x kc) @ Bp(kc x NR), accumulators in registers.
+
+    ``fused``: llvm.fma (one instruction where the CPU has FMA); otherwise
+    llvm.fmuladd, which LLVM lowers to a multiply and an add (never a libm call)."""
     NR = NV * L
     VT = ir.VectorType(T, L)
-    fma = _declare(module, f"llvm.fma.v{L}{'f32' if size == 4 else 'f64'}", VT, [VT] * 3)
+    op = "fma" if fused else "fmuladd"
+    fma = _declare(module, f"llvm.{op}.v{L}{'f32' if size == 4 else 'f64'}", VT, [VT] * 3)
     fn = _internal(module, fname, [I64, PTR, PTR, PTR, I64, I64, I64, I64],
                    ["kc", "Ap", "Bp", "C", "ldc", "beta", "mr", "nr"])
     kc, Ap, Bp, C, ldc, beta, mr, nr = fn.args
@@ -384,22 +424,16 @@ def _emit_ukernel(module, fname, T, size, MR, NV, L, unroll):
 # driver
 # --------------------------------------------------------------------------
 
-def emit_gemm(module: ir.Module, name: str, dtype: str = "float32",
-              vector_width: int = 16) -> ir.Function:
-    """Define the GEMM function `name` in `module` (signature: module docstring).
-
-    vector_width is the SIMD register width in float32 lanes (16 = AVX-512).
-    """
-    _check_dtype(dtype)
-    return _emit_gemm_blocked(module, name, dtype, vector_width, **_BLOCKS[dtype])
+def emit_gemm(module: ir.Module, name: str, dtype: str = "float32", model=None) -> ir.Function:
+    """Define the GEMM function `name` in `module` (signature: module docstring),
+    shaped and blocked for ``model`` (default: the current CPU model)."""
+    return _emit_gemm_blocked(module, name, dtype, gemm_config(dtype, model))
 
 
-def _emit_gemm_blocked(module, name, dtype, vector_width, MC, KC, NC,
-                       MR=None, NV=None, unroll=_UNROLL):
-    """emit_gemm with explicit block sizes (used by the tuning benchmark)."""
+def _emit_gemm_blocked(module, name, dtype, cfg: GemmConfig, unroll=_UNROLL):
+    """emit_gemm with an explicit configuration (the tuning probe varies it)."""
     T, size = _check_dtype(dtype)
-    mr_d, nv_d, L = _micro_shape(dtype, vector_width)
-    MR, NV = MR or mr_d, NV or nv_d
+    MR, NV, L, MC, KC, NC = cfg.MR, cfg.NV, cfg.L, cfg.MC, cfg.KC, cfg.NC
     NR = NV * L
     MCe = max(MR, MC - MC % MR)  # multiples of the micro-tile, <= MC
     NCe = max(NR, NC - NC % NR)
@@ -407,7 +441,7 @@ def _emit_gemm_blocked(module, name, dtype, vector_width, MC, KC, NC,
 
     pack_a = _emit_pack(module, name + ".pack_a", T, size, MR, L)
     pack_b = _emit_pack(module, name + ".pack_b", T, size, NR, L)
-    ukr = _emit_ukernel(module, name + ".ukernel", T, size, MR, NV, L, unroll)
+    ukr = _emit_ukernel(module, name + ".ukernel", T, size, MR, NV, L, unroll, cfg.fused)
 
     fnty = ir.FunctionType(ir.VoidType(), [I64, I64, I64, PTR, I64, I64, PTR, I64, I64,
                                            PTR, I64, I64, I64, I64, PTR])
@@ -475,29 +509,30 @@ def _emit_gemm_blocked(module, name, dtype, vector_width, MC, KC, NC,
 # JIT helper for tests and benchmarks
 # --------------------------------------------------------------------------
 
-def _host_target_machine():
+def _target_machine_for(model):
     import llvmlite.binding as llvm
     llvm.initialize_all_targets()
     llvm.initialize_all_asmprinters()
     return llvm.Target.from_default_triple().create_target_machine(
-        cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
-        opt=3)
+        cpu=model.name, features=model.features, opt=3)
 
 
-def compile_gemm_for_test(dtype: str = "float32", vector_width: int = 16, **blocks):
-    """JIT-compile a module holding only the gemm; returns a ctypes callable.
+def compile_gemm_for_test(dtype: str = "float32", model=None, unroll: int = _UNROLL, **blocks):
+    """JIT-compile a module holding only the gemm for ``model`` (default: the current
+    CPU model; it must be one this host can execute); returns a ctypes callable.
 
     The callable has the C signature above (pointers as c_void_p) and carries
-    `.pack_elems` (scratch size) and `.engine` (keeps the JIT code alive).
-    `blocks` (MC, KC, NC, MR, NV, unroll) override the tuned defaults.
+    `.pack_elems` (scratch size), `.config` and `.engine` (keeps the JIT code alive).
+    `blocks` (MC, KC, NC, MR, NV) override the model's configuration.
     """
     import llvmlite.binding as llvm
-    tm = _host_target_machine()
+    model = _model(model)
+    tm = _target_machine_for(model)
     mod = ir.Module(name="gemm_test")
     mod.triple = llvm.get_process_triple()
     mod.data_layout = str(tm.target_data)
-    cfg = dict(_BLOCKS[dtype], **blocks)
-    _emit_gemm_blocked(mod, "gemm", dtype, vector_width, **cfg)
+    cfg = replace(gemm_config(dtype, model), **blocks)
+    _emit_gemm_blocked(mod, "gemm", dtype, cfg, unroll)
     llmod = llvm.parse_assembly(str(mod))
     llmod.verify()
     pb = llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options(speed_level=3))
@@ -507,6 +542,6 @@ def compile_gemm_for_test(dtype: str = "float32", vector_width: int = 16, **bloc
     i64, vp = ctypes.c_int64, ctypes.c_void_p
     cfn = ctypes.CFUNCTYPE(None, i64, i64, i64, vp, i64, i64, vp, i64, i64, vp, i64,
                            i64, i64, i64, vp)(engine.get_function_address("gemm"))
-    cfn.engine, cfn.llmod = engine, llmod
-    cfn.pack_elems = _pack_elems(dtype, cfg["MC"], cfg["KC"], cfg["NC"])
+    cfn.engine, cfn.llmod, cfn.config = engine, llmod, cfg
+    cfn.pack_elems = _pack_elems(dtype, cfg.MC, cfg.KC, cfg.NC)
     return cfn

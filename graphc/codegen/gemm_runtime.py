@@ -1,9 +1,17 @@
-"""The GEMM kernels as a runtime module: compiled once per process, shared by every
-compiled program (generating and optimizing the packed micro-kernel per program would
-cost ~0.1 s of compile time each). Generated programs only *declare* the kernels; the
-AOT export links this module into the shared library (see graphc/_export_native.py)."""
+"""The GEMM kernels as a runtime module: compiled once per process (per CPU model),
+shared by every compiled program (generating and optimizing the packed micro-kernel
+per program would cost ~0.1 s of compile time each). Generated programs only *declare*
+the kernels; the AOT export links this module into the shared library (see
+graphc/_export_native.py).
+
+The symbol names carry a tag of the CPU model (name and features), because the
+micro-kernel shape and the pack-buffer size the caller allocates depend on it: a
+process that switches ``GRAPHC_CPU`` gets a second, consistent set of kernels instead
+of calling one with a buffer sized for another."""
 from __future__ import annotations
 
+import hashlib
+import re
 import threading
 
 from llvmlite import ir
@@ -14,45 +22,66 @@ DTYPES = ("float32", "float64")
 _lock = threading.Lock()
 _jitted: set = set()
 
+I64 = ir.IntType(64)
+PTR = ir.PointerType()
+# void gemm(M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, ldc, accumulate, m_begin, m_end, pack)
+GEMM_TYPE = ir.FunctionType(ir.VoidType(), [I64, I64, I64, PTR, I64, I64, PTR, I64, I64,
+                                            PTR, I64, I64, I64, I64, PTR])
 
-def symbol(dtype: str) -> str:
-    return f"graphc_gemm_{dtype}"
+
+def _model_tag(model=None) -> str:
+    from .cpu import current_model
+
+    m = model or current_model()
+    digest = hashlib.sha256(f"{m.name}:{m.features}".encode()).hexdigest()[:8]
+    return f"{re.sub(r'[^A-Za-z0-9]', '_', m.name)}_{digest}"
+
+
+def symbol(dtype: str, model=None) -> str:
+    return f"graphc_gemm_{dtype}_{_model_tag(model)}"
 
 
 def emit_gemm_runtime(module: ir.Module) -> None:
-    """Define graphc_gemm_float32/float64 (external) and keep their helpers internal."""
+    """Define the GEMMs of every dtype (external) and keep their helpers internal."""
+    names = {symbol(d) for d in DTYPES}
     for dt in DTYPES:
         emit_gemm(module, symbol(dt), dt)
     for f in module.functions:
-        if not f.is_declaration and f.name not in {symbol(d) for d in DTYPES}:
+        if not f.is_declaration and f.name not in names:
             f.linkage = "internal"
 
 
 def declare_gemm(module: ir.Module, dtype: str) -> ir.Function:
     """Declare the GEMM of ``dtype`` in a generated module (same signature as gemm.py)."""
-    existing = module.globals.get(symbol(dtype))
+    name = symbol(dtype)
+    existing = module.globals.get(name)
     if existing is not None:
         return existing
-    probe = ir.Module("probe")
-    fnty = emit_gemm(probe, symbol(dtype), dtype).function_type
-    return ir.Function(module, fnty, symbol(dtype))
+    return ir.Function(module, GEMM_TYPE, name)
 
 
 def ensure_jitted(dtype: str) -> None:
-    """Load the GEMM of ``dtype`` into the process-wide JIT engine (once per process;
-    its object code goes through the same on-disk cache as compiled programs).
+    """Load the GEMM of ``dtype`` for the current CPU model into the process-wide JIT
+    engine (once per process and model; its object code goes through the same on-disk
+    cache as compiled programs).
 
     No IR optimization pipeline: gemm.py emits explicit SSA vector code, and measured
     GFLOP/s are the same without it (220 vs 223 at 1024^3), while compiling takes
     ~0.09 s instead of ~0.6 s."""
     from .llvm_cpu import load_runtime_object
 
+    name = symbol(dtype)
     with _lock:
-        if dtype not in _jitted:
-            mod = ir.Module(f"graphc_gemm_runtime_{dtype}")
-            emit_gemm(mod, symbol(dtype), dtype)
-            for f in mod.functions:
-                if not f.is_declaration and f.name != symbol(dtype):
-                    f.linkage = "internal"
-            load_runtime_object(str(mod), [symbol(dtype)])
-            _jitted.add(dtype)
+        if name not in _jitted:
+            def text():
+                mod = ir.Module(f"graphc_gemm_runtime_{dtype}")
+                emit_gemm(mod, name, dtype)
+                for f in mod.functions:
+                    if not f.is_declaration and f.name != name:
+                        f.linkage = "internal"
+                return str(mod)
+
+            # keyed by symbol (dtype, CPU model) and graphc's source hash: a GEMM found
+            # in the disk cache needs no IR generation (H6, issue 13)
+            load_runtime_object(text, [name], name=name)
+            _jitted.add(name)

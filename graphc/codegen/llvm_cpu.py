@@ -46,13 +46,15 @@ def init_llvm():
 
 
 def host_cpu() -> tuple[str, str]:
-    """CPU name and features for codegen; ``GRAPHC_CPU=name[:features]`` overrides the host."""
+    """CPU name and features for codegen; ``GRAPHC_CPU=name[:features]`` overrides the host.
+
+    Both come from the CPU model (graphc/codegen/cpu/cpu_model.py), whose features
+    also carry its vector-width rule."""
+    from .cpu import current_model
+
     init_llvm()
-    override = os.environ.get("GRAPHC_CPU")
-    if override:
-        name, _, feats = override.partition(":")
-        return name, feats
-    return llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
+    model = current_model()
+    return model.name, model.features
 
 
 _tm_cache = {}
