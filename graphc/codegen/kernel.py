@@ -461,10 +461,16 @@ class KernelBuilder:
             return V(self.target.emit_math(b, fname, *[v.v for v in vals]), level, vals[0].dtype)
 
 
-# Reductions may reassociate (that is what lets them vectorize); elementwise math may
-# only contract a*b+c into an FMA. No nnan/ninf: NaN and inf must behave as in numpy.
+# Reductions may reassociate (that is what lets them vectorize). Elementwise math
+# carries no fast-math flags, not even `contract`: a fused kernel may evaluate the same
+# value twice (in a row reduction's pass and again in the pass that consumes it, or
+# in a vector body and its scalar remainder), and with contraction allowed LLVM fuses
+# a*b+c into an FMA in one place and not the other. The two copies then differ in the
+# last bit, so e.g. reduce_max's gradient mask equal(x, max(x)) can be empty and its
+# 0/0 turns a whole training step into NaN (issue 17, batch norm before a softmax).
+# No nnan/ninf either: NaN and inf must behave as in numpy.
 ASSOC = ("reassoc", "contract", "nsz")
-FAST = ("contract",)
+FAST = ()
 
 
 def _is_zero(v: V) -> bool:
