@@ -333,16 +333,28 @@ def stash_candidates(kernel) -> list:
     the sum pass, storing it where the output goes, and reloading it in the final pass
     (same row, still in cache) saves one exp per element. It applies when a trailing
     reduction inside the kernel reads an inlined elementwise value of the output's type
-    that the output pass also reads."""
-    from ..passes.fusion import _trailing_reduction
+    that the output pass also reads.
+
+    The stored row must be the row being output: every reader of the value (and every
+    reduction) must index it at the root's own loop indices (``aligned_members``), and
+    every reduction over root-shaped values must loop over its axes (a size-1 axis is
+    indexed by a constant, which would reload before the store)."""
+    from ..passes.fusion import _trailing_reduction, aligned_members
 
     root = kernel.root
     if not kernel.members or root.type.dtype not in ("float32", "float64"):
         return []
     ids = {m.id for m in kernel.members}
+    aligned = aligned_members(root, kernel.members)
+    for r in kernel.members:
+        if _trailing_reduction(r) and r.inputs[0].type.shape == root.type.shape:
+            if r.id not in aligned or any(root.type.shape[a] < 2 for a in r.attrs["axes"]):
+                return []
     found = []
     for r in kernel.members:
-        if not _trailing_reduction(r) or r.inputs[0].id not in ids:
+        if not _trailing_reduction(r) or r.inputs[0].id not in ids or r.id not in aligned:
+            continue
+        if r.inputs[0].id not in aligned:
             continue
         e = r.inputs[0]
         if e is root or get_op(e.op).kind != "elementwise" or e.type != root.type:

@@ -89,6 +89,51 @@ def _trailing_reduction(node) -> bool:
     return bool(axes) and tuple(axes) == tuple(range(nd - len(axes), nd))
 
 
+def _keepdims_shape(reduction) -> tuple:
+    """The shape a reduction would have with keepdims=True (reduced axes kept as 1)."""
+    axes = set(reduction.attrs["axes"])
+    return tuple(1 if k in axes else d for k, d in enumerate(reduction.inputs[0].type.shape))
+
+
+def _reads_aligned(consumer, node, aligned) -> bool:
+    """Whether ``consumer`` reads ``node`` at indices aligned with the group root's loops.
+
+    Aligned means every index component is the root's loop variable for that axis, a
+    reduction variable of a trailing reduced axis, or 0 (a broadcast axis): axes keep
+    their position. Only then does a row reduction depend on the root's *outer* loops
+    (it is hoisted and computed once per row), and only then is a value stored into the
+    output row during a reduction pass (the row stash) stored where the output of that
+    same row goes. An index remapping (transpose, reshape, slicing, a rank-changing
+    broadcast) breaks alignment."""
+    if not aligned.get(consumer.id):
+        return False
+    if get_op(consumer.op).kind == "elementwise":
+        return consumer.type.ndim == node.type.ndim
+    if _trailing_reduction(consumer):
+        return consumer.type.ndim == consumer.inputs[0].type.ndim == node.type.ndim
+    if consumer.op in ("expand_dims", "reshape") and _trailing_reduction(node):
+        # x.sum(axis=-1)[..., None]: the reduced axes come back as trailing 1s (keepdims)
+        return node.type.ndim < node.inputs[0].type.ndim and consumer.type.shape == _keepdims_shape(node)
+    return False
+
+
+def aligned_members(root, members) -> set:
+    """Ids of the members of a kernel group read only at root-aligned indices (the root
+    included); see ``_reads_aligned``. ``members`` is in topological order."""
+    ids = {m.id for m in members}
+    consumers = {m.id: {} for m in members}
+    for m in members:
+        for i in m.inputs:
+            if i.id in ids:
+                consumers[i.id][m.id] = m
+    aligned = {root.id: True}
+    for m in reversed(members):
+        if m is not root:
+            users = consumers[m.id].values()
+            aligned[m.id] = bool(users) and all(_reads_aligned(c, m, aligned) for c in users)
+    return {k for k, v in aligned.items() if v}
+
+
 @register_pass
 class NoFusion(Pass):
     name = "no_fusion"
@@ -108,6 +153,7 @@ class Fusion(Pass):
         roots = {n.id for n in graph.roots()}
         by_id = {n.id: n for n in graph.nodes}
         group_of: dict[int, int] = {}   # node id -> id of the group root it is inlined into
+        aligned: dict[int, bool] = {}   # node id -> read only at its group root's loop indices
         inline: set = set()
         must_materialize: set = set()
         gemm = ctx.target == "cpu"
@@ -121,10 +167,12 @@ class Fusion(Pass):
                         must_materialize.add(i.id)
             if not computed(n) or n.id in roots or n.id in must_materialize or not consumers:
                 self._own_group(n, group_of, must_materialize)
+                aligned[n.id] = True
                 continue
             targets = {group_of.get(c.id, c.id) for c in consumers}
             if len(targets) != 1:
                 self._own_group(n, group_of, must_materialize)
+                aligned[n.id] = True
                 continue
             target = by_id[next(iter(targets))]
             if target.op in GEMM_OPS:
@@ -136,12 +184,17 @@ class Fusion(Pass):
             elif op.kind in ("elementwise", "injective"):
                 fusible = True
             else:
-                fusible = _trailing_reduction(n) and target.type.ndim == n.inputs[0].type.ndim
+                # a row reduction fuses only where its rows follow the root's outer loops;
+                # behind an index remapping it would be recomputed for every element
+                fusible = (_trailing_reduction(n) and target.type.ndim == n.inputs[0].type.ndim
+                           and all(_reads_aligned(c, n, aligned) for c in consumers))
             if fusible:
                 inline.add(n.id)
                 group_of[n.id] = target.id
+                aligned[n.id] = all(_reads_aligned(c, n, aligned) for c in consumers)
             else:
                 self._own_group(n, group_of, must_materialize)
+                aligned[n.id] = True
 
         groups = build_groups(graph, inline, group_of)
         self._attach_epilogues(graph, groups, users, gemm)

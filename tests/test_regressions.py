@@ -1,0 +1,64 @@
+"""One test per wrong answer found by differential fuzzing (issue 18 and tests/test_fuzz.py).
+
+Each compiles the smallest program that showed the bug, fused and naive, and compares
+with numpy. Tolerances: float32 results within 2 ulp-ish (rtol 1e-6), exact where the
+operation is exact (casts, comparisons, divisions by powers of two).
+"""
+import numpy as np
+import pytest
+
+import graphc as gc
+
+
+def both_modes(fn, *args):
+    """fn compiled fused and naive, each called twice (the second call reuses buffers)."""
+    out = []
+    for fuse in (True, False):
+        f = gc.compile(fn, fuse=fuse)
+        first = np.asarray(f(*args)).copy()
+        second = np.asarray(f(*args))
+        np.testing.assert_array_equal(first, second, err_msg=f"fuse={fuse}: second call differs")
+        out.append((fuse, first))
+    return out
+
+
+def np_softmax(x, axis):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+# -- 1. an index remapping (transpose) fused after a row reduction ------------------------
+@pytest.mark.parametrize("shape", [(3, 3), (4, 6), (6, 4)])
+def test_softmax_then_transpose(shape):
+    x = np.random.default_rng(1).normal(size=shape).astype(np.float32)
+    x[0, :2] = [0, 1]
+    want = np_softmax(x, 1).T
+    for fuse, got in both_modes(lambda x: gc.softmax(x, axis=1).T, x):
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7, err_msg=f"fuse={fuse}")
+
+
+def test_issue_example_softmax_transpose():
+    x = np.array([[0, 1, 0], [1, 0, 0], [0, 0, 0]], np.float32)
+    for fuse, got in both_modes(lambda x: gc.softmax(x, axis=1).T, x):
+        np.testing.assert_allclose(got, np_softmax(x, 1).T, rtol=2e-6, err_msg=f"fuse={fuse}")
+
+
+def test_softmax_plus_its_transpose_and_reshape():
+    """Readers of the softmax row at remapped indices next to aligned ones (the row stash
+    must not be used when any reader remaps)."""
+    x = np.random.default_rng(2).normal(size=(5, 5)).astype(np.float32)
+    s = np_softmax(x, 1)
+    for fuse, got in both_modes(lambda x: gc.softmax(x, axis=1) + gc.softmax(x, axis=1).T, x):
+        np.testing.assert_allclose(got, s + s.T, rtol=2e-6, err_msg=f"fuse={fuse}")
+    for fuse, got in both_modes(lambda x: gc.reshape(gc.log_softmax(x, axis=1), (25,)), x):
+        want = (x - x.max(1, keepdims=True) - np.log(np.exp(x - x.max(1, keepdims=True)).sum(1, keepdims=True))).ravel()
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-6, err_msg=f"fuse={fuse}")
+
+
+def test_row_reduction_behind_transpose_is_not_fused():
+    """A row reduction fused behind a transpose would be recomputed for every element."""
+    x = np.ones((8, 8), np.float32)
+    text = gc.compile(lambda x: gc.softmax(x, axis=1).T).ir(x, stage="optimized")
+    for line in text.splitlines():
+        if "transpose" in line and "kernel" in line:
+            assert "reduce_" not in line, line
