@@ -62,3 +62,36 @@ def test_row_reduction_behind_transpose_is_not_fused():
     for line in text.splitlines():
         if "transpose" in line and "kernel" in line:
             assert "reduce_" not in line, line
+
+
+# -- 3./4. a GEMM epilogue that changes the element type ------------------------------------
+def _gemm_operands(dtype=np.float32, n=64):
+    rng = np.random.default_rng(3)
+    a = rng.integers(-3, 4, size=(n, n)).astype(dtype)
+    b = rng.integers(-3, 4, size=(n, n)).astype(dtype)
+    return a, b  # small integers: every product and sum is exact, so results are exact
+
+
+@pytest.mark.parametrize("to", ["int32", "int64", "float64", "float32", "bool"])
+def test_gemm_epilogue_cast(to):
+    a, b = _gemm_operands()
+    for fuse, got in both_modes(lambda a, b: (a @ b).astype(to), a, b):
+        np.testing.assert_array_equal(got, (a @ b).astype(to), err_msg=f"fuse={fuse}")
+
+
+def test_gemm_epilogue_float64_to_float32_then_ops():
+    a, b = _gemm_operands(np.float64)
+    bias = np.linspace(-1, 1, 64).astype(np.float32)
+    for fuse, got in both_modes(lambda a, b, c: (a @ b).astype(np.float32) + c, a, b, bias):
+        np.testing.assert_array_equal(got, (a @ b).astype(np.float32) + bias, err_msg=f"fuse={fuse}")
+
+
+def test_gemm_epilogue_comparison_and_bool():
+    a, b = _gemm_operands()
+    for fuse, got in both_modes(lambda a, b: (a @ b) > 0, a, b):
+        np.testing.assert_array_equal(got, (a @ b) > 0, err_msg=f"fuse={fuse}")
+    for fuse, got in both_modes(lambda a, b: gc.sigmoid(a @ b) < 0.5, a, b):
+        np.testing.assert_array_equal(got, (a @ b) < 0, err_msg=f"fuse={fuse}")
+    for fuse, got in both_modes(lambda a, b: gc.where((a @ b) > 1, a @ b, -1.0), a, b):
+        c = a @ b
+        np.testing.assert_array_equal(got, np.where(c > 1, c, -1.0).astype(np.float32), err_msg=f"fuse={fuse}")

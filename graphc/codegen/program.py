@@ -322,10 +322,17 @@ class Lowering:
         scratch = self.new_workspace(TensorType((0,), "uint8"), gemm_scratch_bytes(mm.type.dtype, chunks))
         epi_kernel = None
         if epilogue is not None:
-            dest = direct_out.get(epilogue.root.id) or self.new_workspace(epilogue.root.type)
-            self.buffers[mm.id] = dest       # the GEMM writes C where the epilogue's result goes,
-            self.buffers[epilogue.root.id] = dest  # and the epilogue rewrites it in place, row block by row block
-            epi_kernel = self.kernel(f"k{index}_epilogue", epilogue.root, epilogue.members, dest)
+            out = direct_out.get(epilogue.root.id) or self.new_workspace(epilogue.root.type)
+            if epilogue.root.type.dtype == mm.type.dtype:
+                dest = out  # the GEMM writes C where the epilogue's result goes, and the
+                # epilogue rewrites it in place, row block by row block
+            else:
+                # a cast or comparison changes the element type: C gets its own buffer
+                # (reading it through the result's type would reinterpret the bits)
+                dest = self.new_workspace(mm.type)
+            self.buffers[mm.id] = dest
+            self.buffers[epilogue.root.id] = out
+            epi_kernel = self.kernel(f"k{index}_epilogue", epilogue.root, epilogue.members, out)
         else:
             dest = direct_out.get(mm.id) or self.new_workspace(mm.type)
             self.buffers[mm.id] = dest
