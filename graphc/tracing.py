@@ -8,6 +8,8 @@ eagerly just as the compiled version would.
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from . import dtypes
@@ -15,7 +17,16 @@ from .errors import GraphcError, TraceError, user_source_line
 from .ir import Graph, Node, TensorType
 from .ops.registry import get_op
 
-_TRACES: list["Trace"] = []
+# The traces under construction, innermost last, per thread: two threads compiling at
+# once each see only their own (a shared stack would hand one thread's ops to the other).
+_local = threading.local()
+
+
+def _trace_stack() -> list:
+    stack = getattr(_local, "traces", None)
+    if stack is None:
+        stack = _local.traces = []
+    return stack
 
 
 class Trace:
@@ -47,15 +58,16 @@ class Trace:
         self.graph.var_updates[var] = node
 
     def __enter__(self):
-        _TRACES.append(self)
+        _trace_stack().append(self)
         return self
 
     def __exit__(self, *exc):
-        _TRACES.remove(self)
+        _trace_stack().remove(self)
 
 
 def current_trace() -> Trace | None:
-    return _TRACES[-1] if _TRACES else None
+    stack = _trace_stack()
+    return stack[-1] if stack else None
 
 
 class Tensor:

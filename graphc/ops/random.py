@@ -37,6 +37,7 @@ identical except in astronomically rare rounding ties.
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
@@ -212,15 +213,17 @@ defop("random", "elementwise", _random_infer, _random_impl, emit=_random_emit,
 # -- state: global seed, per-call counter, per-op streams -------------------------------------------
 
 _STATE = {"seed": 0x5EED, "counter": None, "eager_stream": 0}
+_STATE_LOCK = threading.Lock()
 
 
 def counter_variable():
     """The non-trainable int64 Variable every compiled call reads once and increments."""
     from ..variables import Variable
 
-    if _STATE["counter"] is None:
-        _STATE["counter"] = Variable(np.int64(0), name="rng_counter", trainable=False, dtype="int64")
-    return _STATE["counter"]
+    with _STATE_LOCK:  # two threads tracing their first random op must share one counter
+        if _STATE["counter"] is None:
+            _STATE["counter"] = Variable(np.int64(0), name="rng_counter", trainable=False, dtype="int64")
+        return _STATE["counter"]
 
 
 def set_seed(seed: int) -> None:

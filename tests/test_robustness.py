@@ -1,0 +1,108 @@
+"""Robustness (issue 18): concurrent compilation, huge shapes, damaged checkpoints and
+libraries, failed exports, foreign byte orders. Each failure must be a clear error, at
+once, and leave no damage behind."""
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import graphc as gc
+
+
+# -- tracing from several threads ---------------------------------------------------------------
+
+@pytest.fixture
+def frequent_thread_switches():
+    """Switch threads every microsecond so traces in different threads interleave op by op."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(old)
+
+
+def _run_threads(n, target):
+    """Start n threads together (a barrier) and return the exceptions they raised."""
+    barrier, errors = threading.Barrier(n), []
+
+    def run(i):
+        try:
+            barrier.wait()
+            target(i)
+        except BaseException as e:  # reported by the test
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+def _model(k):
+    """A function whose trace creates ops without Tensor inputs (constants, gc.ones) and
+    reads a Variable: those are the ops that find their trace through the trace stack."""
+    v = gc.Variable(np.full((3, 3), k, np.float32), name=f"v{k}")
+
+    def f(x):
+        h = x
+        for _ in range(40):
+            h = gc.tanh(h * 0.5 + gc.ones((3, 3), np.float32) * k) + v
+        return h.sum(axis=1)
+
+    def reference(x):
+        h = x
+        for _ in range(40):
+            h = np.tanh(h * np.float32(0.5) + np.float32(k)) + np.float32(k)
+        return h.sum(axis=1)
+
+    return f, reference
+
+
+def test_concurrent_first_calls_of_different_functions(frequent_thread_switches):
+    x = np.linspace(-1, 1, 9, dtype=np.float32).reshape(3, 3)
+    models = [_model(k) for k in range(12)]
+    results = {}
+
+    def call(i):
+        for k in range(i, len(models), 4):  # three first calls per thread
+            results[k] = gc.compile(models[k][0])(x)
+
+    errors = _run_threads(4, call)
+    assert not errors, errors
+    for k, (_, reference) in enumerate(models):
+        np.testing.assert_allclose(results[k], reference(x), rtol=1e-5, atol=1e-5)
+
+
+def test_concurrent_first_calls_of_the_same_function_compile_once(frequent_thread_switches):
+    x = np.linspace(-1, 1, 9, dtype=np.float32).reshape(3, 3)
+    fn, reference = _model(7)
+    compiled = gc.compile(fn)
+    results = {}
+
+    def call(i):
+        results[i] = compiled(x)
+
+    errors = _run_threads(6, call)
+    assert not errors, errors
+    assert compiled.trace_count == 1
+    for out in results.values():
+        np.testing.assert_allclose(out, reference(x), rtol=1e-5, atol=1e-5)
+
+
+def test_concurrent_gradients_and_random_ops(frequent_thread_switches):
+    """gc.grad and random ops (which use the current trace and the shared call counter)."""
+    x = np.linspace(0.5, 2, 6)
+    results = {}
+
+    def call(i):
+        g = gc.grad(lambda a: (a ** 3 * float(i + 1)).sum())(x)
+        r = gc.compile(lambda a: a + gc.random.uniform((6,), seed=i))(np.zeros(6, np.float32))
+        results[i] = (g, r)
+
+    errors = _run_threads(4, call)
+    assert not errors, errors
+    for i, (g, r) in results.items():
+        np.testing.assert_allclose(g, 3 * x ** 2 * (i + 1), rtol=1e-12)
+        assert r.shape == (6,) and np.all((r >= 0) & (r < 1))
