@@ -33,11 +33,14 @@ from .initializers import (constant_initializer, glorot_normal_initializer, glor
                            ones_initializer, random_normal_initializer, random_uniform_initializer,
                            truncated_normal_initializer, variance_scaling_initializer, zeros_initializer)
 from .train import gradients
+from .nn_sampled import multinomial, categorical as _categorical
+from .moving_averages import moving_average_variables
+from .rnn_bidirectional import reverse_sequence
 from . import contrib as _contrib, initializers as _initializers
 from . import layers, nn, summary, train  # noqa: E402
 import types as _types
 
-contrib = _types.SimpleNamespace(layers=_contrib.layers, rnn=_contrib.rnn)
+contrib = _types.SimpleNamespace(layers=_contrib.layers, rnn=_contrib.rnn, framework=_contrib.framework)
 losses = _contrib.losses
 linalg = _types.SimpleNamespace(inv=matrix_inverse, matmul=matmul, transpose=matrix_transpose)
 initializers = _types.SimpleNamespace(
@@ -71,4 +74,4 @@ def get_seed(op_seed):
 newaxis = None
 
 random = _types.SimpleNamespace(uniform=random_uniform, normal=random_normal, truncated_normal=truncated_normal,
-                                set_random_seed=set_random_seed)
+                                set_random_seed=set_random_seed, categorical=_categorical, multinomial=multinomial)

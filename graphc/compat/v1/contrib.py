@@ -4,7 +4,10 @@ from __future__ import annotations
 import types
 
 import graphc as gc
-from . import initializers, layers as _layers, rnn as _rnn
+from . import contrib_layers as _contrib_layers, initializers, layers as _layers, rnn as _rnn
+from graphc.rnn import LSTMStateTuple
+from . import rnn_bidirectional as _rnn_bidirectional
+from .arg_scope import add_arg_scope, arg_scope, arg_scoped_arguments, current_arg_scope, has_arg_scope
 from .array_ops import zeros
 from .graph import get_default_graph
 from .record import record
@@ -25,22 +28,45 @@ def l2_regularizer(scale, scope=None):
     return lambda weights: record("l2_regularizer", fn, (weights,), name="l2_regularizer")
 
 
+def _contrib_dropout(inputs, keep_prob=0.5, noise_shape=None, is_training=True, outputs_collections=None,
+                     scope=None, seed=None):
+    """tf.contrib.layers.dropout: keep units with probability keep_prob while is_training."""
+    return _layers.dropout(inputs, rate=1.0 - keep_prob, noise_shape=noise_shape, seed=seed, training=is_training)
+
+
+def _contrib_flatten(inputs, outputs_collections=None, scope=None):
+    return _layers.flatten(inputs, name=scope)
+
+
+# The layer functions take part in arg_scope (TF decorates them with add_arg_scope).
+_conv2d = add_arg_scope(_contrib_layers.convolution2d)
 layers = types.SimpleNamespace(
     variance_scaling_initializer=initializers.variance_scaling_initializer_contrib,
     xavier_initializer=initializers.xavier_initializer,
     l1_regularizer=l1_regularizer,
     l2_regularizer=l2_regularizer,
-    fully_connected=_layers.fully_connected,
-    batch_norm=_layers.batch_norm,
-    flatten=_layers.flatten,
-    dropout=lambda inputs, keep_prob=0.5, is_training=True, **kw: _layers.dropout(
-        inputs, rate=1.0 - keep_prob, training=is_training),
+    fully_connected=add_arg_scope(_layers.fully_connected),
+    batch_norm=add_arg_scope(_layers.batch_norm),
+    flatten=add_arg_scope(_contrib_flatten),
+    dropout=add_arg_scope(_contrib_dropout),
+    conv2d=_conv2d,
+    convolution2d=_conv2d,
+    max_pool2d=add_arg_scope(_contrib_layers.max_pool2d),
+    avg_pool2d=add_arg_scope(_contrib_layers.avg_pool2d),
+)
+
+framework = types.SimpleNamespace(
+    arg_scope=arg_scope, add_arg_scope=add_arg_scope, current_arg_scope=current_arg_scope,
+    has_arg_scope=has_arg_scope, arg_scoped_arguments=arg_scoped_arguments,
 )
 
 rnn = types.SimpleNamespace(
     BasicRNNCell=_rnn.BasicRNNCell, BasicLSTMCell=_rnn.BasicLSTMCell, LSTMCell=_rnn.LSTMCell,
     GRUCell=_rnn.GRUCell, MultiRNNCell=_rnn.MultiRNNCell, DropoutWrapper=_rnn.DropoutWrapper,
     static_rnn=_rnn.static_rnn,
+    RNNCell=_rnn.RNNCell, OutputProjectionWrapper=_rnn.OutputProjectionWrapper, LSTMStateTuple=LSTMStateTuple,
+    static_bidirectional_rnn=_rnn_bidirectional.static_bidirectional_rnn,
+    bidirectional_dynamic_rnn=_rnn_bidirectional.bidirectional_dynamic_rnn,
 )
 
 

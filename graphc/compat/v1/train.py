@@ -251,3 +251,6 @@ def latest_checkpoint(checkpoint_dir, latest_filename=None):
 
 def checkpoint_exists(checkpoint_prefix):
     return os.path.exists(checkpoint_prefix) or os.path.exists(checkpoint_prefix + ".npz")
+
+
+from .moving_averages import ExponentialMovingAverage  # noqa: E402,F401

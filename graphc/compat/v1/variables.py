@@ -27,6 +27,7 @@ class GraphKeys:
     TRAINABLE_VARIABLES = "trainable_variables"
     SUMMARIES = "summaries"
     UPDATE_OPS = "update_ops"
+    MOVING_AVERAGE_VARIABLES = "moving_average_variables"
     REGULARIZATION_LOSSES = "regularization_losses"
     LOSSES = "losses"
     GLOBAL_STEP = "global_step"
