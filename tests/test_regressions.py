@@ -95,3 +95,59 @@ def test_gemm_epilogue_comparison_and_bool():
     for fuse, got in both_modes(lambda a, b: gc.where((a @ b) > 1, a @ b, -1.0), a, b):
         c = a @ b
         np.testing.assert_array_equal(got, np.where(c > 1, c, -1.0).astype(np.float32), err_msg=f"fuse={fuse}")
+
+
+# -- 5. division by a loop-invariant subnormal or huge divisor --------------------------------
+@pytest.mark.parametrize("dtype,tiny", [(np.float32, np.float32(1e-45)), (np.float32, np.float32(3e-39)),
+                                        (np.float64, 5e-324), (np.float64, 1e-310)])
+def test_division_by_invariant_subnormal(dtype, tiny):
+    x = np.array([0.0, 1e-40 if dtype == np.float32 else 1e-320, 1.0, -2.5], dtype)
+    d = np.array(tiny, dtype)
+    with np.errstate(all="ignore"):
+        want = x / d
+    for fuse, got in both_modes(lambda x, d: x / d, x, d):
+        np.testing.assert_array_equal(got, want, err_msg=f"fuse={fuse}")
+
+
+def test_division_by_row_sum_is_correctly_rounded():
+    """x / row_sum equals numpy's division bit for bit (huge sums: 1/sum is subnormal)."""
+    rng = np.random.default_rng(5)
+    x = (rng.random((6, 7)) * 3e38).astype(np.float32)
+    x[1] = rng.random(7).astype(np.float32) * 1e-39  # subnormal row
+    s = x.max(axis=1, keepdims=True)
+    for fuse, got in both_modes(lambda x: x / x.max(axis=1, keepdims=True), x):
+        np.testing.assert_array_equal(got, x / s, err_msg=f"fuse={fuse}")
+
+
+# -- 7. an empty concatenate feeding a reduction --------------------------------------------
+@pytest.mark.parametrize("axis", [0, 1])
+def test_empty_concatenate_reduced(axis):
+    a = np.zeros((0, 3), np.float32) if axis == 0 else np.zeros((3, 0), np.float32)
+    for fuse, got in both_modes(lambda a, b: gc.concatenate([a, b], axis=axis).sum(axis=axis), a, a):
+        np.testing.assert_array_equal(got, np.zeros(3, np.float32), err_msg=f"fuse={fuse}")
+    for fuse, got in both_modes(lambda a, b: gc.prod(gc.concatenate([a, b], axis=axis) * 2, axis=axis, keepdims=True) + 1, a, a):
+        want = np.prod(np.concatenate([a, a], axis=axis) * 2, axis=axis, keepdims=True) + 1
+        np.testing.assert_array_equal(got, want, err_msg=f"fuse={fuse}")
+
+
+# -- 2. a value computed in two passes of one kernel must round identically -----------------
+def test_softmax_of_square_large_values():
+    """max(x*x) and x*x - max(x*x) must see the same x*x (no FMA in one pass only)."""
+    x = np.array([[1.1e18, 3.3e18, 2.7e18], [1.0, 2.0, 3.0]], np.float32)
+    sq = x * x
+    for fuse, got in both_modes(lambda x: gc.softmax(x * x, axis=-1), x):
+        np.testing.assert_allclose(got, np_softmax(sq, 1), rtol=2e-6, atol=1e-30, err_msg=f"fuse={fuse}")
+    for fuse, got in both_modes(lambda x: gc.log_softmax(x * x, axis=-1), x):
+        assert np.all(got <= 0), f"fuse={fuse}: positive log-probability {got}"
+        assert got[0, 1] == 0.0
+        want = sq - sq.max(1, keepdims=True) - np.log(np.exp(sq - sq.max(1, keepdims=True)).sum(1, keepdims=True))
+        np.testing.assert_allclose(got, want, rtol=2e-6, err_msg=f"fuse={fuse}")
+
+
+def test_row_max_of_affine_matches_elementwise_equal():
+    """x*s + b evaluated in the max pass and again in equal(x*s+b, max) agree exactly."""
+    rng = np.random.default_rng(6)
+    x, s, b = (rng.normal(size=(16, 33)).astype(np.float32) for _ in range(3))
+    f = lambda x, s, b: gc.equal(x * s + b, (x * s + b).max(axis=1, keepdims=True)).sum(axis=1)
+    for fuse, got in both_modes(f, x, s, b):
+        assert np.all(got >= 1), f"fuse={fuse}: a row has no element equal to its max"

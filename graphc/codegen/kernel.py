@@ -229,6 +229,11 @@ class KernelBuilder:
     # -- reading graph values ------------------------------------------------------------
     def read(self, node, idx) -> V:
         """The value of ``node`` at multi-index ``idx``: inlined (fused) or loaded."""
+        if getattr(node.type, "size", 1) == 0:
+            # No index lies inside an empty tensor, so this read sits in code that never
+            # runs (a loop of extent 0); any value of the right type will do, and the op
+            # need not cope with having no elements (an empty concatenate has no parts).
+            return self.const(0, node.type.dtype)
         key = (node.id, tuple(id(i.v) for i in idx))
         hit = self._cache.get(key)
         if hit is not None and hit[0].level.alive:
@@ -353,12 +358,11 @@ class KernelBuilder:
     def div(self, a, b):
         """True division of floats (ops cast integers to float first, as numpy).
 
-        A divisor that is invariant in the loop the dividend varies in (a softmax's row
-        sum) is inverted once, at its own level, and the loop multiplies: one division
-        per row instead of one per element, at most 1 ulp from a true division."""
-        if b.level.depth < a.level.depth and not isinstance(b.v, ir.Constant):
-            inv = self._op(b.dtype, lambda bl, y: bl.fdiv(ir.Constant(y.type, 1.0), y), b)
-            return self._op(a.dtype, lambda bl, x, y: bl.fmul(x, y), a, inv)
+        Always a division, correctly rounded as numpy's. Multiplying by a hoisted
+        reciprocal of a loop-invariant divisor is not: 1/d overflows for a subnormal d
+        (x/d then gives inf or NaN where the quotient is finite) and loses bits when 1/d
+        is subnormal. LLVM itself turns a division by a constant power of two into the
+        (then exact) multiplication."""
         return self._op(a.dtype, lambda bl, x, y: bl.fdiv(x, y), a, b)
 
     def neg(self, a):
