@@ -1,10 +1,14 @@
 """Accuracy and vectorization tests for graphc.codegen.mathlib.
 
 Each function is compiled into a loop ``out[i] = f(in[i])`` (optimized with the
-new pass manager at O3 for the host CPU, so the loop vectorizer widens it) and
+new pass manager at O3 for a CPU model, so the loop vectorizer widens it) and
 compared against a higher-precision reference: numpy float64 for float32
 results, numpy longdouble (x87 80-bit on x86-64) for float64 results.  Errors
 are measured in (fractional) ulps of the reference value.
+
+The CPU models: the host, and (on x86) the ``x86-64`` baseline, which has neither
+FMA nor SSE4.1 rounding, so mathlib takes its exact-without-FMA paths there; both
+must meet the same error bounds and call no libm function.
 """
 
 import ctypes
@@ -22,12 +26,17 @@ import llvmlite.binding as llvm
 import llvmlite.ir as ir
 
 from graphc.codegen import mathlib
+from graphc.codegen.cpu import current_model, model_for
 
 llvm.initialize_all_targets()
 llvm.initialize_all_asmprinters()
 
 DTYPES = (np.float32, np.float64)
-HOST_FEATURES = llvm.get_host_cpu_features().flatten()
+HOST = current_model()
+MODELS = {"host": HOST}
+if HOST.arch == "x86_64":
+    MODELS["x86-64"] = model_for("x86-64")   # SSE2: no FMA, no roundps
+MODEL_IDS = sorted(MODELS)
 
 # longdouble is only a useful float64 reference where it has a 64-bit mantissa
 _LD_OK = np.finfo(np.longdouble).nmant >= 63
@@ -76,22 +85,28 @@ def tol(name, dtype):
 # compilation
 # ---------------------------------------------------------------------------
 
-def _new_target_machine():
+def _new_target_machine(model="host"):
+    m = MODELS[model]
     target = llvm.Target.from_triple(llvm.get_process_triple())
     return target.create_target_machine(
-        cpu=llvm.get_host_cpu_name(), features=HOST_FEATURES, opt=3,
-        codemodel="jitdefault")
+        cpu=m.name, features=m.features, opt=3, codemodel="jitdefault")
 
 
 @functools.lru_cache(maxsize=None)
-def _target_machine():
+def _target_machine(model="host"):
     """Shared machine for optimizing and printing assembly.  A JIT engine
     owns (and frees) the machine it is given, so engines get a fresh one."""
-    return _new_target_machine()
+    return _new_target_machine(model)
 
 
-def _build_ir(emit, dtype, nargs):
+def _build_ir(emit, dtype, nargs, model="host"):
     """Module with ``void kernel(in0, [in1,] out, i64 n)``: out[i] = emit(in[i])."""
+    m = MODELS[model]
+    with mathlib.target_isa(fma=m.has_fma, vector_round=m.has_vector_round):
+        return _build_ir_isa(emit, dtype, nargs)
+
+
+def _build_ir_isa(emit, dtype, nargs):
     fty = ir.FloatType() if dtype == np.float32 else ir.DoubleType()
     mod = ir.Module(name=f"mathlib_{emit.__name__}")
     mod.triple = llvm.get_process_triple()
@@ -118,8 +133,8 @@ def _build_ir(emit, dtype, nargs):
     return mod
 
 
-def _optimize(mod_ir):
-    tm = _target_machine()
+def _optimize(mod_ir, model="host"):
+    tm = _target_machine(model)
     mod = llvm.parse_assembly(str(mod_ir))
     mod.data_layout = str(tm.target_data)
     mod.verify()
@@ -130,10 +145,10 @@ def _optimize(mod_ir):
 
 
 @functools.lru_cache(maxsize=None)
-def compiled(emit, dtype, nargs=1):
+def compiled(emit, dtype, nargs=1, model="host"):
     """Return a numpy-level function computing emit() elementwise."""
-    mod = _optimize(_build_ir(emit, dtype, nargs))
-    engine = llvm.create_mcjit_compiler(mod, _new_target_machine())
+    mod = _optimize(_build_ir(emit, dtype, nargs, model), model)
+    engine = llvm.create_mcjit_compiler(mod, _new_target_machine(model))
     engine.finalize_object()
     cfunc = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * (nargs + 1)), ctypes.c_int64)(
         engine.get_function_address("kernel"))
@@ -183,10 +198,10 @@ def reference(ref, dtype, *xs):
         return ref(*[np.asarray(x, dtype=dtype).astype(hp) for x in xs])
 
 
-def max_err(name, dtype, x):
+def max_err(name, dtype, x, model="host"):
     emit, ref, _ = FUNCS[name]
     x = np.asarray(x, dtype=dtype)
-    err = ulp_error(compiled(emit, dtype)(x), reference(ref, dtype, x), dtype)
+    err = ulp_error(compiled(emit, dtype, 1, model)(x), reference(ref, dtype, x), dtype)
     i = int(np.argmax(err))
     return err[i], x[i]
 
@@ -253,20 +268,25 @@ def sweep(name, dtype):
 # tests: unary functions
 # ---------------------------------------------------------------------------
 
+@pytest.mark.parametrize("model", MODEL_IDS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
 @pytest.mark.parametrize("name", sorted(FUNCS))
-def test_dense_sweep(name, dtype):
-    err, at = max_err(name, dtype, sweep(name, dtype))
-    assert err <= tol(name, dtype), f"{name}[{dtype.__name__}]: {err:.3f} ulp at {at!r}"
+def test_dense_sweep(name, dtype, model):
+    x = sweep(name, dtype)
+    if model != "host":  # the no-FMA paths: a third of the points keeps the suite quick
+        x = x[::3]
+    err, at = max_err(name, dtype, x, model)
+    assert err <= tol(name, dtype), f"{name}[{dtype.__name__}, {model}]: {err:.3f} ulp at {at!r}"
 
 
+@pytest.mark.parametrize("model", MODEL_IDS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
 @pytest.mark.parametrize("name", sorted(FUNCS))
-def test_special_values_exact(name, dtype):
+def test_special_values_exact(name, dtype, model):
     """inf/nan/zero/limits match numpy bit-for-bit in class (nan, +-inf, +-0)."""
     x = specials(dtype)
     emit, ref, _ = FUNCS[name]
-    got = compiled(emit, dtype)(x)
+    got = compiled(emit, dtype, 1, model)(x)
     with np.errstate(over="ignore"):
         want = reference(ref, dtype, x).astype(dtype)
     assert np.array_equal(np.isnan(got), np.isnan(want)), x[np.isnan(got) != np.isnan(want)]
@@ -322,9 +342,9 @@ def test_hypothesis(name, dtype, data):
 # tests: pow
 # ---------------------------------------------------------------------------
 
-def pow_err(dtype, x, y):
+def pow_err(dtype, x, y, model="host"):
     x, y = np.asarray(x, dtype), np.asarray(y, dtype)
-    got = compiled(mathlib.emit_pow, dtype, 2)(x, y)
+    got = compiled(mathlib.emit_pow, dtype, 2, model)(x, y)
     return ulp_error(got, reference(np.power, dtype, x, y), dtype)
 
 
@@ -349,28 +369,30 @@ def pow_inputs(dtype, n=300_000, seed=1):
         return np.concatenate(xs).astype(dtype), np.concatenate(ys).astype(dtype)
 
 
+@pytest.mark.parametrize("model", MODEL_IDS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
-def test_pow_sweep(dtype):
+def test_pow_sweep(dtype, model):
     x, y = pow_inputs(dtype)
-    err = pow_err(dtype, x, y)
+    err = pow_err(dtype, x, y, model)
     i = int(np.argmax(err))
     assert err[i] <= tol("pow", dtype), \
         f"pow[{dtype.__name__}] {err[i]:.3f} ulp at {x[i]!r}, {y[i]!r}"
 
 
+@pytest.mark.parametrize("model", MODEL_IDS)
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
-def test_pow_special_cases(dtype):
+def test_pow_special_cases(dtype, model):
     """All pairs of special bases/exponents follow numpy (C99 Annex F)."""
     with np.errstate(over="ignore"):
         v = np.array([0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 3.0, -3.0, 2.5, -2.5,
                       np.inf, -np.inf, np.nan, 1e300, -1e300, 1e-300, 2.0**60,
                       -(2.0**60) - 2**8], dtype=dtype)
     x, y = (a.ravel() for a in np.meshgrid(v, v))
-    got = compiled(mathlib.emit_pow, dtype, 2)(x, y)
+    got = compiled(mathlib.emit_pow, dtype, 2, model)(x, y)
     with np.errstate(all="ignore"):
         want = np.power(x, y)
     same = (got == want) & (np.signbit(got) == np.signbit(want)) | (np.isnan(got) & np.isnan(want))
-    ok = same | (pow_err(dtype, x, y) <= tol("pow", dtype))
+    ok = same | (pow_err(dtype, x, y, model) <= tol("pow", dtype))
     assert ok.all(), list(zip(x[~ok], y[~ok], got[~ok], want[~ok]))
 
 
@@ -390,20 +412,36 @@ def test_pow_hypothesis(dtype, data):
 # tests: vectorization / no libm
 # ---------------------------------------------------------------------------
 
+_CALL = re.compile(r"^\s*(call|jmp)\w*\s+[*A-Za-z_]", re.M)
+
+
+@pytest.mark.parametrize("model", MODEL_IDS)
 @pytest.mark.parametrize("emit", [mathlib.emit_exp, mathlib.emit_log, mathlib.emit_tanh,
                                   mathlib.emit_sigmoid, mathlib.emit_expm1,
                                   mathlib.emit_log1p, mathlib.emit_sqrt, mathlib.emit_erf],
                          ids=lambda f: f.__name__)
-def test_float32_loop_vectorizes_without_libm(emit):
-    mod = _optimize(_build_ir(emit, np.float32, 1))
+def test_float32_loop_vectorizes_without_libm(emit, model):
+    """The loop is vectorized at the CPU model's vector width (which its feature
+    string makes LLVM use) and its machine code calls nothing, with or without FMA."""
+    m = MODELS[model]
+    mod = _optimize(_build_ir(emit, np.float32, 1, model), model)
     text = str(mod)
-    width = "<16 x float>" if "+avx512f" in HOST_FEATURES else "x float>"
-    assert width in text, "loop was not vectorized"
+    width = f"<{m.lanes('float32')} x float>"
+    assert width in text, f"loop was not vectorized at {width}"
     callees = set(re.findall(r"\bcall\b[^@]*@([\w.$]+)", text))
     assert all(c.startswith("llvm.") for c in callees), callees
     assert all(f.name.startswith("llvm.") for f in mod.functions if f.is_declaration)
-    asm = _target_machine().emit_assembly(mod)
-    assert not re.search(r"^\s*(call|jmp)\w*\s+[A-Za-z_]", asm, re.M), "libm call in asm"
+    asm = _target_machine(model).emit_assembly(mod)
+    assert not _CALL.search(asm), "libm call in asm"
+
+
+@pytest.mark.parametrize("model", MODEL_IDS)
+def test_float64_pow_and_rounding_call_nothing(model):
+    """pow (double-double kernels, floor for integer exponents) calls no libm
+    function on any model either."""
+    mod = _optimize(_build_ir(mathlib.emit_pow, np.float64, 2, model), model)
+    asm = _target_machine(model).emit_assembly(mod)
+    assert not _CALL.search(asm), "libm call in asm"
 
 
 def test_pow_vectorizes_without_libm():

@@ -311,8 +311,9 @@ class CPUTarget(Target):
     # -- math -----------------------------------------------------------------------------
     def emit_math(self, builder, fname, *vals):
         from . import mathlib_bridge
+        from .cpu import current_model
 
-        return mathlib_bridge.emit(builder, fname, *vals)
+        return mathlib_bridge.emit(builder, fname, *vals, cpu=current_model())
 
     # -- compilation ----------------------------------------------------------------------
     def compile(self, program):

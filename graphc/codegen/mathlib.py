@@ -10,9 +10,17 @@ Only ordinary instructions (fadd/fmul/fdiv, bitcasts, integer shifts, fcmp,
 select, fptosi/sitofp) and target-independent intrinsics that lower to single
 instructions on CPUs with FMA and on NVPTX (``llvm.fma``, ``llvm.fabs``,
 ``llvm.rint``, ``llvm.floor``, ``llvm.copysign``, ``llvm.sqrt``) are used --
-never libm or ``llvm.exp``/``llvm.log``, which become libm calls.  (On a CPU
-*without* FMA hardware LLVM would lower ``llvm.fma`` to a call of ``fma``;
-every target graphc generates code for has FMA.)  The emitted instructions
+never libm or ``llvm.exp``/``llvm.log``, which become libm calls.
+
+On a CPU *without* FMA hardware (e.g. an ``x86-64`` baseline export) LLVM would
+lower ``llvm.fma`` to a call of ``fmaf``/``fma``, and without SSE4.1 ``llvm.rint`` /
+``llvm.floor`` to ``rintf``/``floorf``.  The caller says what the target has with
+``target_isa(fma=..., vector_round=...)`` (the CPU target passes its CPU model):
+then multiply-adds whose rounding does not matter use ``llvm.fmuladd`` (a multiply
+and an add there), the few that must be exact (residuals of a division, error-free
+products) are computed exactly without FMA (float32 through a float64 product,
+float64 with Dekker's product), and rint/floor use the 2^23 / 2^52 addition trick.
+The emitted instructions
 carry no fast-math flags: the algorithms rely on exact IEEE rounding (error-free
 transforms, Cody-Waite reduction), so callers must not add ``reassoc``/``afn``.
 
@@ -27,8 +35,10 @@ longdouble (x87 80-bit) for float64 results, mpmath for float64 erf) over
 subnormals included; tests/test_mathlib.py repeats a smaller sweep.
 """
 
+import contextvars
 import math
 import struct
+from contextlib import contextmanager
 
 from llvmlite import ir
 
@@ -45,6 +55,20 @@ def _h(s):
 def _f32(v):
     """Round a Python float to the nearest float32 value."""
     return struct.unpack("<f", struct.pack("<f", v))[0]
+
+
+# (has hardware FMA, has vector rint/floor) of the target being emitted for.
+_ISA = contextvars.ContextVar("graphc_mathlib_isa", default=(True, True))
+
+
+@contextmanager
+def target_isa(fma: bool = True, vector_round: bool = True):
+    """Emit for a target with / without FMA and vector rounding instructions."""
+    token = _ISA.set((bool(fma), bool(vector_round)))
+    try:
+        yield
+    finally:
+        _ISA.reset(token)
 
 
 # Polynomial coefficients (lowest order first), written as hex so that the
@@ -143,6 +167,7 @@ class _Emitter:
         self.elem = elem
         self.ity = self._shape(ir.IntType(self.fmt.bits))   # same-width ints
         self.i32 = self._shape(ir.IntType(32))
+        self.has_fma, self.has_round = _ISA.get()
 
     def _shape(self, scalar):
         return ir.VectorType(scalar, self.lanes) if self.lanes else scalar
@@ -183,16 +208,66 @@ class _Emitter:
         return self.b.call(fn, list(args))
 
     def fma(self, a, b, c):
-        return self._intrinsic("fma", a, b, c)
+        """a*b + c rounded once (exact where the algorithm needs it): the FMA
+        instruction, or an exact product (float64 for float32; Dekker for float64)
+        plus one (float32: double) rounding where the CPU has no FMA."""
+        if self.has_fma:
+            return self._intrinsic("fma", a, b, c)
+        if not self.fmt.is64:
+            wide = ir.VectorType(ir.DoubleType(), self.lanes) if self.lanes else ir.DoubleType()
+            ext = [self.b.fpext(v, wide) for v in (a, b, c)]
+            return self.b.fptrunc(self.b.fadd(self.b.fmul(ext[0], ext[1]), ext[2]), self.ty)
+        p = self.mul(a, b)
+        perr = self._dekker_err(a, b, p)
+        s, serr = _two_sum(self, p, c)
+        return self.add(s, self.add(serr, perr))
+
+    def madd(self, a, b, c):
+        """a*b + c where one or two roundings are equally fine (polynomials, terms
+        far below the result's ulp): FMA where the CPU has it, else multiply + add."""
+        if self.has_fma:
+            return self._intrinsic("fma", a, b, c)
+        return self._intrinsic("fmuladd", a, b, c)
+
+    def _dekker_err(self, a, b, p):
+        """Exact a*b - p without FMA (Veltkamp splitting; |a|, |b| < 2^995)."""
+        split = self.c(134217729.0 if self.fmt.is64 else 4097.0)
+
+        def halves(v):
+            t = self.mul(split, v)
+            hi = self.sub(t, self.sub(t, v))
+            return hi, self.sub(v, hi)
+
+        ah, al = halves(a)
+        bh, bl = halves(b)
+        err = self.sub(self.mul(ah, bh), p)
+        err = self.add(err, self.mul(ah, bl))
+        err = self.add(err, self.mul(al, bh))
+        err = self.add(err, self.mul(al, bl))
+        # a split that overflows (|a| or |b| near the top of the range) makes the
+        # error NaN; the product is then inf or huge and its error irrelevant
+        return self.sel(self.isnan(err), self.c(0.0), err)
 
     def fabs(self, a):
         return self._intrinsic("fabs", a)
 
     def rint(self, a):
-        return self._intrinsic("rint", a)
+        if self.has_round:
+            return self._intrinsic("rint", a)
+        # |a| < 2^mant: adding and subtracting 2^mant (with a's sign) rounds to an
+        # integer in the current (nearest-even) mode; larger |a| (and inf) are
+        # integers already, NaN passes through the select; copysign keeps -0.
+        big = self.c(2.0 ** self.fmt.mant)
+        magic = self.copysign(big, a)
+        r = self.sub(self.add(a, magic), magic)
+        return self.copysign(self.sel(self.cmp("<", self.fabs(a), big), r, a), a)
 
     def floor(self, a):
-        return self._intrinsic("floor", a)
+        if self.has_round:
+            return self._intrinsic("floor", a)
+        r = self.rint(a)
+        r = self.sel(self.cmp(">", r, a), self.sub(r, self.c(1.0)), r)
+        return self.copysign(r, a)
 
     def copysign(self, mag, sgn):
         return self._intrinsic("copysign", mag, sgn)
@@ -201,10 +276,10 @@ class _Emitter:
         return self._intrinsic("sqrt", a)
 
     def poly(self, x, coeffs):
-        """Horner evaluation with fma; coeffs lowest order first."""
+        """Horner evaluation with (fused where fast) multiply-adds; coeffs lowest order first."""
         acc = self.c(coeffs[-1])
         for k in reversed(coeffs[:-1]):
-            acc = self.fma(acc, x, self.c(k))
+            acc = self.madd(acc, x, self.c(k))
         return acc
 
     # -- comparisons / selection ------------------------------------------
@@ -252,8 +327,10 @@ class _Emitter:
 # ---------------------------------------------------------------------------
 
 def _two_prod(e, a, b):
-    """a*b = p + err exactly (fma)."""
+    """a*b = p + err exactly (fma, or Dekker's product without it)."""
     p = e.mul(a, b)
+    if not e.has_fma:
+        return p, e._dekker_err(a, b, p)
     return p, e.fma(a, b, e.neg(p))
 
 
@@ -296,9 +373,9 @@ def _exp_reduce(e, x, lo, hi, xlo=None):
     f = e.fmt
     xc = e.clamp(x, lo, hi)
     nf = e.rint(e.mul(xc, e.c(_LOG2E)))
-    r1 = e.fma(nf, e.c(-f.ln2_cw_hi), xc)
-    r = e.fma(nf, e.c(-f.ln2_cw_lo), r1)
-    rlo = e.fma(nf, e.c(-f.ln2_cw_lo), e.sub(r1, r))
+    r1 = e.madd(nf, e.c(-f.ln2_cw_hi), xc)       # exact either way (n*LN2_CW_HI is)
+    r = e.madd(nf, e.c(-f.ln2_cw_lo), r1)
+    rlo = e.madd(nf, e.c(-f.ln2_cw_lo), e.sub(r1, r))
     if xlo is not None:            # tiny low part of a double-word argument
         rlo = e.add(rlo, xlo)
     return e.round_to_i32(nf), r, _exp_tail(e, r, rlo)
@@ -309,7 +386,7 @@ def _exp_tail(e, r, rlo):
     r2 = e.mul(r, r)
     q = e.poly(r, _EXP_Q64 if e.fmt.is64 else _EXP_Q32)
     e_r = e.add(e.add(e.c(1.0), r), e.mul(r2, q))
-    return e.fma(r2, q, e.mul(rlo, e_r))
+    return e.madd(r2, q, e.mul(rlo, e_r))
 
 
 def _scale_1p(e, n, r, pp):
@@ -324,7 +401,7 @@ def _scale_1p(e, n, r, pp):
     lo = e.add(e.sub(r, e.sub(hi, one)), pp)
     n1 = e.b.ashr(n, e.ci(1, e.i32))
     s1 = e.pow2(n1)
-    return e.mul(e.fma(s1, hi, e.mul(s1, lo)), e.pow2(e.b.sub(n, n1)))
+    return e.mul(e.madd(s1, hi, e.mul(s1, lo)), e.pow2(e.b.sub(n, n1)))  # s1*hi is exact
 
 
 def _exp(e, x, xlo=None):
@@ -354,7 +431,7 @@ def _expm1(e, x, big=True):
     b = e.mul(s, r)
     t = e.add(a, b)
     terr = e.sub(b, e.sub(t, a))
-    res = e.add(t, e.fma(s, pp, e.add(terr, aerr)))
+    res = e.add(t, e.madd(s, pp, e.add(terr, aerr)))   # s*pp is exact (s = 2^n)
     if big:
         res = e.mul(res, extra)
     # keep the sign of -0.0
@@ -478,7 +555,7 @@ def _div_1p(e, num, dh, dl):
     inv = e.div(e.c(1.0), dh)
     q = e.mul(num, inv)
     rem = e.sub(e.fma(e.neg(q), dh, num), e.mul(q, dl))
-    return e.fma(rem, inv, q)
+    return e.madd(rem, inv, q)
 
 
 def _tanh_fast32(e, x):
@@ -487,7 +564,7 @@ def _tanh_fast32(e, x):
     whose result is >= 0.5 so the rounding of the small term costs < 1 ulp."""
     ax = e.fabs(x)
     t = e.mul(ax, ax)
-    small = e.fma(e.mul(ax, t), e.poly(t, _TANH_P32), ax)
+    small = e.madd(e.mul(ax, t), e.poly(t, _TANH_P32), ax)
     # 2|x| <= 20: exp neither overflows nor goes subnormal, so one power-of-two scaling
     # of 1 + r + pp suffices (the general _exp splits it to stay exact near the limits)
     n, r, pp = _exp_reduce(e, e.mul(e.c(2.0), e.clamp(ax, 0.0, 10.0)), 0.0, 21.0)
@@ -508,7 +585,7 @@ def _sigmoid_fast32(e, x):
     num = e.sel(e.cmp(">=", x, e.c(0.0)), one, E)
     q = e.mul(num, inv)
     rem = e.sub(e.fma(e.neg(q), d, num), e.mul(q, dl))   # num - q (d + dl), nearly exact
-    return e.fma(rem, inv, q)
+    return e.madd(rem, inv, q)
 
 
 def emit_tanh(builder, x):
