@@ -40,8 +40,11 @@ TAIL = 1e-9          # allowed probability of running out of distinct draws
 MAX_DRAWS = 4096     # beyond this the M x M uniqueness test is too costly
 
 
-def categorical(logits, num_samples, seed=None, dtype="int64"):
-    """[batch, num_samples] class indices drawn from softmax(logits) (tf.multinomial)."""
+def categorical(logits, num_samples, seed=None, dtype="int64", uniform=None):
+    """[batch, num_samples] class indices drawn from softmax(logits) (tf.multinomial).
+
+    ``uniform(shape)``: the source of float64 uniforms in [0, 1) (default: gc.random's,
+    with ``seed``), so a frontend can draw from its own seeded stream."""
     shape = tuple(shape_of(logits))
     if len(shape) != 2:
         from ..errors import ShapeError
@@ -50,10 +53,14 @@ def categorical(logits, num_samples, seed=None, dtype="int64"):
     batch, classes = shape
     x = cast(logits, "float64")
     x = where(less(_abs(x), np.inf), x, -np.inf)                     # TF: non-finite logits never drawn
-    u = _random.uniform((batch, int(num_samples), classes), 0.0, 1.0, "float64", seed)
+    u = (uniform or _default_uniform(seed))((batch, int(num_samples), classes))
     gumbel = negative(log(negative(log(u))))                         # u = 0 gives -inf: never drawn
     scores = add(expand_dims(x, 1), gumbel)
     return cast(argmax(scores, axis=-1), dtype)
+
+
+def _default_uniform(seed):
+    return lambda shape: _random.uniform(shape, 0.0, 1.0, "float64", seed)
 
 
 # -- candidate samplers ----------------------------------------------------------------------------
@@ -131,17 +138,19 @@ def expected_count(p, num_tries, num_sampled):
     return where(equal(num_tries, float(num_sampled)), exact, rejected)
 
 
-def candidate_sample(kind, true_classes, num_sampled, unique, range_max, seed=None):
-    """(sampled [S] int64, true_expected_count [batch, num_true], sampled_expected_count [S]), float32 counts."""
+def candidate_sample(kind, true_classes, num_sampled, unique, range_max, seed=None, uniform=None):
+    """(sampled [S] int64, true_expected_count [batch, num_true], sampled_expected_count [S]), float32 counts;
+    ``uniform`` as for categorical."""
+    uniform = uniform or _default_uniform(seed)
     if kind not in ("log_uniform", "uniform"):
         raise ValueError(f"candidate sampler: unknown distribution {kind!r}")
     num_sampled, range_max = int(num_sampled), int(range_max)
     if unique:
         m = draws_needed(kind, num_sampled, range_max)
-        draws = values_from_uniform(kind, _random.uniform((m,), 0.0, 1.0, "float64", seed), range_max)
+        draws = values_from_uniform(kind, uniform((m,)), range_max)
         sampled, tries = first_unique(draws, num_sampled)
     else:
-        sampled = values_from_uniform(kind, _random.uniform((num_sampled,), 0.0, 1.0, "float64", seed), range_max)
+        sampled = values_from_uniform(kind, uniform((num_sampled,)), range_max)
         tries = cast(np.float64(num_sampled), "float64")
     true_p = probability(kind, true_classes, range_max)
     true_count = expected_count(true_p, tries, num_sampled)

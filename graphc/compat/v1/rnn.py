@@ -83,9 +83,12 @@ class RNNCell:
 
 
 def _snake_case(name):
+    """TF's layer naming (to_snake_case): MinimalRNNCell -> minimal_rnn_cell."""
     import re
 
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    name = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
+    name = re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+    return name if name[0] != "_" else "private" + name
 
 
 class _GraphcCell(RNNCell):
