@@ -151,3 +151,38 @@ def test_row_max_of_affine_matches_elementwise_equal():
     f = lambda x, s, b: gc.equal(x * s + b, (x * s + b).max(axis=1, keepdims=True)).sum(axis=1)
     for fuse, got in both_modes(f, x, s, b):
         assert np.all(got >= 1), f"fuse={fuse}: a row has no element equal to its max"
+
+
+# -- 6. products that overflow to +inf and -inf sum to NaN -------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [3, 5, 64, 96])
+def test_matmul_products_overflowing_both_ways(dtype, n):
+    """Small sizes run the loop nest, large ones the packed GEMM (FMA accumulation)."""
+    big = 1e30 if dtype == np.float32 else 1e200
+    rng = np.random.default_rng(n)
+    x = rng.uniform(1.1, 2, size=(n, n)).astype(dtype)
+    w = rng.uniform(-1, 1, size=(n, n)).astype(dtype)
+    x[0, :] = big                  # row 0: products of both signs overflow -> NaN
+    top = np.finfo(dtype).max
+    w[:2, 1] = [top, -top]         # column 1: both overflow in every row (x > 1) -> NaN
+    x[1, 0] = big; w[0, 2] = big   # [1, 2]: one product overflows to +inf -> +inf
+    with np.errstate(all="ignore"):
+        want = np.einsum("ik,kj->ij", x, w)  # the sum of rounded products
+    for fuse, got in both_modes(lambda x, w: x @ w, x, w):
+        assert np.isnan(got[0]).sum() == np.isnan(want[0]).sum(), f"fuse={fuse}"
+        assert np.all(np.isnan(got[:, 1])), f"fuse={fuse}"
+        assert got[1, 2] == np.inf, f"fuse={fuse}"
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=f"fuse={fuse}")
+        # finite entries: the standard dot-product bound |error| <= n * eps * (|x| @ |w|)
+        fin = np.isfinite(want)
+        with np.errstate(over="ignore"):
+            bound = n * np.finfo(dtype).eps * (np.abs(x).astype(np.float64) @ np.abs(w).astype(np.float64))
+        assert np.all(np.abs(got[fin].astype(np.float64) - want[fin]) <= bound[fin]), f"fuse={fuse}"
+
+
+def test_issue_example_matmul_overflow():
+    x = np.full((64, 64), 1e30, np.float32)
+    w = np.full((64, 64), 1e30, np.float32)
+    w[0::2] *= -1
+    for fuse, got in both_modes(lambda x, w: x @ w, x, w):
+        assert np.all(np.isnan(got)), f"fuse={fuse}"

@@ -231,6 +231,7 @@ class CPUTarget(Target):
         """A task over row chunks: each chunk runs the GEMM on its rows (every batch),
         then the epilogue kernel on those rows while they are still in cache."""
         from .gemm import gemm_pack_buffer_elems
+        from .gemm_overflow import declare_overflow_fixup
         from .gemm_runtime import declare_gemm
         from .program import gemm_chunks
 
@@ -238,6 +239,7 @@ class CPUTarget(Target):
         dt = node.type.dtype
         T = mem_type(dt)
         gemm_fn = declare_gemm(module, dt)  # defined once per process (gemm_runtime.py)
+        overflow_fn = declare_overflow_fixup(module, dt)
         epi_fn = self.emit_kernel(module, program, step.epilogue) if step.epilogue is not None else None
         a_node, b_node = node.inputs
         M, N = node.type.shape[-2:]
@@ -281,6 +283,9 @@ class CPUTarget(Target):
                 b.call(gemm_fn, [c64(M), c64(N), c64(K), b.gep(A, [ao]), c64(a_rs), c64(a_cs),
                                  b.gep(B, [bo]), c64(b_rs), c64(b_cs), b.gep(C, [co]), c64(N),
                                  c64(0), m0, m1, pack])
+                # NaN where products overflowed both ways (FMAs hide inf - inf)
+                b.call(overflow_fn, [c64(N), c64(K), b.gep(A, [ao]), c64(a_rs), c64(a_cs),
+                                     b.gep(B, [bo]), c64(b_rs), c64(b_cs), b.gep(C, [co]), c64(N), m0, m1])
 
             if nbatch <= 64:  # unrolled, offsets folded to constants
                 for bi in range(nbatch):
