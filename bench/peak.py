@@ -1,4 +1,16 @@
-"""Measure the machine's fp32 FMA peak with a register-only LLVM kernel on every core."""
+"""Measure the machine's float32 multiply-add peak with a register-only LLVM kernel on every core.
+
+The kernel is shaped by the CPU model graphc generates code for (host or GRAPHC_CPU):
+vectors of its width (16 floats on AVX-512, 8 on AVX2, 4 on SSE), and enough
+independent accumulator chains to cover the FMA latency x FMA ports of the core
+(4 x 2 = 8 on Skylake/Zen 3, 5 x 2 = 10 on Haswell) with margin, within the
+register file. A 512-bit kernel on an AVX2 core would be split into ymm halves and
+spill, and too few chains leave ports idle: either way the "peak" reads low.
+Where the CPU has no FMA, ``llvm.fmuladd`` becomes a multiply and an add (never a
+libm call); its peak counts those two flops per lane as well.
+
+    python -m bench.peak          # prints the model and GFLOP/s per core and in total
+"""
 from __future__ import annotations
 
 import ctypes
@@ -6,19 +18,29 @@ import time
 
 from llvmlite import ir
 
-ACCUMULATORS = 12   # independent FMA chains: enough to cover FMA latency x 2 pipes
-ITERATIONS = 20_000_000
+ITERATIONS = 2_000_000  # per run (~10 ms); the best of RUNS counts, so other load
+RUNS = 30               # on the machine shows up as noise rather than as a low peak
 
 
-def _module():
+def accumulators(model) -> int:
+    """Independent chains: latency x ports plus a margin of 4, at least 10, leaving
+    registers for the two constant operands (and a product temporary without FMA)."""
+    free = model.vector_registers - 2 - (0 if model.has_fma else 1)
+    return max(1, min(free, max(10, model.fma_accumulators + 4)))
+
+
+def _module(model):
     from graphc.codegen.threadpool import declare_threadpool
 
+    lanes = model.lanes("float32")
+    chains = accumulators(model)
     mod = ir.Module("fma_peak")
-    f32x16 = ir.VectorType(ir.FloatType(), 16)
-    fma = ir.Function(mod, ir.FunctionType(f32x16, [f32x16] * 3), name="llvm.fma.v16f32")
+    vt = ir.VectorType(ir.FloatType(), lanes)
+    op = "fma" if model.has_fma else "fmuladd"
+    fma = ir.Function(mod, ir.FunctionType(vt, [vt] * 3), name=f"llvm.{op}.v{lanes}f32")
     i8p = ir.IntType(8).as_pointer()
     i64 = ir.IntType(64)
-    body = ir.Function(mod, ir.FunctionType(ir.VoidType(), [i8p, i64, i64]), "fma_body")
+    body = ir.Function(mod, ir.FunctionType(ir.VoidType(), [i8p, i64, i64]), "fma_peak_body")
     b = ir.IRBuilder(body.append_basic_block("entry"))
     loop = body.append_basic_block("loop")
     done = body.append_basic_block("done")
@@ -26,42 +48,88 @@ def _module():
     b.branch(loop)
     b.position_at_end(loop)
     i = b.phi(i64)
-    accs = [b.phi(f32x16) for _ in range(ACCUMULATORS)]
-    x = ir.Constant(f32x16, [ir.Constant(ir.FloatType(), 0.999999)] * 16)
-    y = ir.Constant(f32x16, [ir.Constant(ir.FloatType(), 1e-7)] * 16)
+    accs = [b.phi(vt) for _ in range(chains)]
+    splat = lambda v: ir.Constant(vt, [ir.Constant(ir.FloatType(), v)] * lanes)  # noqa: E731
+    x, y = splat(0.999999), splat(1e-7)
     new = [b.call(fma, [a, x, y]) for a in accs]
     n = b.add(i, ir.Constant(i64, 1))
     i.add_incoming(ir.Constant(i64, 0), start)
     i.add_incoming(n, loop)
     for a, v in zip(accs, new):
-        a.add_incoming(ir.Constant(f32x16, [ir.Constant(ir.FloatType(), 1.0)] * 16), start)
+        a.add_incoming(splat(1.0), start)
         a.add_incoming(v, loop)
     b.cbranch(b.icmp_signed("<", n, ir.Constant(i64, ITERATIONS)), loop, done)
     b.position_at_end(done)
     total = new[0]
     for v in new[1:]:
         total = b.fadd(total, v)
-    out = b.bitcast(body.args[0], f32x16.as_pointer())
-    b.store(total, out, align=4)  # the caller's buffer is not 64-byte aligned
+    # one slot of `lanes` floats per chunk (the chunk index is the begin argument)
+    out = b.gep(b.bitcast(body.args[0], vt.as_pointer()), [body.args[1]])
+    b.store(total, out, align=4)  # the caller's buffer is not vector aligned
     b.ret_void()
     pfor = declare_threadpool(mod)["graphc_parallel_for"]
-    main = ir.Function(mod, ir.FunctionType(ir.VoidType(), [i8p, i64]), "fma_main")
+    main = ir.Function(mod, ir.FunctionType(ir.VoidType(), [i8p, i64]), "fma_peak_main")
     b = ir.IRBuilder(main.append_basic_block("entry"))
     b.call(pfor, [b.bitcast(body, pfor.function_type.args[0]), main.args[0], main.args[1], ir.Constant(i64, 1)])
     b.ret_void()
-    return mod
+    return mod, lanes, chains
+
+
+_loaded: dict = {}
+
+
+def _load(model):
+    """Compile the probe for ``model`` like a graphc program (same target machines) and
+    load it next to the thread pool; returns the entry's address."""
+    import llvmlite.binding as llvm
+    from graphc.codegen import llvm_cpu, threadpool
+
+    key = (model.name, model.features)
+    if key not in _loaded:
+        threadpool.get_runtime_engine()
+        if hasattr(threadpool, "publish_symbols"):  # the pool's symbols, for the object's calls
+            threadpool.publish_symbols()
+        mod_ir, lanes, chains = _module(model)
+        mod = llvm.parse_assembly(str(mod_ir))
+        tm = llvm_cpu.jit_object_target_machine()
+        mod.triple, mod.data_layout = tm.triple, str(tm.target_data)
+        llvm_cpu.optimize(mod, llvm_cpu.target_machine())
+        threadpool.add_object(tm.emit_object(mod))
+        _loaded[key] = (threadpool.get_function_address("fma_peak_main"), lanes, chains)
+    return _loaded[key]
+
+
+def measure_peak(model=None) -> dict:
+    """{'gflops': all cores, 'gflops_per_core', 'lanes', 'chains', 'threads'}."""
+    from graphc.codegen import threadpool
+    from graphc.codegen.cpu import current_model
+
+    model = model or current_model()
+    addr, lanes, chains = _load(model)
+    fn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64)(addr)
+    threads = threadpool.get_num_threads()
+    buf = (ctypes.c_float * (lanes * threads))()
+    fn(ctypes.addressof(buf), threads)  # warm up, start workers
+    dt = float("inf")
+    for _ in range(RUNS):
+        t0 = time.perf_counter()
+        fn(ctypes.addressof(buf), threads)
+        dt = min(dt, time.perf_counter() - t0)
+    flops = 2 * lanes * chains * ITERATIONS * threads
+    return {"gflops": flops / dt / 1e9, "gflops_per_core": flops / dt / 1e9 / threads,
+            "lanes": lanes, "chains": chains, "threads": threads}
 
 
 def measure_peak_gflops() -> float:
-    from graphc.codegen import threadpool
+    """Peak float32 multiply-add GFLOP/s of all cores for the current CPU model."""
+    return measure_peak()["gflops"]
 
-    threadpool.add_module(_module(), optimize=True)
-    fn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64)(threadpool.get_function_address("fma_main"))
-    threads = threadpool.get_num_threads()
-    buf = (ctypes.c_float * 16)()
-    fn(ctypes.addressof(buf), threads)  # warm up, start workers
-    t0 = time.perf_counter()
-    fn(ctypes.addressof(buf), threads)
-    dt = time.perf_counter() - t0
-    flops = 2 * 16 * ACCUMULATORS * ITERATIONS * threads
-    return flops / dt / 1e9
+
+if __name__ == "__main__":
+    from graphc.codegen.cpu import current_model
+
+    m = current_model()
+    r = measure_peak(m)
+    print(m)
+    print(f"peak: {r['gflops']:.0f} GFLOP/s on {r['threads']} threads ({r['gflops_per_core']:.0f} per core; "
+          f"{r['lanes']} x f32 vectors, {r['chains']} chains)")
