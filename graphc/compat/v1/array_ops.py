@@ -110,7 +110,15 @@ def _reshape(x, shape):
 
 
 def reshape(tensor, shape, name=None):
-    return record("Reshape", _reshape, (as_operand(tensor), shape_arg(shape)), name=name)
+    tensor, shape = as_operand(tensor), shape_arg(shape)
+
+    def fallback():
+        # x of shape (?, 3) reshaped to [4, 3] is valid in TF (checked when fed): the
+        # probe's sentinel batch size cannot divide, so the static shape is the target's
+        dims = None if is_graph_value(shape) else [None if is_graph_value(d) or int(d) < 0 else int(d)
+                                                   for d in shape]
+        return Spec(TensorShape(dims), tensor.dtype)
+    return record("Reshape", _reshape, (tensor, shape), name=name, fallback=fallback)
 
 
 def transpose(a, perm=None, name="transpose", conjugate=False):
@@ -130,14 +138,28 @@ def squeeze(input, axis=None, name=None, squeeze_dims=None):  # noqa: A002
     return record("Squeeze", gc.squeeze, (as_operand(input), axis), name=name)
 
 
+def _concrete(xs):
+    """All parts known at replay (numbers, or values derived from tf.shape)?"""
+    return not any(hasattr(x, "node") for x in xs)
+
+
+def _concat(xs, a):
+    # shape arithmetic stays concrete (numpy), so its result can be a shape argument
+    return np.concatenate([np.asarray(x) for x in xs], axis=a) if _concrete(xs) else gc.concatenate(list(xs), axis=a)
+
+
+def _stack(xs, a):
+    return np.stack([np.asarray(x) for x in xs], axis=a) if _concrete(xs) else gc.stack(list(xs), axis=a)
+
+
 def concat(values, axis, name="concat"):
     values = [as_operand(v) for v in values]
-    return record("ConcatV2", lambda xs, a: gc.concatenate(list(xs), axis=a), (values, int(axis)), name=name)
+    return record("ConcatV2", _concat, (values, int(axis)), name=name)
 
 
 def stack(values, axis=0, name="stack"):
     values = [as_operand(v) for v in values]
-    return record("Pack", lambda xs, a: gc.stack(list(xs), axis=a), (values, int(axis)), name=name)
+    return record("Pack", _stack, (values, int(axis)), name=name)
 
 
 def unstack(value, num=None, axis=0, name="unstack"):

@@ -73,6 +73,14 @@ half, double = float16, float64
 _BY_NAME = {d.name: d for d in (float16, float32, float64, int8, int16, int32, int64, uint8, bool, string)}
 _BY_NAME["bool_"] = bool
 
+# TF's own dtype names (tensorflow/python/framework/dtypes.py, _STRING_TO_TF): "float" is
+# float32, "double" float64, "half" float16. Strings are looked up here, never through
+# numpy, whose "float" is float64 and "int" int64 (TF has no "int": a TypeError there too).
+_TF_STRINGS = dict(_BY_NAME, half=float16, float=float32, double=float64)
+del _TF_STRINGS["bool_"]
+_TF_UNSUPPORTED = {"bfloat16", "uint16", "uint32", "uint64", "complex64", "complex128", "complex", "qint8",
+                   "quint8", "qint16", "quint16", "qint32", "resource", "variant"}
+
 
 def as_dtype(x) -> DType:
     """DType of a DType, a name, a numpy dtype/type or a Python type (float -> float32, as TF)."""
@@ -86,8 +94,13 @@ def as_dtype(x) -> DType:
         return bool
     if x is str or x is bytes:
         return string
-    if isinstance(x, str) and x in _BY_NAME:
-        return _BY_NAME[x]
+    if isinstance(x, str):
+        if x in _TF_STRINGS:
+            return _TF_STRINGS[x]
+        if x in _TF_UNSUPPORTED:
+            raise TypeError(f"dtype {x!r} is a TensorFlow dtype that graphc does not support")
+        raise TypeError(f"Cannot convert value {x!r} to a TensorFlow DType (TF's names: "
+                        f"{', '.join(sorted(_TF_STRINGS))})")
     try:
         name = np.dtype(x).name
     except TypeError:

@@ -13,7 +13,7 @@ import graphc as gc
 from . import nn
 from .array_ops import reshape
 from .convert import as_operand
-from .graph import Tensor
+from .graph import Tensor, get_default_graph
 from .record import record
 from .initializers import Ones, Zeros
 from .math_ops import matmul, multiply, subtract, where
@@ -108,7 +108,7 @@ def batch_normalization(inputs, axis=-1, momentum=0.99, epsilon=1e-3, center=Tru
                         beta_initializer=None, gamma_initializer=None, moving_mean_initializer=None,
                         moving_variance_initializer=None, beta_regularizer=None, gamma_regularizer=None,
                         training=False, trainable=True, name=None, reuse=None, _default="batch_normalization",
-                        **kwargs):
+                        _updates_collections=GraphKeys.UPDATE_OPS, **kwargs):
     """Normalize over the last axis: batch moments when training (and queue the moving
     average updates in UPDATE_OPS, as TF), moving averages otherwise."""
     inputs = as_operand(inputs)
@@ -132,10 +132,21 @@ def batch_normalization(inputs, axis=-1, momentum=0.99, epsilon=1e-3, center=Tru
             mean = where(training, mean, moving_mean)
             var = where(training, var, moving_var)
         out = nn.batch_normalization(inputs, mean, var, beta, gamma, epsilon)
+        updates = []
         for moving, batch in ((moving_mean, mean), (moving_var, var)):
             # TF's assign_moving_average: moving -= (moving - batch) * (1 - momentum)
+            # (an identity when `training` is a tensor that is False: batch is moving then)
             update = assign(moving, subtract(moving, multiply(subtract(moving, batch), 1.0 - momentum)))
-            add_to_collection(GraphKeys.UPDATE_OPS, update.op)
+            updates.append(update.op)
+            if _updates_collections is not None:
+                add_to_collection(_updates_collections, update.op)
+        if _updates_collections is None:
+            # tf.contrib.layers.batch_norm(updates_collections=None): the updates run in
+            # place, before anything reads the output
+            from .array_ops import identity
+
+            with get_default_graph().control_dependencies(updates):
+                out = identity(out)
         return out
 
 
@@ -163,7 +174,9 @@ def fully_connected(inputs, num_outputs, activation_fn=nn.relu, normalizer_fn=No
 
 def batch_norm(inputs, decay=0.999, center=True, scale=False, epsilon=0.001, is_training=True, reuse=None,
                scope=None, updates_collections=GraphKeys.UPDATE_OPS, **kwargs):
-    """tf.contrib.layers.batch_norm (updates go to UPDATE_OPS)."""
+    """tf.contrib.layers.batch_norm: the moving-average updates go to ``updates_collections``
+    (UPDATE_OPS), or with ``None`` run in place before the output is read, as in TF."""
     return batch_normalization(inputs, momentum=decay, epsilon=epsilon, center=center, scale=scale,
-                               training=is_training, name=scope, reuse=reuse, _default="BatchNorm")
+                               training=is_training, name=scope, reuse=reuse, _default="BatchNorm",
+                               _updates_collections=updates_collections)
 

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import graphc as gc
-from .convert import as_operand, match_operands
-from .graph import Tensor
+from .convert import as_operand, is_graph_value, match_operands, shape_arg, static_shape
+from .graph import Spec, Tensor
+from .shapes import TensorShape
 from .record import record
 from .random_ops import op_seed
 from .rnn import dynamic_rnn, static_rnn  # noqa: F401
@@ -64,8 +65,20 @@ def conv2d(input=None, filter=None, strides=None, padding=None, use_cudnn_on_gpu
 def conv2d_transpose(value, filter, output_shape, strides, padding="SAME", data_format="NHWC", name=None):  # noqa: A002
     _nhwc(data_format)
     x, w = match_operands("Conv2DBackpropInput", value, filter)
-    return record("Conv2DBackpropInput", gc.nn.conv2d_transpose,
-                  (x, w, tuple(int(d) for d in output_shape), tuple(strides), padding), name=name)
+    # output_shape may be computed from tf.shape (tf.stack([tf.shape(x)[0], 7, 7, n])):
+    # a shape argument, made concrete per compiled signature at replay
+    output_shape = shape_arg(output_shape)
+
+    def fallback():    # a fixed output_shape with an unknown batch size: checked when fed, as in TF
+        dims = None if is_graph_value(output_shape) else [None if is_graph_value(d) else int(d)
+                                                          for d in output_shape]
+        return Spec(TensorShape(dims), x.dtype)
+    return record("Conv2DBackpropInput", _conv2d_transpose, (x, w, output_shape, tuple(strides), padding),
+                  name=name, fallback=fallback)
+
+
+def _conv2d_transpose(x, w, output_shape, strides, padding):
+    return gc.nn.conv2d_transpose(x, w, static_shape(output_shape), strides, padding)
 
 
 def max_pool(value, ksize, strides, padding, data_format="NHWC", name=None):

@@ -122,6 +122,9 @@ def record(op_type, fn, args=(), kwargs=None, name=None, *, out=None, reads=(), 
     op_name = name if exact_name else graph.unique_name(name or op_type)
     controls = graph._current_control_inputs() + [c for c in (_as_operation(x) for x in control_inputs)]
     device = graph._device_stack[-1] if graph._device_stack else ""
+    device_fn = device if callable(device) else None     # tf.device(fn): fn(op) names each op's device
+    if device_fn is not None:
+        device = ""
     var_reads = {x for x in leaves if _is_variable(x)} | set(reads)
     op = Operation(graph, op_type, op_name, fn, leaves, tree, controls, device, var_reads, writes, host)
     static = {t: v for t, v in (static or {}).items() if isinstance(t, Tensor)}
@@ -140,6 +143,8 @@ def record(op_type, fn, args=(), kwargs=None, name=None, *, out=None, reads=(), 
         for t, v in zip(op.outputs, vals):
             p.values[t] = v
     op._out_tree = out_tree
+    if device_fn is not None:
+        op.device = str(device_fn(op) or "")
     graph._add_op(op)
     if not op.outputs:
         return op

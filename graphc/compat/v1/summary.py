@@ -24,6 +24,8 @@ def _tag(name):
 def _summary(op_type, make, name, value, collections):
     graph = get_default_graph()
     tag = _tag(name)
+    if getattr(value, "_v1_variable", False):
+        value = value.value()       # a summary runs on fetched values: summarize the variable's read
     t = record(op_type, lambda v: make(tag, v), (as_operand(value),), name=name, host=True,
                out=Spec((), dtypes.string))
     for c in (collections if collections is not None else [GraphKeys.SUMMARIES]):

@@ -1,0 +1,277 @@
+"""Issue 17, part A: the books' TF 1.x programs that gave wrong numbers silently or crashed.
+
+Each test states what real TensorFlow 1.x does on the same program (there is no TF here:
+the expectations follow TF's documented semantics) and fails on a NaN or a wrong value.
+"""
+from functools import partial
+
+import numpy as np
+import pytest
+
+import graphc.compat.v1 as tf
+
+
+@pytest.fixture(autouse=True)
+def fresh_graph():
+    tf.reset_default_graph()
+    yield
+    tf.reset_default_graph()
+
+
+def _blobs(n, d, classes, seed=0):
+    """Separable Gaussian blobs: a DNN with BN reaches > 95% in a few epochs in TF."""
+    rng = np.random.RandomState(seed)
+    centers = rng.randn(classes, d).astype(np.float32) * 3
+    y = rng.randint(0, classes, n).astype(np.int32)
+    x = centers[y] + rng.randn(n, d).astype(np.float32)
+    return x, y
+
+
+# -- wrong numbers, silently -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fetch", ["training_op", "with_update_ops"])
+def test_batch_norm_training_op_alone_learns_without_nan(fetch):
+    """Chapter 11's BN network (BN on every layer, the logits layer included), trained by
+    ``sess.run(training_op)`` or ``sess.run([training_op, extra_update_ops])`` without
+    fetching the loss. TF 1.x: no NaN, test accuracy > 0.9 on these blobs after 3
+    epochs (0.99+ in practice); graphc gave NaN weights from step 2 and accuracy 0.0.
+    Without the update ops the moving statistics keep their initial 0/1 (TF too), so
+    that run is evaluated with batch statistics (training=True)."""
+    x_all, y_all = _blobs(1200, 784, 10)
+    x = tf.placeholder(tf.float32, (None, 784), name="X")
+    y = tf.placeholder(tf.int32, (None,), name="y")
+    training = tf.placeholder_with_default(False, shape=(), name="training")
+    bn = partial(tf.layers.batch_normalization, training=training, momentum=0.9)
+    with tf.name_scope("dnn"):
+        h1 = tf.nn.elu(bn(tf.layers.dense(x, 300, name="hidden1")))
+        h2 = tf.nn.elu(bn(tf.layers.dense(h1, 100, name="hidden2")))
+        logits = bn(tf.layers.dense(h2, 10, name="outputs"))
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+    training_op = tf.train.GradientDescentOptimizer(0.01).minimize(loss)
+    extra_update_ops = tf.get_collection(tf.GraphKeys.UPDATE_OPS)
+    accuracy = tf.reduce_mean(tf.cast(tf.nn.in_top_k(logits, y, 1), tf.float32))
+    with tf.Session() as sess:
+        tf.global_variables_initializer().run()
+        for epoch in range(3):
+            for i in range(0, 1000, 200):
+                feed = {x: x_all[i:i + 200], y: y_all[i:i + 200], training: True}
+                if fetch == "training_op":
+                    sess.run(training_op, feed_dict=feed)
+                else:
+                    sess.run([training_op, extra_update_ops], feed_dict=feed)
+        for v in tf.global_variables():
+            assert np.isfinite(sess.run(v)).all(), v.name
+        moving = [sess.run(v) for v in tf.global_variables() if "moving_mean" in v.name]
+        acc = sess.run(accuracy, {x: x_all[1000:], y: y_all[1000:], training: fetch == "training_op"})
+    assert acc > 0.9, acc
+    if fetch == "training_op":
+        assert all((m == 0).all() for m in moving)
+    else:
+        assert all((m != 0).any() for m in moving)
+
+
+def test_contrib_batch_norm_updates_collections_none_updates_in_place():
+    """updates_collections=None: TF runs the moving-average updates with the output, so
+    after one training run moving_mean = 0.1 * batch mean and moving_variance =
+    0.9 + 0.1 * batch variance (decay 0.9); a run with is_training False leaves them."""
+    x = tf.placeholder(tf.float32, (None, 3))
+    is_training = tf.placeholder_with_default(False, ())
+    out = tf.contrib.layers.batch_norm(x, decay=0.9, is_training=is_training, updates_collections=None)
+    assert tf.get_collection(tf.GraphKeys.UPDATE_OPS) == []
+    moving_mean, moving_var = [v for v in tf.global_variables() if "moving" in v.name]
+    data = np.random.RandomState(0).randn(50, 3).astype(np.float32) * 2 + 5
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        got = sess.run(out, {x: data, is_training: True})
+        np.testing.assert_allclose(got, (data - data.mean(0)) / np.sqrt(data.var(0) + 1e-3), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(sess.run(moving_mean), 0.1 * data.mean(0), rtol=1e-5)
+        np.testing.assert_allclose(sess.run(moving_var), 0.9 + 0.1 * data.var(0), rtol=1e-5)
+        before = sess.run([moving_mean, moving_var])
+        sess.run(out, {x: data})
+        np.testing.assert_array_equal(sess.run([moving_mean, moving_var]), before)
+
+
+def test_contrib_batch_norm_default_queues_updates():
+    x = tf.placeholder(tf.float32, (None, 3))
+    tf.contrib.layers.batch_norm(x, is_training=True)
+    assert len(tf.get_collection(tf.GraphKeys.UPDATE_OPS)) == 2
+
+
+@pytest.mark.parametrize("name, want", [("float", np.float32), ("double", np.float64), ("half", np.float16),
+                                        ("float16", np.float16), ("float32", np.float32), ("float64", np.float64),
+                                        ("int8", np.int8), ("int16", np.int16), ("int32", np.int32),
+                                        ("int64", np.int64), ("uint8", np.uint8), ("bool", np.bool_)])
+def test_tf_dtype_strings(name, want):
+    """TF's _STRING_TO_TF: "float" is float32 (numpy's is float64), "double" float64, "half" float16."""
+    assert tf.as_dtype(name).as_numpy_dtype == want
+    assert tf.placeholder(name, (2,)).dtype.as_numpy_dtype == want
+
+
+@pytest.mark.parametrize("name", ["int", "float128", "complex64", "bfloat16"])
+def test_dtype_strings_tf_does_not_have_or_graphc_lacks_raise(name):
+    with pytest.raises(TypeError):
+        tf.as_dtype(name)
+
+
+def test_float_string_placeholder_variable_and_cast_matmul():
+    """The book's ``tf.placeholder("float")`` against float32 weights: TF computes in float32."""
+    x = tf.placeholder("float", (None, 3))
+    w = tf.Variable(np.ones((3, 2), np.float32), dtype="float")
+    y = tf.matmul(tf.cast(x, "float"), w)
+    d = tf.cast(y, "double")
+    assert (x.dtype, w.dtype, y.dtype, d.dtype) == (tf.float32, tf.float32, tf.float32, tf.float64)
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        got = sess.run(d, {x: np.ones((2, 3))})
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, np.full((2, 2), 3.0))
+
+
+def _initial_values(graph_seed, op_seed, sessions=1):
+    tf.reset_default_graph()
+    if graph_seed is not None:
+        tf.set_random_seed(graph_seed)
+    a = tf.Variable(tf.random_normal((4, 3), seed=op_seed), name="a")
+    b = tf.Variable(tf.truncated_normal((5,), stddev=0.1), name="b")
+    c = tf.Variable(tf.random_uniform((3,), -1.0, 1.0), name="c")
+    values = []
+    for _ in range(sessions):
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            values.append(sess.run([a, b, c]))
+    return values
+
+
+def test_seeded_random_ops_repeat_in_every_new_graph_and_session():
+    """tf.set_random_seed(42) + op seeds: TF 1.x gives the same initial values in every new
+    graph and every new session (ch. 11 compares optimizers from the same start); ops
+    without an op seed take one from the graph's op count, so they repeat too."""
+    first, second = _initial_values(42, 1, sessions=2)
+    third, = _initial_values(42, 1)
+    for x, y, z in zip(first, second, third):
+        np.testing.assert_array_equal(x, y)
+        np.testing.assert_array_equal(x, z)
+    assert first[2].min() >= -1 and first[2].max() < 1
+    assert np.abs(first[1]).max() <= 0.2
+    # the graph seed and the op seed both select the stream
+    other_graph_seed, = _initial_values(43, 1)
+    other_op_seed, = _initial_values(42, 2)
+    assert not np.array_equal(first[0], other_graph_seed[0])
+    assert not np.array_equal(first[0], other_op_seed[0])
+    # an op seed alone (TF's default graph seed) is reproducible as well
+    only_op, = _initial_values(None, 7)
+    again, = _initial_values(None, 7)
+    np.testing.assert_array_equal(only_op[0], again[0])
+
+
+def test_seeded_random_op_draws_new_values_on_each_run_of_one_session():
+    """Within one session a seeded op is a stream: each run draws new numbers (TF)."""
+    tf.set_random_seed(42)
+    r = tf.random_uniform((1000,), seed=3)
+    with tf.Session() as sess:
+        a, b = sess.run(r), sess.run(r)
+    with tf.Session() as sess:
+        c = sess.run(r)
+    assert not np.array_equal(a, b)
+    np.testing.assert_array_equal(a, c)
+    assert abs(a.mean() - 0.5) < 0.05
+
+
+def test_unseeded_random_ops_differ_between_sessions():
+    r = tf.random_normal((100,))
+    with tf.Session() as sess:
+        a = sess.run(r)
+    with tf.Session() as sess:
+        b = sess.run(r)
+    assert not np.array_equal(a, b)
+
+
+# -- crashes --------------------------------------------------------------------------------------------
+
+
+def test_summary_of_a_variable():
+    """tf.summary.scalar/histogram of a tf.Variable itself summarizes its value (TF)."""
+    from graphc.summary import events  # noqa: F401  (the encoder the summaries use)
+
+    w = tf.Variable(np.arange(6, dtype=np.float32).reshape(2, 3), name="w")
+    s = tf.Variable(2.5, name="s")
+    hist = tf.summary.histogram("w", w)
+    scal = tf.summary.scalar("s", s)
+    merged = tf.summary.merge_all()
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        h, sc, m = sess.run([hist, scal, merged])
+    assert isinstance(h, bytes) and isinstance(sc, bytes) and isinstance(m, bytes)
+    assert b"w" in h and np.float32(2.5).tobytes() in sc
+    assert len(m) >= len(h) + len(sc) - 4
+
+
+def test_conv2d_transpose_with_run_time_output_shape():
+    """output_shape = tf.stack([tf.shape(x)[0], 7, 7, n]) (the books' conv autoencoder):
+    the batch size is known only when fed. The result equals the static-shape op."""
+    x = tf.placeholder(tf.float32, (None, 4, 4, 3))
+    w = tf.Variable(np.random.RandomState(0).randn(3, 3, 5, 3).astype(np.float32))
+    dyn = tf.nn.conv2d_transpose(x, w, tf.stack([tf.shape(x)[0], 7, 7, 5]), [1, 2, 2, 1], padding="SAME")
+    static = tf.nn.conv2d_transpose(x, w, [2, 7, 7, 5], [1, 2, 2, 1], padding="SAME")
+    assert dyn.get_shape().as_list() == [None, 7, 7, 5]
+    data = np.random.RandomState(1).randn(2, 4, 4, 3).astype(np.float32)
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        a, b = sess.run([dyn, static], {x: data})
+        c = sess.run(dyn, {x: data[:1]})
+    assert a.shape == (2, 7, 7, 5) and c.shape == (1, 7, 7, 5)
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+    np.testing.assert_allclose(c, b[:1], rtol=1e-5, atol=1e-6)
+
+
+def test_stack_and_concat_of_shape_values_stay_usable_as_shapes():
+    x = tf.placeholder(tf.float32, (None, 6))
+    shape = tf.concat([tf.stack([tf.shape(x)[0]]), [2, 3]], 0)
+    y = tf.reshape(x, shape)
+    with tf.Session() as sess:
+        got, s = sess.run([y, shape], {x: np.ones((4, 6))})
+    assert got.shape == (4, 2, 3)
+    np.testing.assert_array_equal(s, [4, 2, 3])
+
+
+def test_reshape_unknown_batch_to_a_fixed_shape():
+    """tf.reshape(placeholder((None, 3)), [4, 3]) is valid in TF 1.x (checked when fed)."""
+    x = tf.placeholder(tf.float32, (None, 3))
+    y = tf.reshape(x, [4, 3])
+    z = tf.reshape(x, [-1, 2, 6])
+    assert y.get_shape().as_list() == [4, 3]
+    assert z.get_shape().as_list() == [None, 2, 6]
+    with tf.Session() as sess:
+        np.testing.assert_array_equal(sess.run(y, {x: np.arange(12).reshape(4, 3)}),
+                                      np.arange(12).reshape(4, 3))
+        assert sess.run(z, {x: np.ones((8, 3))}).shape == (2, 2, 6)
+        with pytest.raises(tf.errors.InvalidArgumentError, match="reshape"):
+            sess.run(y, {x: np.ones((5, 3))})
+
+
+def test_device_function_is_called_per_op():
+    """Chapter 12: ``tf.device(fn)`` calls fn(op) for every op created inside and pins the
+    op to the returned device (variables on the CPU, the rest elsewhere)."""
+    calls = []
+
+    def variables_on_cpu(op):
+        calls.append(op)
+        return "/cpu:0" if op.type in ("Variable", "VariableV2") else "/cpu:1"
+
+    with tf.device(variables_on_cpu):
+        a = tf.Variable(3.0, name="a")
+        b = tf.constant(4.0, name="b")
+        c = a * b
+    assert a.op.device == "/cpu:0"
+    assert b.op.device == "/cpu:1" and c.op.device == "/cpu:1"
+    assert {op.type for op in calls} >= {"VariableV2", "Const", "Mul"} or \
+        {op.type for op in calls} >= {"VariableV2", "Const"}
+    assert all(not callable(op.device) for op in tf.get_default_graph().get_operations())
+
+    with tf.device(lambda op: "/cpu:0"):
+        d = tf.constant(1.0) + 1.0
+    with tf.Session(config=tf.ConfigProto(allow_soft_placement=True)) as sess:
+        sess.run(tf.global_variables_initializer())
+        assert sess.run(c) == 12.0
+        assert sess.run(d) == 2.0
