@@ -110,3 +110,102 @@ def test_scan_body_cannot_assign_variables():
 
     with pytest.raises(gc.GraphcError, match="inside a scan body"):
         gc.compile(bad)(np.ones((3, 2), np.float32))
+
+
+# -- the backward scan keeps forward values instead of recomputing them (issue 11) ----------
+
+def _rnn_fn(xs, w, b, h0):
+    """A batch RNN: h' = tanh(concat(x, h) @ w + b); loss mixes the final state and every output."""
+    h, ys = gc.scan(lambda h, x: (gc.tanh(gc.concatenate([x, h], axis=1) @ w + b), gc.sigmoid(h).sum()), h0, xs)
+    return (h * h).sum() + (ys * ys).sum()
+
+
+def _rnn_np(xs, w, b, h0):
+    h, s = h0, 0.0
+    for x in xs:
+        s += (1 / (1 + np.exp(-h))).sum() ** 2
+        h = np.tanh(np.concatenate([x, h], axis=1) @ w + b)
+    return (h * h).sum() + s
+
+
+def _rnn_args():
+    rng = np.random.default_rng(3)
+    return (rng.standard_normal((5, 3, 2)) * 0.5, rng.standard_normal((6, 4)) * 0.4,
+            rng.standard_normal(4) * 0.1, rng.standard_normal((3, 4)) * 0.2)
+
+
+def _fd_check(grads, args, ref, argnums):
+    for k in argnums:
+        num = np.zeros_like(args[k])
+        for i in np.ndindex(args[k].shape):
+            plus, minus = list(args), list(args)
+            d = np.zeros_like(args[k])
+            d[i] = 1e-6
+            plus[k], minus[k] = args[k] + d, args[k] - d
+            num[i] = (ref(*plus) - ref(*minus)) / 2e-6
+        np.testing.assert_allclose(grads[k], num, rtol=1e-6, atol=1e-8)
+
+
+def _matmuls_per_scan(graph):
+    """(forward body matmuls, backward body matmuls, matmuls outside any loop)."""
+    scans = [n for n in graph.nodes if n.op == "scan"]
+    fwd = [n for n in scans if not n.attrs["reverse"]]
+    bwd = [n for n in scans if n.attrs["reverse"]]
+    count = lambda g: sum(n.op == "matmul" for n in g.nodes)  # noqa: E731
+    return count(fwd[0].attrs["body"]), count(bwd[0].attrs["body"]), count(graph)
+
+
+def test_scan_gradient_stashes_forward_values_and_hoists_weight_gradient():
+    args = _rnn_args()
+    grad_fn = gc.grad(_rnn_fn, argnums=(0, 1, 2, 3))
+    _fd_check(grad_fn(*args), args, _rnn_np, (0, 1, 2, 3))
+    graph = gc.trace(grad_fn, *args)
+    fwd_mm, bwd_mm, outer_mm = _matmuls_per_scan(graph)
+    fwd_scan = next(n for n in graph.nodes if n.op == "scan" and not n.attrs["reverse"])
+    assert fwd_scan.attrs.get("n_res", 0) >= 1        # tanh's output is kept, not recomputed
+    assert (fwd_mm, bwd_mm, outer_mm) == (1, 1, 1)    # backward: dh = dz @ w.T only; dw = one GEMM after
+
+
+def test_scan_gradient_recomputes_when_the_stash_does_not_fit(monkeypatch):
+    from graphc.ops import control
+
+    monkeypatch.setattr(control, "_stash_budget_bytes", lambda: 0)
+    args = _rnn_args()
+    grad_fn = gc.grad(_rnn_fn, argnums=(0, 1, 2, 3))
+    _fd_check(grad_fn(*args), args, _rnn_np, (0, 1, 2, 3))
+    graph = gc.trace(grad_fn, *args)
+    assert _matmuls_per_scan(graph) == (1, 3, 0)      # recompute z, dh and dw inside the loop
+
+
+def test_scan_second_order_gradient():
+    """grad of a function of the gradient: the stacked input carries get a gradient too."""
+    rng = np.random.default_rng(1)
+    xs, w = rng.standard_normal((5, 2, 3)) * 0.5, rng.standard_normal((3, 3)) * 0.4
+
+    def loss(w, xs):
+        c, ys = gc.scan(lambda c, x: (gc.tanh(c @ w + x), gc.sigmoid(c @ w).sum()), gc.zeros((2, 3), "float64") + 0.1, xs)
+        return ys.sum() + (c * c).sum()
+
+    def grad_norm(w, xs):
+        return (gc.grad(loss)(w, xs) ** 2).sum()
+
+    f = gc.compile(grad_norm)
+    g2 = gc.grad(grad_norm)(w, xs)
+    _fd_check([g2], [w, xs], lambda w, xs: float(f(w, xs)), (0,))
+
+
+@pytest.mark.parametrize("length", [0, 1, 2, 3])
+def test_scan_lengths_and_unused_outputs(length):
+    """Carries ping-pong between two buffers (odd and even lengths end in different ones);
+    with only the final carry used, the ys are not computed."""
+    x = np.random.default_rng(length).standard_normal((length, 3)).astype(np.float32)
+    step = lambda c, xt: (c * 0.5 + xt, gc.exp(c).sum())  # noqa: E731
+    c, ys = gc.compile(lambda x: gc.scan(step, np.ones(3, np.float32), x))(x)
+    only_c = gc.compile(lambda x: gc.scan(step, np.ones(3, np.float32), x)[0])(x)
+    ref, ref_ys = np.ones(3, np.float32), []
+    for t in range(length):
+        ref_ys.append(np.exp(ref).sum())
+        ref = ref * 0.5 + x[t]
+    np.testing.assert_allclose(c, ref, rtol=1e-6)
+    np.testing.assert_allclose(only_c, ref, rtol=1e-6)
+    np.testing.assert_allclose(ys, np.array(ref_ys, np.float32).reshape(ys.shape), rtol=1e-5)

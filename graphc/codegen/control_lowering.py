@@ -2,12 +2,15 @@
 
 Plan: the body Graph goes through the same pass pipeline and is lowered to its own
 Program (its entry has the usual ABI: [carries, x_t..., captures..., new carries,
-y_t..., workspace]). Scratch holds two copies of the carries (A = this step's input,
-B = the body's output) and the body's workspace.
+y_t..., workspace]). Body outputs whose stacked part nothing reads (the ys of a loop
+whose final state is all that is used) are dropped before that, so they are not
+computed at all.
 
-Emit: copy init -> A; for each step t: copy A into the stacked-carries output at t
-(kept for reverse mode), call the body with x_t / y_t addressed at t * item bytes,
-copy B -> A; finally copy A -> the final-carry outputs.
+Emit: when the stacked input carries are read (by the backward scan), they are where
+the carries live: step t reads its carries at stacked[t] and writes the new ones at
+stacked[t + 1] (the last step writes them to scratch), so no copy runs per step.
+Otherwise two scratch copies of the carries are ping-ponged (step t reads one and
+writes the other). x_t and y_t are addressed at t * item bytes.
 """
 from __future__ import annotations
 
@@ -23,34 +26,47 @@ def _align(n):
     return (max(n, 1) + ALIGN - 1) // ALIGN * ALIGN
 
 
+def _used_parts(node, graph) -> set:
+    """Indices of the scan's tuple parts that some node of the enclosing graph reads."""
+    return {n.attrs["index"] for n in graph.nodes if n.op == "tuple_get" and n.inputs[0] is node}
+
+
 def plan_scan(node, lowering) -> dict:
+    from ..ops.control import scan_counts
     from ..passes import PassContext, PassManager, default_pipeline
     from .program import lower_program
 
+    nc, nx, ny, nr = scan_counts(node.attrs)
+    used = _used_parts(node, lowering.graph)
     body = node.attrs["body"].copy()
+    # body output j (after the carries) -> its tuple part; keep only the parts read
+    part_of = [j if j < nc + ny else j + nc for j in range(nc, nc + ny + nr)]
+    kept = [p for p in part_of if p in used]
+    body.outputs = body.outputs[:nc] + [o for o, p in zip(body.outputs[nc:], part_of) if p in used]
+    body.sort()
     parent = lowering.pass_context
     ctx = PassContext(fuse=parent.fuse if parent else True, target="cpu",
                       options=dict(parent.options) if parent else {})
     PassManager(default_pipeline(ctx), ctx).run(body)
     sub = lower_program(body, name=f"{node.op}{node.id}", pass_context=ctx)
-    nc = node.attrs["n_carry"]
     carry_sizes = [_align(t.nbytes) for t in node.type.types[:nc]]
     carry_bytes = sum(carry_sizes)
-    return {"program": sub, "carry_sizes": carry_sizes, "carry_bytes": carry_bytes,
-            "scratch_bytes": 2 * carry_bytes + _align(sub.workspace_bytes)}
+    stack_carries = any(nc + ny <= p < 2 * nc + ny for p in used)
+    return {"program": sub, "carry_sizes": carry_sizes, "carry_bytes": carry_bytes, "y_parts": kept,
+            "stack_carries": stack_carries, "scratch_bytes": 2 * carry_bytes + _align(sub.workspace_bytes)}
 
 
 def emit_scan(target, module, b: ir.IRBuilder, step, pointer):
+    from ..ops.control import scan_counts
+
     node, plan = step.node, step.plan
     sub = plan["program"]
     nc, nx, length = node.attrs["n_carry"], node.attrs["n_xs"], node.attrs["length"]
+    reverse = node.attrs["reverse"]
     types = node.type.types
-    ny = len(types) - 2 * nc
     offsets = node.type.offsets
-    body_fn = target.emit_program(module, sub, f"{target._prefix}{step.name}_body", prefix=f"{target._prefix}{step.name}_",
-                                  linkage="internal")
     memcpy = module.declare_intrinsic("llvm.memcpy", [I8P, I8P, I64])
-    c64 = lambda v: ir.Constant(I64, int(v))
+    c64 = lambda v: ir.Constant(I64, int(v))  # noqa: E731
     false = ir.Constant(ir.IntType(1), 0)
 
     def copy(dst, src, nbytes):
@@ -58,14 +74,28 @@ def emit_scan(target, module, b: ir.IRBuilder, step, pointer):
             b.call(memcpy, [dst, src, c64(nbytes), false])
 
     out = pointer(step.dest)
+    ins = [pointer(x) for x in step.inputs]
+    finals = [b.gep(out, [c64(offsets[k])]) for k in range(nc)]
+    if length == 0:  # no step: the final carries are the initial ones
+        for k in range(nc):
+            copy(finals[k], ins[k], types[k].nbytes)
+        return
+    body_fn = target.emit_program(module, sub, f"{target._prefix}{step.name}_body", prefix=f"{target._prefix}{step.name}_",
+                                  linkage="internal")
     scratch = pointer(step.scratch)
     carry_off = [sum(plan["carry_sizes"][:k]) for k in range(nc)]
     A = [b.gep(scratch, [c64(o)]) for o in carry_off]
     B = [b.gep(scratch, [c64(plan["carry_bytes"] + o)]) for o in carry_off]
     ws = b.gep(scratch, [c64(2 * plan["carry_bytes"])])
-    ins = [pointer(x) for x in step.inputs]
-    for k in range(nc):
-        copy(A[k], ins[k], types[k].nbytes)
+    ny = scan_counts(node.attrs)[2]  # parts: carries, ys, stacked carries, residuals
+    stacked = [b.gep(out, [c64(offsets[nc + ny + k])]) for k in range(nc)]
+    first = length - 1 if reverse else 0
+    if plan["stack_carries"]:
+        for k in range(nc):
+            copy(b.gep(stacked[k], [c64(first * types[k].nbytes)]), ins[k], types[k].nbytes)
+    else:
+        for k in range(nc):
+            copy(A[k], ins[k], types[k].nbytes)
 
     fn = b.function
     counter = b.alloca(I64)
@@ -76,26 +106,31 @@ def emit_scan(target, module, b: ir.IRBuilder, step, pointer):
     i = b.load(counter)
     b.cbranch(b.icmp_signed("<", i, c64(length)), body, done)
     b.position_at_end(body)
-    t = b.sub(c64(length - 1), i) if node.attrs["reverse"] else i
+    t = b.sub(c64(length - 1), i) if reverse else i
 
-    def at_step(base, item_bytes):
-        return b.gep(base, [b.mul(t, c64(item_bytes))])
+    def at_step(base, item_bytes, step_index=t):
+        return b.gep(base, [b.mul(step_index, c64(item_bytes))])
 
-    stacked = [b.gep(out, [c64(offsets[nc + ny + k])]) for k in range(nc)]
-    for k in range(nc):
-        copy(at_step(stacked[k], types[k].nbytes), A[k], types[k].nbytes)
+    if plan["stack_carries"]:
+        t_next = b.sub(t, c64(1)) if reverse else b.add(t, c64(1))
+        last = b.icmp_signed("==", i, c64(length - 1))
+        cur = [at_step(stacked[k], types[k].nbytes) for k in range(nc)]
+        new = [b.select(last, B[k], at_step(stacked[k], types[k].nbytes, t_next)) for k in range(nc)]
+    else:
+        odd = b.trunc(i, ir.IntType(1))
+        cur = [b.select(odd, B[k], A[k]) for k in range(nc)]
+        new = [b.select(odd, A[k], B[k]) for k in range(nc)]
     xs = [at_step(ins[nc + k], step.inputs[nc + k].nbytes // max(length, 1)) for k in range(nx)]
     caps = ins[nc + nx:]
-    ys = [at_step(b.gep(out, [c64(offsets[nc + k])]), types[nc + k].nbytes // max(length, 1)) for k in range(ny)]
-    args = A + xs + caps + B + ys + [ws]
+    ys = [at_step(b.gep(out, [c64(offsets[p])]), types[p].nbytes // max(length, 1)) for p in plan["y_parts"]]
+    args = cur + xs + caps + new + ys + [ws]
     arr = b.alloca(ir.ArrayType(I8P, len(args)))
     for j, p in enumerate(args):
         b.store(p, b.gep(arr, [ir.Constant(I32, 0), ir.Constant(I32, j)]))
     b.call(body_fn, [b.bitcast(arr, I8P.as_pointer())])
-    for k in range(nc):
-        copy(A[k], B[k], types[k].nbytes)
     b.store(b.add(i, c64(1)), counter)
     b.branch(head)
     b.position_at_end(done)
+    last_written = B if plan["stack_carries"] or length % 2 == 1 else A
     for k in range(nc):
-        copy(b.gep(out, [c64(offsets[k])]), A[k], types[k].nbytes)
+        copy(finals[k], last_written[k], types[k].nbytes)
