@@ -62,6 +62,11 @@ class ExportError(GraphcError):
     """The function cannot be exported ahead of time, or an exported library cannot be loaded."""
 
 
+class OutOfMemoryError(GraphcError, MemoryError):
+    """A buffer (an output, a workspace, a contiguous copy of an input) is larger than the
+    machine's memory; raised before allocating, instead of paging or failing later."""
+
+
 class CheckpointError(GraphcError):
     """A checkpoint file is missing, truncated, corrupted or does not match the variables;
     the message names the file and what is wrong. Restoring raises it before assigning

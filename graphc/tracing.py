@@ -8,12 +8,13 @@ eagerly just as the compiled version would.
 """
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
 
 from . import dtypes
-from .errors import GraphcError, TraceError, user_source_line
+from .errors import GraphcError, ShapeError, TraceError, user_source_line
 from .ir import Graph, Node, TensorType
 from .ops.registry import get_op
 
@@ -178,11 +179,28 @@ def _type_of(x) -> TensorType:
     return TensorType(arr.shape, dtypes.canonical(arr.dtype))
 
 
+# The largest array numpy (and graphc's 64-bit index arithmetic) can address, in bytes.
+MAX_ARRAY_BYTES = np.iinfo(np.intp).max
+
+
+def check_array_size(t: TensorType) -> None:
+    """Refuse a result whose byte size does not fit in a signed 64-bit integer (numpy's
+    "array is too big"): index arithmetic would wrap and the loops run nearly forever."""
+    if t.dtype == "tuple":
+        return
+    elements = math.prod(int(d) for d in t.shape)
+    if elements * np.dtype(t.dtype).itemsize > MAX_ARRAY_BYTES:
+        raise ShapeError(f"array is too big: {t.dtype}{list(t.shape)} has {elements} elements, "
+                         f"more than 64-bit sizes can address")
+
+
 def infer_checked(opname: str, types, attrs, loc: str | None = None) -> TensorType:
     """Run the op's shape rule, re-raising its error with the op, operand types and line."""
     op = get_op(opname)
     try:
-        return op.infer(list(types), attrs)
+        out = op.infer(list(types), attrs)
+        check_array_size(out)
+        return out
     except GraphcError as e:
         where = loc or user_source_line()
         operands = ", ".join(str(t) for t in types)

@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 
-from .buffers import aligned_empty
+from .buffers import aligned_empty, check_allocation
 
 ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.POINTER(ctypes.c_void_p))
 
@@ -33,9 +33,14 @@ def check_inputs(arrays, specs) -> list:
     for k, (a, (shape, dtype)) in enumerate(zip(arrays, specs)):
         if not isinstance(a, np.ndarray):
             raise TypeError(f"input {k}: expected a numpy array, got {type(a).__name__}")
-        if a.shape != shape or a.dtype != _DTYPES[dtype]:
+        if a.shape != shape or a.dtype.newbyteorder("=") != _DTYPES[dtype]:
             raise TypeError(f"input {k}: expected {dtype}{list(shape)}, got {a.dtype.name}{list(a.shape)}")
-        out.append(a if a.flags.c_contiguous else np.array(a, order="C"))
+        if not a.flags.c_contiguous or not a.dtype.isnative:
+            # a strided view (a broadcast input can be far larger than its memory) or a
+            # foreign byte order: one C-contiguous native copy, checked before allocating
+            check_allocation(a.shape, a.dtype, f"a contiguous copy of input {k}")
+            a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
+        out.append(a)
     return out
 
 
@@ -61,7 +66,7 @@ class Executable:
         self.inputs = [(tuple(b.shape), b.dtype) for b in program.inputs]
         self.outputs = [(tuple(b.shape), b.dtype) for b in program.outputs]
         self.variables = list(program.variables)
-        self._workspace = aligned_empty(max(program.workspace_bytes, 64), "uint8")
+        self._workspace = aligned_empty(max(program.workspace_bytes, 64), "uint8", "the workspace")
         n = len(self.inputs) + len(self.outputs) + len(self.variables) + 1
         self._args_type = ctypes.c_void_p * n
         self._lock = threading.Lock()
@@ -81,7 +86,7 @@ class Executable:
             if entry is not None and self._unreferenced(entry):
                 outs.append(entry[0])
             else:
-                outs.append(aligned_empty(shape, dtype))
+                outs.append(aligned_empty(shape, dtype, f"output {k}"))
         if owned:
             self._recycled = [(o, o.base) for o in outs]
         return outs

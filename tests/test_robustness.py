@@ -106,3 +106,49 @@ def test_concurrent_gradients_and_random_ops(frequent_thread_switches):
     for i, (g, r) in results.items():
         np.testing.assert_allclose(g, 3 * x ** 2 * (i + 1), rtol=1e-12)
         assert r.shape == (6,) and np.all((r >= 0) & (r < 1))
+
+
+# -- sizes: overflow at trace time, huge buffers before allocating ------------------------------
+
+def test_broadcast_whose_size_overflows_64_bits_raises_at_once():
+    n = 2 ** 32  # zero-strided inputs: 16 bytes of memory each, 2**64 result elements
+    x = np.broadcast_to(np.ones(1, np.float32), (n, 1))
+    y = np.broadcast_to(np.ones(1, np.float32), (1, n))
+    with pytest.raises(ValueError):
+        np.add(x, y)  # numpy refuses too
+    with pytest.raises(gc.ShapeError, match="add: array is too big") as info:
+        gc.compile(lambda a, b: (a + b).sum())(x, y)
+    assert isinstance(info.value, ValueError) and "test_robustness.py" in str(info.value)
+    with pytest.raises(gc.ShapeError, match="array is too big"):  # a creation op, no input at all
+        gc.compile(lambda a: a + gc.zeros((2 ** 40, 2 ** 40, 2), np.float32))(np.ones(2, np.float32))
+
+
+def test_buffers_larger_than_memory_raise_before_allocating():
+    huge = 2 ** 50  # 4 PiB of float32: more than any machine's memory, fits in 64 bits
+    with pytest.raises(gc.OutOfMemoryError, match=r"output 0 float32\[1125899906842624, 1\]") as info:
+        gc.compile(lambda a: a + gc.zeros((huge, 1), np.float32))(np.ones(1, np.float32))
+    assert isinstance(info.value, MemoryError)
+    # a broadcast (zero-strided) input must be made contiguous: that copy is checked too
+    x = np.broadcast_to(np.ones(1, np.float32), (huge, 1))
+    with pytest.raises(gc.OutOfMemoryError, match="contiguous copy of input 0"):
+        gc.compile(lambda a: a[:2])(x)
+
+
+# -- layouts and byte orders of inputs ---------------------------------------------------------
+
+def test_big_endian_inputs_are_converted():
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    big = x.astype(">f4")
+    f = gc.compile(lambda a, b: a * 2 + b)
+    np.testing.assert_array_equal(f(big, x), x * 2 + x)
+    np.testing.assert_array_equal(f(x, big), x * 2 + x)  # the same compiled code serves both
+    np.testing.assert_array_equal(gc.compile(lambda a: a.sum(axis=0))(np.arange(6, dtype=">i8")), 15)
+    # big-endian and strided at once
+    np.testing.assert_array_equal(gc.compile(lambda a: a.T)(big[:, ::2]), x[:, ::2].T)
+
+
+def test_non_contiguous_inputs():
+    x = np.arange(24, dtype=np.float64).reshape(4, 6)
+    f = gc.compile(lambda a: a * 3 - 1)
+    for view in (x.T, x[::2, 1::2], x[:, ::-1], np.broadcast_to(x[0], (5, 6))):
+        np.testing.assert_array_equal(f(view), view * 3 - 1)
