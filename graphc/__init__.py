@@ -42,5 +42,7 @@ from . import random  # noqa: E402  (issue 7)
 from .ops.nn_extra import expm1, gather, log1p  # noqa: E402
 from . import layers, rnn  # noqa: E402  (issue 7)
 from .ops.control import scan  # noqa: E402
+from .ops.cond import cond  # noqa: E402  (issue 17: only the taken branch runs)
+from .ops.while_loop import while_loop  # noqa: E402  (issue 17: run-time iteration count)
 from .device import available_devices, device  # noqa: E402  (issue 5: gc.device, placement)
 from .codegen.cpu import cpu_info  # noqa: E402  (issue 11: the CPU model codegen tunes for)

@@ -3,3 +3,4 @@ from . import registry, sources, elementwise, reductions, shape_ops, linalg, cre
 from . import linalg_extra  # noqa: F401,E402  (matrix_inverse)
 from . import conv, pool, norm, nn_extra, random  # noqa: F401,E402  (issue 7: nn ops)
 from . import control  # noqa: F401,E402  (scan)
+from . import cond, while_loop  # noqa: F401,E402  (issue 17: real conditionals and loops)

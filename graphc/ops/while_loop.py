@@ -1,0 +1,206 @@
+"""gc.while_loop: a loop whose number of iterations is decided at run time.
+
+``while_loop(cond_fn, body_fn, init, max_iterations=None)`` runs ``vars = body_fn(vars)``
+while ``cond_fn(vars)`` is true (tf.while_loop / jax.lax.while_loop; ``vars`` a pytree
+of arrays whose types the body keeps). Both functions are traced once into Graphs
+whose uses of enclosing values become captures. The ``while_loop`` node's inputs are
+the initial vars, the cond's captures, then the body's; its tuple type holds the final
+vars, the iteration count (int64), and, when ``max_iterations`` is given, the vars as
+each iteration read them, stacked along a leading axis of length ``max_iterations``
+(zeros past the last iteration). With ``max_iterations`` the loop also stops after that
+many iterations (TF's ``maximum_iterations``).
+
+Gradient (reverse mode, as TF does it): the forward stack holds every iteration's
+input vars; the backward is a reverse scan over the ``max_iterations`` rows whose body
+is a ``cond``: rows past the iteration count are skipped (nothing is computed for
+them), the others recompute that iteration's body and apply reverse mode to it. So a
+gradient needs ``max_iterations`` (a bound on the stack); without it, asking for one
+is an error that says so.
+
+Lowering (CPU, graphc/codegen/cond_lowering.py): a native loop calling the cond's and
+the body's programs. It has no GPU kernel: the placer keeps it on the CPU (like scan).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError, TraceError, user_source_line
+from ..ir import TensorType, TupleType
+from ..pytree import flatten, unflatten
+from ..tracing import Tensor, as_node, bind, current_trace
+from .control import BodyTrace, TupleGrad, _backprop_body, _Env, _zeros, scan, tuple_get
+from .registry import defop
+
+
+def _trace_fn(fn, carry_types, carry_tree, outer, name):
+    with BodyTrace(outer, name) as bt:
+        carry = [Tensor(bt._new_param(t, None), bt) for t in carry_types]
+        result = fn(unflatten(carry_tree, carry))
+        leaves, tree = flatten(result)
+        nodes = [as_node(v, bt) for v in leaves]
+    bt.graph.outputs = nodes
+    bt.graph.sort()
+    return bt, tree
+
+
+def _while_infer(types, attrs):
+    cond_g, body_g = attrs["cond"], attrs["body"]
+    nc, ncc, max_it = attrs["n_carry"], attrs["n_cond_caps"], attrs["max_iterations"]
+    carries = list(types[:nc])
+    want = carries + [p.type for p in cond_g.params[nc:]] + [p.type for p in body_g.params[nc:]]
+    if list(types) != want or len(cond_g.params) != nc + ncc:
+        raise ShapeError(f"while_loop inputs {list(map(str, types))} do not match its functions' "
+                         f"parameters {list(map(str, want))}")
+    if [p.type for p in body_g.params[:nc]] != carries or [p.type for p in cond_g.params[:nc]] != carries:
+        raise ShapeError("while_loop: the functions' loop variables do not match the initial values")
+    if [o.type for o in cond_g.outputs] != [TensorType((), "bool")]:
+        raise ShapeError(f"while_loop: cond must return one bool scalar, got {[str(o.type) for o in cond_g.outputs]}")
+    if [o.type for o in body_g.outputs] != carries:
+        raise ShapeError(f"while_loop: the body returns {[str(o.type) for o in body_g.outputs]}, "
+                         f"the loop variables are {[str(t) for t in carries]}")
+    parts = carries + [TensorType((), "int64")]
+    if max_it is not None:
+        parts += [TensorType((max_it,) + t.shape, t.dtype) for t in carries]
+    return TupleType(tuple(parts))
+
+
+def _while_impl(attrs, *arrays):
+    from ..interpreter import interpret
+
+    nc, ncc, max_it = attrs["n_carry"], attrs["n_cond_caps"], attrs["max_iterations"]
+    carry = [np.asarray(a) for a in arrays[:nc]]
+    cond_caps, body_caps = arrays[nc:nc + ncc], arrays[nc + ncc:]
+    stacked = [np.zeros((max_it,) + c.shape, c.dtype) for c in carry] if max_it is not None else []
+    i = 0
+    while (max_it is None or i < max_it) and bool(np.asarray(interpret(attrs["cond"], *carry, *cond_caps)[0])):
+        for k, c in enumerate(carry):
+            if stacked:
+                stacked[k][i] = c
+        carry = [np.asarray(r) for r in interpret(attrs["body"], *carry, *body_caps)]
+        i += 1
+    return tuple(carry) + (np.int64(i),) + tuple(stacked)
+
+
+def _while_vjp(g, ins, out, attrs):
+    """A reverse scan over the stacked iterations; rows at or past the count are a cond's
+    no-op branch."""
+    from ..dtypes import is_float
+    from .creation import arange
+
+    nc, ncc, max_it = attrs["n_carry"], attrs["n_cond_caps"], attrs["max_iterations"]
+    g = g if isinstance(g, dict) else TupleGrad()
+    types = out.node.type.types
+    flt = [k for k in range(nc) if is_float(types[k].dtype)]
+    seeded = [k for k in flt if g.get(k) is not None]
+    body = attrs["body"]
+    body_caps = list(ins[nc + ncc:])
+    cap_f = [j for j, c in enumerate(body_caps) if is_float(c.node.type.dtype)]
+    if not seeded:
+        return [None] * len(ins)
+    if max_it is None:
+        raise TraceError("the gradient of a while_loop needs max_iterations (the bound on the number of "
+                         "iterations whose values are kept for the backward pass, as TF's "
+                         f"maximum_iterations); pass max_iterations=N to while_loop\n  at {user_source_line()}")
+    count = tuple_get(out, nc)
+    stacked = [tuple_get(out, nc + 1 + k) for k in range(nc)]
+
+    init = ([g.get(k) if g.get(k) is not None else _zeros(types[k]) for k in flt],
+            [_zeros(body_caps[j].node.type) for j in cap_f])
+    steps = arange(0, max_it, 1, "int64")
+    (d_init, d_caps), _ = scan(_backward_step(nc, flt, cap_f, body, body_caps, count, types), init,
+                               (stacked, steps), reverse=True)
+    grads = [None] * len(ins)
+    for k, d in zip(flt, d_init):
+        grads[k] = d
+    for j, d in zip(cap_f, d_caps):
+        grads[nc + ncc + j] = d
+    return grads
+
+
+def _backward_step(nc, flt, cap_f, body, body_caps, count, types):
+    """The reverse scan's body: one iteration's gradient, or nothing past the count."""
+    from .cond import cond
+    from .elementwise import add, less
+
+    params = body.params
+
+    def step(carry, x):
+        d_carry, d_caps = carry
+        c_t, t = x
+
+        def active():
+            trace = current_trace()
+            given = {params[k].id: c_t[k] for k in range(nc)}
+            given.update({params[nc + j].id: body_caps[j] for j in range(len(body_caps))})
+            env = _Env(body, given, trace)
+            grads, _ = _backprop_body(body, env, dict(zip(flt, d_carry)), [p.id for p in params], {}, trace)
+            new_d = [grads.get(params[k].id) if grads.get(params[k].id) is not None else _zeros(types[k])
+                     for k in flt]
+            new_caps = []
+            for acc, j in zip(d_caps, cap_f):
+                gj = grads.get(params[nc + j].id)
+                new_caps.append(acc if gj is None else add(acc, gj))
+            return new_d, new_caps
+
+        def idle():
+            return list(d_carry), list(d_caps)
+
+        return cond(less(t, count), active, idle), ()
+
+    return step
+
+
+class _WhileKernel:
+    """Whole-step lowering (graphc/codegen/cond_lowering.py)."""
+
+    def plan(self, node, lowering):
+        from ..codegen.cond_lowering import plan_while
+
+        return plan_while(node, lowering)
+
+    def emit(self, target, module, builder, step, pointer):
+        from ..codegen.cond_lowering import emit_while
+
+        return emit_while(target, module, builder, step, pointer)
+
+
+defop("while_loop", "opaque", _while_infer, _while_impl, vjp=_while_vjp, kernel=_WhileKernel())
+
+
+def while_loop(cond_fn, body_fn, init, max_iterations: int | None = None):
+    """Run ``vars = body_fn(vars)`` while ``cond_fn(vars)``; returns the final ``vars``.
+
+    The number of iterations is decided at run time (a native loop, not unrolled). With
+    ``max_iterations`` the loop stops after at most that many iterations (as TF's
+    maximum_iterations), and it is differentiable (reverse mode) with respect to the
+    initial vars and every float value the body uses."""
+    if max_iterations is not None:
+        max_iterations = int(max_iterations)
+        if max_iterations < 0:
+            raise ShapeError(f"while_loop: max_iterations must be >= 0, got {max_iterations}")
+    trace = current_trace()
+    if trace is None:
+        from ..compiler import CompiledFunction
+
+        return CompiledFunction(lambda v: while_loop(cond_fn, body_fn, v, max_iterations))(init)
+    leaves, tree = flatten(init)
+    nodes = [as_node(x, trace) for x in leaves]
+    carry_types = [n.type for n in nodes]
+    cond_bt, cond_tree = _trace_fn(cond_fn, carry_types, tree, trace, "while_cond")
+    body_bt, body_tree = _trace_fn(body_fn, carry_types, tree, trace, "while_body")
+    if body_tree != tree:
+        raise TraceError(f"while_loop: the body changed the loop variables' structure: {tree} -> {body_tree}\n"
+                         f"  at {user_source_line()}")
+    for k, (o, t) in enumerate(zip(body_bt.graph.outputs, carry_types)):
+        if o.type != t:
+            raise ShapeError(f"while_loop: the body returns loop variable {k} as {o.type}, it entered as {t} "
+                             f"(shapes and dtypes must stay the same)\n  at {user_source_line()}")
+    outs = cond_bt.graph.outputs
+    if len(outs) != 1 or outs[0].type != TensorType((), "bool"):
+        raise ShapeError(f"while_loop: cond must return one bool scalar, got {[str(o.type) for o in outs]}\n"
+                         f"  at {user_source_line()}")
+    node = bind("while_loop", [Tensor(n, trace) for n in nodes] + list(cond_bt.captured) + list(body_bt.captured),
+                cond=cond_bt.graph, body=body_bt.graph, n_carry=len(nodes), n_cond_caps=len(cond_bt.captured),
+                max_iterations=max_iterations)
+    return unflatten(tree, [tuple_get(node, k) for k in range(len(nodes))])
+

@@ -1,0 +1,268 @@
+"""gc.cond and gc.while_loop (issue 17): real control flow in graphc core.
+
+cond runs only the taken branch (checked through side effects: an assign in the
+untaken branch must not happen), while_loop runs a number of iterations decided by the
+data. Both are checked against numpy and the interpreter (gc.interpret, the op's numpy
+reference), their gradients against float64 finite differences (tests/gradcheck.py,
+rtol 1e-6), and their misuse errors name the problem.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra import numpy as hnp
+
+import graphc as gc
+from gradcheck import add_case, check_case
+
+
+def _cond_fn(x, y):
+    return gc.cond(x.sum() > 0, lambda: gc.tanh(x * y) + y, lambda: x * x - y)
+
+
+def _while_fn(x, w):
+    """tanh(v * w) applied until |v| sums below 1.5 (data-dependent count, at most 6)."""
+    _, v = gc.while_loop(lambda c: (c[0] < 6) & (gc.abs(c[1]).sum() > 1.5),
+                         lambda c: (c[0] + 1, gc.tanh(c[1] * w) * 0.9), (np.int32(0), x), max_iterations=6)
+    return v
+
+
+_R = np.random.default_rng(17)
+_X = _R.standard_normal(4) + 0.5
+_Y = _R.standard_normal(4)
+CONTROL_CASES = [
+    add_case("cond", _cond_fn, np.abs(_X), _Y, argnums=(0, 1), label="true"),
+    add_case("cond", _cond_fn, -np.abs(_X), _Y, argnums=(0, 1), label="false"),
+    add_case("while_loop", _while_fn, np.array([1.5, -2.0, 0.7]), np.array(1.3), argnums=(0, 1)),
+]
+
+
+@pytest.mark.parametrize("case", CONTROL_CASES, ids=str)
+def test_control_flow_gradcheck(case):
+    check_case(case)
+
+
+# -- cond -------------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=15, deadline=None)
+@given(shape=hnp.array_shapes(min_dims=0, max_dims=2, max_side=5), pred=st.booleans(), data=st.data())
+def test_cond_matches_numpy_and_interpreter(shape, pred, data):
+    x = data.draw(hnp.arrays(np.float32, shape, elements=st.floats(-3, 3, width=32)))
+    y = data.draw(hnp.arrays(np.float32, shape, elements=st.floats(-3, 3, width=32)))
+
+    def f(p, x, y):
+        return gc.cond(p, lambda: (gc.exp(x) * y, x + 1), lambda: (y - x, x * 2))
+
+    got = gc.compile(f)(np.bool_(pred), x, y)
+    want = (np.exp(x) * y, x + 1) if pred else (y - x, x * 2)
+    ref = gc.interpret(gc.trace(f, np.bool_(pred), x, y), np.bool_(pred), x, y)
+    for g, w, r in zip(got, want, ref):
+        np.testing.assert_allclose(g, w, rtol=2e-6, atol=1e-6)   # exp: graphc's float32 exp is < 1 ulp
+        np.testing.assert_allclose(r, w, rtol=2e-6, atol=1e-6)
+
+
+def test_cond_runs_only_the_taken_branch():
+    """An assign in the untaken branch does not happen; the taken one does (tf.cond)."""
+    total = gc.Variable(np.zeros(3, np.float32))
+    misses = gc.Variable(np.int32(0))
+
+    @gc.compile
+    def step(p, x):
+        def taken():
+            total.assign(total + x)
+            return total.sum() * 1.0
+
+        def not_taken():
+            misses.assign_add(np.int32(1))
+            return x.sum()
+        return gc.cond(p, taken, not_taken)
+
+    x = np.ones(3, np.float32)
+    assert step(np.bool_(True), x) == 3.0 and misses.numpy() == 0
+    assert step(np.bool_(False), x) == 3.0 and misses.numpy() == 1
+    np.testing.assert_array_equal(total.numpy(), [1, 1, 1])
+    assert step(np.bool_(True), x) == 6.0 and misses.numpy() == 1
+    np.testing.assert_array_equal(total.numpy(), [2, 2, 2])
+
+
+def test_cond_untaken_branch_costs_nothing():
+    """The untaken branch holds a loop of 10**12 iterations: evaluating it would hang."""
+    @gc.compile
+    def f(p, x):
+        def forever():
+            return gc.while_loop(lambda c: c[0] < 10 ** 12, lambda c: (c[0] + 1, c[1] * 1.0000001),
+                                 (np.int64(0), x))[1]
+        return gc.cond(p, lambda: x + 1, forever)
+
+    np.testing.assert_array_equal(f(np.bool_(True), np.ones(2, np.float32)), [2, 2])
+
+
+def test_cond_gradient_trains_a_variable_through_either_branch():
+    w = gc.Variable(np.ones(3, np.float32))
+    opt = gc.optim.GradientDescent(0.1)
+
+    @gc.compile
+    def train(p, x):
+        loss = gc.cond(p, lambda: ((x * w) ** 2).sum(), lambda: (x + w).sum())
+        opt.minimize(loss)
+        return loss
+
+    x = np.ones(3, np.float32)
+    train(np.bool_(True), x)       # d/dw sum((x w)^2) = 2 x^2 w = 2
+    np.testing.assert_allclose(w.numpy(), 0.8, rtol=1e-6)
+    train(np.bool_(False), x)      # d/dw sum(x + w) = 1
+    np.testing.assert_allclose(w.numpy(), 0.7, rtol=1e-6)
+
+
+def test_cond_static_predicate_and_eager():
+    assert gc.cond(True, lambda: 1, lambda: 2) == 1
+    np.testing.assert_array_equal(gc.cond(np.bool_(False), lambda a: a + 1, lambda a: a - 1, np.ones(2)), [0, 0])
+
+    @gc.compile
+    def f(x):
+        return gc.cond(False, lambda: x, lambda: -x)      # a Python bool picks at trace time
+    assert f(np.float32(2)) == -2
+    assert "cond" not in f.ir(np.float32(2))
+
+
+def test_cond_python_scalar_result_takes_the_other_branch_dtype():
+    @gc.compile
+    def f(p, x):
+        return gc.cond(p, lambda: x.sum(), lambda: 0.0)
+    out = f(np.bool_(False), np.ones(3, np.float32))
+    assert out.dtype == np.float32 and out == 0
+
+
+def test_cond_errors_name_the_problem():
+    x = np.ones(3, np.float32)
+    with pytest.raises(gc.ShapeError, match="bool scalar"):
+        gc.compile(lambda x: gc.cond(x, lambda: x, lambda: x))(x)
+    with pytest.raises(gc.ShapeError, match="different types"):
+        gc.compile(lambda p, x: gc.cond(p, lambda: x, lambda: x[:2]))(np.bool_(True), x)
+    with pytest.raises(gc.GraphcError, match="different structures"):
+        gc.compile(lambda p, x: gc.cond(p, lambda: (x, x), lambda: x))(np.bool_(True), x)
+
+
+def test_cond_inside_scan():
+    @gc.compile
+    def f(xs):
+        return gc.scan(lambda c, x: (gc.cond(x > 0, lambda: c + x, lambda: c * 0.5), c), np.float32(1), xs)[0]
+
+    xs = np.array([1, -1, 2, -3, 4], np.float32)
+    c = np.float32(1)
+    for x in xs:
+        c = c + x if x > 0 else c * 0.5
+    assert f(xs) == pytest.approx(c)
+
+
+# -- while_loop ---------------------------------------------------------------------------------------------
+
+
+def _doublings(x, limit):
+    n = 0
+    while x.sum() < limit:
+        x, n = x * 2, n + 1
+    return x, n
+
+
+@settings(max_examples=15, deadline=None)
+@given(limit=st.floats(0, 1e4), n=st.integers(1, 6))
+def test_while_loop_data_dependent_count(limit, n):
+    x = np.full(n, 0.5, np.float32)
+
+    def f(x, limit):
+        return gc.while_loop(lambda c: c[0].sum() < limit, lambda c: (c[0] * 2, c[1] + 1), (x, np.int32(0)))
+
+    got_x, got_n = gc.compile(f)(x, np.float32(limit))
+    want_x, want_n = _doublings(x, np.float32(limit))
+    assert got_n == want_n
+    np.testing.assert_array_equal(got_x, want_x)
+    ref_x, ref_n = gc.interpret(gc.trace(f, x, np.float32(limit)), x, np.float32(limit))
+    assert ref_n == want_n
+    np.testing.assert_array_equal(ref_x, want_x)
+
+
+def test_while_loop_count_and_max_iterations():
+    @gc.compile
+    def f(n, cap):
+        i, = gc.while_loop(lambda c: c[0] < n, lambda c: (c[0] + 1,), (np.int64(0),), max_iterations=cap)
+        return i
+    assert f(np.int64(5), 10) == 5
+    assert f(np.int64(50), 10) == 10          # TF's maximum_iterations ends the loop
+    assert f(np.int64(0), 10) == 0
+    assert f(np.int64(7), 0) == 0
+
+
+def test_while_loop_captures_outer_values_and_variables():
+    scale = gc.Variable(np.float32(3.0))
+
+    @gc.compile
+    def f(x, limit):
+        return gc.while_loop(lambda v: v.max() < limit, lambda v: v * scale + 1, x)
+
+    x = np.array([0.5, 1.0], np.float32)
+    v = x.copy()
+    while v.max() < 100:
+        v = v * 3 + 1
+    np.testing.assert_allclose(f(x, np.float32(100)), v, rtol=1e-6)
+
+
+def test_while_loop_eager():
+    out = gc.while_loop(lambda v: v < 10, lambda v: v + 3, np.int32(1))
+    assert out == 10
+
+
+@pytest.mark.parametrize("n", [0, 1, 4, 9])
+def test_while_loop_gradient_for_each_count(n):
+    """d/dx and d/dw of sum(v_n), v_{k+1} = tanh(v_k * w) + v_k, n = the fed count (< max)."""
+    def loss(x, w, n):
+        _, v = gc.while_loop(lambda c: c[0] < n, lambda c: (c[0] + 1, gc.tanh(c[1] * w) + c[1]),
+                             (np.int32(0), x), max_iterations=12)
+        return v.sum()
+
+    def step(v, w):
+        return np.tanh(v * w) + v
+
+    def ref(x, w):
+        v = x
+        for _ in range(n):
+            v = step(v, w)
+        return v.sum()
+
+    x = np.array([0.3, -0.8, 1.1])
+    w = np.float64(0.6)
+    gx, gw = gc.compile(gc.grad(loss, argnums=(0, 1)))(x, w, np.int32(n))
+    eps = 1e-6
+    fdx = np.array([(ref(x + eps * e, w) - ref(x - eps * e, w)) / (2 * eps) for e in np.eye(3)])
+    fdw = (ref(x, w + eps) - ref(x, w - eps)) / (2 * eps)
+    np.testing.assert_allclose(gx, fdx, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(gw, fdw, rtol=1e-6, atol=1e-8)
+
+
+def test_while_loop_gradient_needs_max_iterations():
+    def loss(x):
+        return gc.while_loop(lambda v: v.sum() < 10, lambda v: v * 2, x).sum()
+    with pytest.raises(gc.GraphcError, match="max_iterations"):
+        gc.compile(gc.grad(loss))(np.ones(2))
+
+
+def test_while_loop_errors_name_the_problem():
+    with pytest.raises(gc.ShapeError, match="loop variable 0"):
+        gc.compile(lambda x: gc.while_loop(lambda v: v.sum() < 1, lambda v: v.astype(np.float64), x))(
+            np.ones(2, np.float32))
+    with pytest.raises(gc.ShapeError, match="bool scalar"):
+        gc.compile(lambda x: gc.while_loop(lambda v: v < 1, lambda v: v + 1, x))(np.ones(2, np.float32))
+    with pytest.raises(gc.GraphcError, match="structure"):
+        gc.compile(lambda x: gc.while_loop(lambda v: v[0].sum() < 1, lambda v: v[0], (x, x)))(np.ones(2))
+
+
+def test_control_flow_ops_stay_on_the_cpu():
+    """No GPU kernel: the placer keeps cond and while_loop on the CPU (as scan)."""
+    from graphc.passes.placement import has_kernel
+
+    graph = gc.trace(lambda p, x: gc.cond(p, lambda: gc.while_loop(lambda v: v.sum() < 9, lambda v: v + 1, x),
+                                          lambda: x), np.bool_(True), np.ones(2, np.float32))
+    nodes = [n for n in graph.nodes if n.op == "cond"]
+    assert nodes and not has_kernel(nodes[0], "gpu") and has_kernel(nodes[0], "cpu")
+    inner = [n for n in nodes[0].attrs["true_body"].nodes if n.op == "while_loop"]
+    assert inner and not has_kernel(inner[0], "gpu")
