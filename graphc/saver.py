@@ -2,27 +2,33 @@
 
 A save writes a temporary file in the target directory, syncs it and renames it over
 the final name (os.replace is atomic), so a crash mid-save leaves the previous
-checkpoint intact and never a half-written one. A restore checks every name, shape and
-dtype before assigning anything, so a mismatch leaves all variables untouched.
+checkpoint intact and never a half-written one; the zip comment holds a SHA-256 of the
+contents. A restore reads and checks everything (the checksum, every name, shape, dtype
+and size, each .npy header before its data) before assigning anything, so a damaged or
+mismatched checkpoint raises (gc.CheckpointError naming the file and the damage, or
+ShapeError/DTypeError) and leaves all variables untouched.
 Each directory also gets a small ``checkpoint`` index (JSON, written the same way)
 naming the latest checkpoint, for ``latest_checkpoint``.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
+import zipfile
+import zlib
 
 import numpy as np
 
-from .errors import DTypeError, GraphcError, ShapeError, TraceError
+from .errors import CheckpointError, DTypeError, ShapeError, TraceError
 
 SUFFIX = ".npz"
 INDEX_NAME = "checkpoint"
-
-
-class CheckpointError(GraphcError):
-    """A checkpoint is missing, unreadable, or does not hold a requested variable."""
+# The zip comment of a checkpoint holds this prefix and a SHA-256 of all its entries, so a
+# restore detects corruption beyond the zip layer's CRCs; the .npz itself stays a plain one
+# holding only the variables (checkpoints written without the comment still load).
+CHECKSUM_PREFIX = b"graphc-sha256:"
 
 
 def _atomic_write(path: str, write) -> None:
@@ -31,7 +37,7 @@ def _atomic_write(path: str, write) -> None:
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path), dir=directory)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with os.fdopen(fd, "w+b") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
@@ -105,7 +111,7 @@ class Saver:
         elif save_path.endswith(SUFFIX):
             save_path = save_path[: -len(SUFFIX)]
         arrays = {name: var.numpy() for name, var in self._vars.items()}
-        _atomic_write(_file_of(save_path), lambda f: np.savez(f, **arrays))
+        _atomic_write(_file_of(save_path), lambda f: _write_checkpoint(f, arrays))
         self._remember(save_path)
         return save_path
 
@@ -123,26 +129,103 @@ class Saver:
         _atomic_write(_index_path(directory), lambda f: f.write(index))
 
     def restore(self, save_path: str) -> None:
-        """Assign the saved values to the variables; checks everything first."""
+        """Assign the saved values to the variables. Everything is read and checked first
+        (names, shapes, dtypes, checksums), so a bad checkpoint leaves every variable as
+        it was: CheckpointError for a missing, empty, truncated or corrupted file,
+        ShapeError/DTypeError for a variable saved with another shape or dtype."""
         _outside_trace("restore")
         path = _file_of(save_path)
         if not os.path.exists(path):
             raise CheckpointError(f"no checkpoint at '{path}'")
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                saved = {name: data[name] for name in data.files}
-        except (OSError, ValueError) as e:
-            raise CheckpointError(f"cannot read checkpoint '{path}': {e}") from None
-        for name, var in self._vars.items():
-            if name not in saved:
-                raise CheckpointError(f"checkpoint '{path}' has no variable '{name}' "
-                                      f"(it holds: {', '.join(sorted(saved)) or 'nothing'})")
-            value = saved[name]
-            if tuple(value.shape) != tuple(var.shape):
-                raise ShapeError(f"checkpoint '{path}': variable '{name}' was saved with shape {tuple(value.shape)}, "
-                                 f"but the variable has shape {tuple(var.shape)}")
-            if value.dtype.name != var.dtype:
-                raise DTypeError(f"checkpoint '{path}': variable '{name}' was saved as {value.dtype.name}, "
-                                 f"but the variable is {var.dtype}")
+        saved = _read_checkpoint(path, self._vars)
         for name, var in self._vars.items():
             var.assign(saved[name])
+
+
+def _write_checkpoint(f, arrays: dict) -> None:
+    """np.savez into ``f`` (open for reading and writing), then the checksum comment."""
+    np.savez(f, **arrays)
+    f.seek(0)
+    with zipfile.ZipFile(f, "a") as archive:
+        archive.comment = CHECKSUM_PREFIX + _entries_digest(archive).encode()
+
+
+def _entries_digest(archive) -> str:
+    """SHA-256 over every entry's name and bytes, in archive order (read in chunks)."""
+    h = hashlib.sha256()
+    for info in archive.infolist():
+        h.update(info.filename.encode() + b"\0")
+        with archive.open(info) as member:
+            for chunk in iter(lambda: member.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _read_checkpoint(path: str, variables: dict) -> dict:
+    """The arrays of ``variables`` saved in ``path``, all validated (see Saver.restore)."""
+    file_size = os.path.getsize(path)
+    if file_size == 0:
+        raise CheckpointError(f"checkpoint '{path}' is empty (0 bytes)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = {info.filename[:-4]: info for info in archive.infolist() if info.filename.endswith(".npy")}
+            for info in archive.infolist():
+                _check_entry_size(path, info, file_size)
+            if archive.comment.startswith(CHECKSUM_PREFIX):
+                if _entries_digest(archive) != archive.comment[len(CHECKSUM_PREFIX):].decode():
+                    raise CheckpointError(f"checkpoint '{path}' is corrupted: its contents fail the SHA-256 "
+                                          "checksum written when it was saved")
+            saved = {}
+            for name, var in variables.items():
+                if name not in members:
+                    raise CheckpointError(f"checkpoint '{path}' has no variable '{name}' (it holds: "
+                                          f"{', '.join(sorted(members)) or 'nothing'})")
+                saved[name] = _read_array(path, archive, members[name], var)
+    except (CheckpointError, ShapeError, DTypeError):
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError,
+            UnicodeDecodeError, NotImplementedError) as e:
+        raise CheckpointError(f"checkpoint '{path}' is truncated or corrupted "
+                              f"({type(e).__name__}: {e})") from None
+    return saved
+
+
+def _check_entry_size(path, info, file_size) -> None:
+    """Refuse a zip entry that declares more data than the file could hold (a corrupted
+    directory would otherwise make us read or allocate whatever it says)."""
+    if info.compress_type == zipfile.ZIP_STORED and info.file_size > file_size:
+        raise CheckpointError(f"checkpoint '{path}' is corrupted: entry '{info.filename}' declares "
+                              f"{info.file_size} bytes but the file has {file_size}")
+
+
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def _read_array(path, archive, info, var) -> np.ndarray:
+    """One variable's array: its .npy header is checked against the variable and the
+    entry's size before any data is read (nothing larger than the variable is allocated)."""
+    name = info.filename[:-4]
+    with archive.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version not in _HEADER_READERS:
+            raise CheckpointError(f"checkpoint '{path}': variable '{name}' has an unknown .npy version {version}")
+        shape, fortran, dtype = _HEADER_READERS[version](f)
+        if dtype.hasobject:
+            raise CheckpointError(f"checkpoint '{path}': variable '{name}' holds Python objects")
+        if tuple(shape) != tuple(var.shape):
+            raise ShapeError(f"checkpoint '{path}': variable '{name}' was saved with shape {tuple(shape)}, "
+                             f"but the variable has shape {tuple(var.shape)}")
+        if dtype.name != var.dtype:
+            raise DTypeError(f"checkpoint '{path}': variable '{name}' was saved as {dtype.name}, "
+                             f"but the variable is {var.dtype}")
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if info.compress_type == zipfile.ZIP_STORED and f.tell() + nbytes != info.file_size:
+            raise CheckpointError(f"checkpoint '{path}' is corrupted: variable '{name}' needs {nbytes} bytes "
+                                  f"of data, its entry holds {info.file_size - f.tell()}")
+        data = f.read(nbytes)  # the zip layer checks the entry's CRC-32 as it reaches the end
+        f.read()
+    if len(data) != nbytes:
+        raise CheckpointError(f"checkpoint '{path}' is truncated: variable '{name}' has {len(data)} "
+                              f"of {nbytes} bytes")
+    order = "F" if fortran else "C"
+    return np.frombuffer(data, dtype).reshape(shape, order=order).astype(dtype.newbyteorder("="))

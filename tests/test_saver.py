@@ -146,3 +146,112 @@ def test_save_inside_a_compiled_function_is_an_error(tmp_path):
 
     with pytest.raises(gc.TraceError, match="outside compiled functions"):
         f(np.ones(1))
+
+
+# -- damaged checkpoints (issue 18): one CheckpointError, nothing assigned ----------------------
+
+def _saved(tmp_path):
+    w, b, step = _vars()
+    path = gc.Saver([w, b, step]).save(str(tmp_path / "good"))
+    for v, value in ((w, np.full((2, 3), -1, np.float32)), (b, np.zeros(2)), (step, np.int64(99))):
+        v.assign(value)  # values that a failed restore must leave in place
+    return (w, b, step), path + ".npz", open(path + ".npz", "rb").read()
+
+
+def _restore_fails(variables, path, match):
+    before = [v.numpy().copy() for v in variables]
+    with pytest.raises(gc.CheckpointError, match=match) as info:
+        gc.Saver(list(variables)).restore(path[:-4])
+    assert path in str(info.value)
+    for v, value in zip(variables, before):
+        np.testing.assert_array_equal(v.numpy(), value)
+
+
+def test_checkpoint_error_is_the_public_one():
+    assert CheckpointError is gc.CheckpointError and issubclass(gc.CheckpointError, gc.GraphcError)
+
+
+def test_empty_checkpoint(tmp_path):
+    variables, path, _ = _saved(tmp_path)
+    open(path, "wb").close()
+    _restore_fails(variables, path, r"is empty \(0 bytes\)")
+
+
+@pytest.mark.parametrize("keep", [0.1, 0.5, 0.9, 0.999])
+def test_truncated_checkpoint(tmp_path, keep):
+    variables, path, good = _saved(tmp_path)
+    open(path, "wb").write(good[:max(1, int(len(good) * keep))])
+    _restore_fails(variables, path, "truncated or corrupted|is corrupted")
+
+
+def test_flipped_data_byte_fails_the_checks(tmp_path):
+    variables, path, good = _saved(tmp_path)
+    data = bytearray(good)
+    data[good.index(b"\x93NUMPY") + 140] ^= 0xFF  # inside the first array's data
+    open(path, "wb").write(bytes(data))
+    _restore_fails(variables, path, "corrupted")
+
+
+def test_consistent_zip_with_other_contents_fails_the_checksum(tmp_path):
+    """Data rewritten with valid zip CRCs (which the zip layer cannot catch) but the
+    original checksum comment."""
+    import zipfile
+
+    variables, path, good = _saved(tmp_path)
+    comment = zipfile.ZipFile(path).comment
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["layer/b"] = arrays["layer/b"] + 1
+    np.savez(path, **arrays)
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.comment = comment
+    _restore_fails(variables, path, "fail the SHA-256 checksum")
+
+
+def test_corrupted_header_does_not_allocate_the_declared_size(tmp_path):
+    """A .npy header claiming a 224 GiB array: refused from the header, before reading."""
+    import zipfile
+
+    w = gc.Variable(np.zeros((2, 3), np.float32), name="w")
+    path = str(tmp_path / "big.npz")
+    header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (60129542144,), }"
+    header += b" " * (117 - len(header)) + b"\n"
+    with zipfile.ZipFile(path, "w") as archive:  # an old-style checkpoint: no checksum comment
+        archive.writestr("w.npy", b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + b"\0" * 24)
+    with pytest.raises(gc.ShapeError, match=r"saved with shape \(60129542144,\)"):
+        gc.Saver([w]).restore(path[:-4])
+    # the same header with the variable's shape but too little data
+    header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }"
+    header += b" " * (117 - len(header)) + b"\n"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("w.npy", b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + b"\0" * 8)
+    with pytest.raises(gc.CheckpointError, match="needs 24 bytes of data, its entry holds 8"):
+        gc.Saver([w]).restore(path[:-4])
+    np.testing.assert_array_equal(w.numpy(), np.zeros((2, 3)))
+
+
+def test_entry_declaring_more_bytes_than_the_file_is_refused(tmp_path):
+    variables, path, good = _saved(tmp_path)
+    data = bytearray(good)
+    central = good.rindex(b"PK\x01\x02")  # the last entry's central directory record
+    data[central + 24:central + 28] = (2 ** 31).to_bytes(4, "little")  # its uncompressed size
+    open(path, "wb").write(bytes(data))
+    _restore_fails(variables, path, "corrupted")
+
+
+def test_checkpoints_without_checksum_still_load(tmp_path):
+    w, b, step = _vars()
+    np.savez(str(tmp_path / "old.npz"), **{"layer/w": np.ones((2, 3), np.float32), "layer/b": np.ones(2),
+                                           "global_step": np.int64(3)})
+    gc.Saver([w, b, step]).restore(str(tmp_path / "old"))
+    np.testing.assert_array_equal(w.numpy(), np.ones((2, 3)))
+    assert step.numpy() == 3
+
+
+def test_saved_checkpoint_is_a_plain_npz_with_a_checksum_comment(tmp_path):
+    import zipfile
+
+    _, path, _ = _saved(tmp_path)
+    assert zipfile.ZipFile(path).comment.startswith(b"graphc-sha256:")
+    with np.load(path) as data:
+        assert sorted(data.files) == ["global_step", "layer/b", "layer/w"]
