@@ -1,0 +1,192 @@
+"""Compile time against depth: the L-layer Adam step of issue 13, cold and warm, next to JAX.
+
+    python -m bench.compile_scaling [--layers 2,8,32,64] [--json FILE] [--no-jax]
+
+Model: h = x; L times h = tanh(h @ w_l) (64x64 weights, batch 32); loss = mean(h*h);
+one Adam step (forward, backward, update) per call.
+
+Every measurement runs in a fresh process so nothing is shared through memory:
+- graphc cold: an empty GRAPHC_CACHE_DIR (nothing on disk either);
+- graphc warm: a second process on the cache directory the cold run filled;
+- JAX: ``jax.jit`` compile + first call from the peers' interpreter
+  (``/work/peers/bin/python`` or ``$GRAPHC_PEERS_PYTHON``), when it has JAX.
+"compile" is the wall time of the first call (trace, compile, run); "step" the median
+of later calls. graphc's phase breakdown comes from ``f.compile_stats`` when it exists.
+The machine may be shared: compare ratios from one run, not absolute seconds.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+WIDTH, BATCH = 64, 32
+PEERS_PYTHON = os.environ.get("GRAPHC_PEERS_PYTHON", "/work/peers/bin/python")
+
+
+def _inputs(layers):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((BATCH, WIDTH)).astype(np.float32)
+    ws = [(rng.standard_normal((WIDTH, WIDTH)) / np.sqrt(WIDTH)).astype(np.float32) for _ in range(layers)]
+    return x, ws
+
+
+def _median_step(call, reps=20):
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def child_graphc(layers: int) -> dict:
+    """One measurement of graphc in this (fresh) process."""
+    t_import = time.perf_counter()
+    import graphc as gc
+
+    import_s = time.perf_counter() - t_import
+    x, ws = _inputs(layers)
+    variables = [gc.Variable(w.copy(), name=f"w{k}") for k, w in enumerate(ws)]
+    opt = gc.optim.Adam(learning_rate=1e-3)
+
+    def step(x):
+        h = x
+        for w in variables:
+            h = gc.tanh(h @ w)
+        loss = (h * h).mean()
+        opt.minimize(loss)
+        return loss
+
+    f = gc.compile(step)
+    t0 = time.perf_counter()
+    f(x)
+    compile_s = time.perf_counter() - t0
+    out = {"layers": layers, "compile_s": compile_s, "import_s": import_s,
+           "step_s": _median_step(lambda: f(x))}
+    if hasattr(f, "compile_stats"):
+        out["stats"] = f.compile_stats(x)
+    return out
+
+
+def child_jax(layers: int) -> dict:
+    import jax
+    import jax.numpy as jnp
+
+    x, ws = _inputs(layers)
+    b1, b2, lr, eps = 0.9, 0.999, 1e-3, 1e-8
+
+    def loss_fn(params, x):
+        h = x
+        for w in params:
+            h = jnp.tanh(h @ w)
+        return jnp.mean(h * h)
+
+    @jax.jit
+    def step(params, m, v, t, x):
+        loss, g = jax.value_and_grad(loss_fn)(params, x)
+        t = t + 1
+        m = [mi + (gi - mi) * (1 - b1) for mi, gi in zip(m, g)]
+        v = [vi + (gi * gi - vi) * (1 - b2) for vi, gi in zip(v, g)]
+        lr_t = lr * jnp.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+        params = [p - lr_t * mi / (jnp.sqrt(vi) + eps) for p, mi, vi in zip(params, m, v)]
+        return loss, params, m, v, t
+
+    params = [jnp.asarray(w) for w in ws]
+    m = [jnp.zeros_like(w) for w in params]
+    v = [jnp.zeros_like(w) for w in params]
+    t = jnp.asarray(0.0, jnp.float32)
+    xj = jnp.asarray(x)
+    t0 = time.perf_counter()
+    state = step(params, m, v, t, xj)
+    jax.block_until_ready(state)
+    compile_s = time.perf_counter() - t0
+    state = [state]
+
+    def call():
+        _, p, mm, vv, tt = state[0]
+        state[0] = step(p, mm, vv, tt, xj)
+        jax.block_until_ready(state[0])
+
+    return {"layers": layers, "compile_s": compile_s, "step_s": _median_step(call)}
+
+
+def _run_child(python, kind, layers, env=None, timeout=900):
+    cmd = [python, "-m", "bench.compile_scaling", "--child", kind, "--layers", str(layers)]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=root, timeout=timeout)
+    if r.returncode != 0:
+        return {"layers": layers, "error": (r.stderr or r.stdout).strip().splitlines()[-1:]}
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def _has_jax() -> bool:
+    if not os.path.exists(PEERS_PYTHON):
+        return False
+    r = subprocess.run([PEERS_PYTHON, "-c", "import jax"], capture_output=True)
+    return r.returncode == 0
+
+
+def _phases_text(stats):
+    if not stats:
+        return ""
+    ph = stats.get("seconds", {})
+    parts = [f"{k} {v:.2f}" for k, v in ph.items()]
+    counts = f"kernels {stats.get('kernels_total')}/{stats.get('kernels_distinct')} distinct/" \
+             f"{stats.get('kernels_from_cache')} cached"
+    return counts + "; " + ", ".join(parts)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--layers", default="2,8,32,64")
+    ap.add_argument("--json", default=None, help="write the results to this file")
+    ap.add_argument("--no-jax", action="store_true")
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        layers = int(args.layers)
+        res = child_graphc(layers) if args.child == "graphc" else child_jax(layers)
+        print(json.dumps(res))
+        return 0
+
+    use_jax = not args.no_jax and _has_jax()
+    rows = []
+    for layers in (int(s) for s in args.layers.split(",")):
+        with tempfile.TemporaryDirectory(prefix="graphc-cache-") as cache:
+            env = dict(os.environ, GRAPHC_CACHE_DIR=cache, GRAPHC_CACHE="1")
+            cold = _run_child(sys.executable, "graphc", layers, env)
+            warm = _run_child(sys.executable, "graphc", layers, env)
+        jax_res = _run_child(PEERS_PYTHON, "jax", layers) if use_jax else None
+        row = {"layers": layers, "graphc_cold": cold, "graphc_warm": warm, "jax": jax_res}
+        rows.append(row)
+        jc = jax_res.get("compile_s") if jax_res else None
+        line = (f"L={layers:3d}  graphc cold {cold.get('compile_s', float('nan')):6.2f} s  "
+                f"warm {warm.get('compile_s', float('nan')):6.3f} s  "
+                f"step {1e3 * cold.get('step_s', float('nan')):6.2f} ms")
+        if jc is not None:
+            line += (f" | JAX compile {jc:5.2f} s  step {1e3 * jax_res['step_s']:6.2f} ms"
+                     f" | cold/JAX {cold.get('compile_s', float('nan')) / jc:5.2f}")
+        print(line, flush=True)
+        for name, res in (("cold", cold), ("warm", warm)):
+            if "error" in res:
+                print(f"    {name}: ERROR {res['error']}")
+            elif res.get("stats"):
+                print(f"    {name}: {_phases_text(res['stats'])}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
