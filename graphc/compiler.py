@@ -70,7 +70,8 @@ def trace(fn, *args, name: str | None = None):
 class _Compiled:
     """Everything cached for one signature."""
 
-    def __init__(self, traced, optimized, program, executable, compile_seconds, pass_timings):
+    def __init__(self, traced, optimized, program, executable, compile_seconds, pass_timings, stats=None):
+        self.stats = stats  # codegen.stats.CompileStats of this compilation
         self.traced = traced
         self.optimized = optimized
         self.program = program
@@ -111,21 +112,26 @@ class CompiledFunction:
             return hit
 
     def _build(self, args) -> _Compiled:
+        from .codegen import stats
         from .codegen.program import lower_program
         from .codegen.target import get_target
         from .passes import PassContext, PassManager, default_pipeline
 
         t0 = time.perf_counter()
         self.trace_count += 1
-        graph = trace(self.python_function, *args)
-        traced_text = format_graph(graph)
-        optimized = graph.copy()
-        ctx = PassContext(fuse=self.fuse, target=self.target, options=dict(self.options))
-        PassManager(default_pipeline(ctx), ctx).run(optimized)
-        program = lower_program(optimized, name=graph.name, pass_context=ctx)
-        executable = get_target(ctx.target).compile(program)  # placement may move it to/off the GPU
+        with stats.collect(stats.CompileStats()) as st:
+            with stats.phase("trace"):
+                graph = trace(self.python_function, *args)
+                traced_text = format_graph(graph)
+            with stats.phase("passes"):
+                optimized = graph.copy()
+                ctx = PassContext(fuse=self.fuse, target=self.target, options=dict(self.options))
+                PassManager(default_pipeline(ctx), ctx).run(optimized)
+            with stats.phase("lower"):
+                program = lower_program(optimized, name=graph.name, pass_context=ctx)
+            executable = get_target(ctx.target).compile(program)  # placement may move it to/off the GPU
         executable.graph = optimized
-        return _Compiled(traced_text, optimized, program, executable, time.perf_counter() - t0, dict(ctx.timings))
+        return _Compiled(traced_text, optimized, program, executable, time.perf_counter() - t0, dict(ctx.timings), st)
 
     # -- calling -------------------------------------------------------------------------
     def __call__(self, *args):
@@ -145,7 +151,8 @@ class CompiledFunction:
         if stage == "optimized":
             return format_graph(compiled.optimized)
         if stage == "llvm":
-            return getattr(compiled.executable, "llvm_ir", "")
+            text = getattr(compiled.executable, "llvm_ir", "")
+            return text() if callable(text) else text
         raise ValueError(f"unknown stage {stage!r} (traced, optimized, llvm)")
 
     def memory_plan(self, *args) -> dict:
@@ -153,6 +160,17 @@ class CompiledFunction:
         p = self._compile(args).program
         return {"planned_peak_bytes": p.workspace_bytes, "naive_bytes": p.naive_bytes,
                 "kernels": len(p.kernels)}
+
+    def compile_stats(self, *args) -> dict:
+        """How this signature was compiled: kernels total (kernel and GEMM steps, nested
+        loop bodies included), distinct (structurally different, each emitted once),
+        taken from cache (this process's memory or the disk cache) and compiled, plus
+        seconds per phase (trace, passes, lower, emit_ir, llvm_optimize, emit_object,
+        load). Compiles on first use, like a call."""
+        compiled = self._compile(args)
+        out = compiled.stats.as_dict() if compiled.stats is not None else {}
+        out["compile_seconds"] = round(compiled.compile_seconds, 6)
+        return out
 
     def compile_time(self, *args) -> float:
         return self._compile(args).compile_seconds

@@ -131,9 +131,11 @@ def gemm_scratch_bytes(dtype: str, chunks: int) -> int:
 
 def gemm_chunks() -> int:
     """How many row chunks (threads) a GEMM step is split into (fixed at compile time)."""
+    from . import stats
     from .threadpool import get_num_threads
 
-    return max(1, min(get_num_threads(), 16))
+    with stats.phase("runtime"):  # the first call loads the thread pool
+        return max(1, min(get_num_threads(), 16))
 
 
 class Lowering:

@@ -571,15 +571,32 @@ def get_runtime_engine() -> llvm.ExecutionEngine:
         if _rt_engine is None:
             tm = host_target_machine()
             _ensure_libc_symbols()
-            rt = ir.Module("graphc_runtime")
-            rt.triple = tm.triple
-            rt.data_layout = str(tm.target_data)
-            emit_threadpool(rt)
-            engine = llvm.create_mcjit_compiler(_prepare(rt, tm, optimize=True), tm)
+            engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), tm)
+            engine.add_object_file(llvm.ObjectFileRef.from_data(_runtime_object(tm)))
             engine.finalize_object()
             ctypes.pythonapi.Py_IncRef(ctypes.py_object(engine))  # never dispose
             _rt_engine, _rt_tm = engine, tm
         return _rt_engine
+
+
+def _runtime_object(tm) -> bytes:
+    """The pool's object code, from the on-disk cache when an earlier process compiled
+    it for this CPU and this graphc source (it is model-independent, so it is cached
+    apart from any program), else compiled at O2 and cached."""
+    from .kernel_key import source_hash
+    from .llvm_cpu import _cache_key, _cache_read, _cache_write
+
+    key = _cache_key(f"threadpool:{source_hash()}:{tm.triple}:{llvm.get_host_cpu_name()}:"
+                     f"{llvm.get_host_cpu_features().flatten()}")
+    obj = _cache_read(key)
+    if obj is None:
+        rt = ir.Module("graphc_runtime")
+        rt.triple = tm.triple
+        rt.data_layout = str(tm.target_data)
+        emit_threadpool(rt)
+        obj = tm.emit_object(_prepare(rt, tm, optimize=True))
+        _cache_write(key, obj)
+    return obj
 
 
 def runtime_target_machine() -> llvm.TargetMachine:
@@ -588,14 +605,22 @@ def runtime_target_machine() -> llvm.TargetMachine:
     return _rt_tm
 
 
-def add_object(data: bytes) -> None:
-    """Load a relocatable object into the engine; its calls to the pool resolve through
-    LLVM's global symbol table (MCJIT does not link objects against earlier modules)."""
+def publish_symbols() -> None:
+    """Put the pool's functions in LLVM's global symbol table, where objects loaded
+    later (into this engine or their own) resolve their calls to them."""
     engine = get_runtime_engine()
     with _rt_lock:
         for name in _PUBLIC:
             if not llvm.address_of_symbol(name):
                 llvm.add_symbol(name, engine.get_function_address(name))
+
+
+def add_object(data: bytes) -> None:
+    """Load a relocatable object into the engine; its calls to the pool resolve through
+    LLVM's global symbol table (MCJIT does not link objects against earlier modules)."""
+    engine = get_runtime_engine()
+    publish_symbols()
+    with _rt_lock:
         engine.add_object_file(llvm.ObjectFileRef.from_data(data))
         engine.finalize_object()
 
