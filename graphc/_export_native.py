@@ -207,3 +207,55 @@ def check_dependencies(path: str) -> list:
     if bad:
         raise ExportError(f"exported library would depend on {', '.join(bad)}; only libc/libm/libpthread are allowed")
     return needed
+
+
+# -- checking a library before dlopen ---------------------------------------------------------
+
+# ELF e_machine of the CPUs a library may have been exported for, by platform.machine().
+_ELF_MACHINES = {"x86_64": 62, "amd64": 62, "aarch64": 183, "arm64": 183, "ppc64le": 21, "riscv64": 243}
+
+
+def check_loadable(path: str) -> None:
+    """Check that ``path`` is a complete ELF shared object for this machine before it is
+    dlopen'ed: the loader maps segments straight from the file, so a truncated file
+    makes the process die of SIGBUS on first touch instead of raising."""
+    import platform
+    import sys
+
+    size = os.path.getsize(path)
+
+    def bad(what):
+        return ExportError(f"cannot load {path}: {what}")
+
+    with open(path, "rb") as fh:
+        ident = fh.read(64)
+    if len(ident) < 16 or ident[:4] != b"\x7fELF":
+        raise bad(f"not an ELF shared library ({size} bytes{', empty' if size == 0 else ''})")
+    if ident[4] != 2:
+        raise bad("a 32-bit ELF file; exported libraries are 64-bit")
+    endian = "<" if ident[5] == 1 else ">"
+    if (endian == "<") != (sys.byteorder == "little"):
+        raise bad("an ELF file of the other byte order")
+    if len(ident) < 64:
+        raise bad(f"truncated: {size} bytes, shorter than an ELF header")
+    e_type, e_machine = struct.unpack_from(endian + "HH", ident, 16)
+    phoff, shoff = struct.unpack_from(endian + "QQ", ident, 0x20)
+    phentsize, phnum, shentsize, shnum = struct.unpack_from(endian + "HHHH", ident, 0x36)
+    if e_type != 3:  # ET_DYN
+        raise bad(f"not a shared library (ELF type {e_type})")
+    expected = _ELF_MACHINES.get(platform.machine().lower())
+    if expected is not None and e_machine != expected:
+        raise bad(f"built for ELF machine {e_machine}, this is {platform.machine()} ({expected})")
+    if phnum == 0 or phentsize < 56 or phoff + phnum * phentsize > size:
+        raise bad(f"truncated: its {phnum} program headers end past the file's {size} bytes")
+    if shnum and shoff + shnum * shentsize > size:
+        raise bad(f"truncated: its section headers end at byte {shoff + shnum * shentsize}, "
+                  f"the file has {size} bytes")
+    with open(path, "rb") as fh:
+        fh.seek(phoff)
+        table = fh.read(phnum * phentsize)
+    for k in range(phnum):
+        p_type, _flags, p_offset, _vaddr, _paddr, p_filesz = struct.unpack_from(endian + "IIQQQQ", table, k * phentsize)
+        if p_type == 1 and p_offset + p_filesz > size:  # PT_LOAD
+            raise bad(f"truncated: segment {k} needs bytes {p_offset}..{p_offset + p_filesz}, "
+                      f"the file has {size}")

@@ -243,20 +243,37 @@ def _build(name, pyfn, leaves, graph, optimized, program, module, cc, path, head
                 fh.write(text)
         native.link_shared(cc, "lib.so", ["glue.c"], objects, "exports.map", tmp)
         native.check_dependencies(os.path.join(tmp, "lib.so"))
-        _install(os.path.join(tmp, "lib.so"), path)
-        _install(os.path.join(tmp, f"{name}.h"), header_path)
+        _install([(os.path.join(tmp, "lib.so"), path), (os.path.join(tmp, f"{name}.h"), header_path)])
     return ExportedLibrary(name, os.path.abspath(path), os.path.abspath(header_path), meta)
 
 
-def _install(src, dst):
-    """Atomic replace: a process that has the old library mapped keeps its (old) inode."""
-    d = os.path.dirname(os.path.abspath(dst))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".graphc_tmp_")
-    os.close(fd)
-    shutil.copyfile(src, tmp)
-    os.chmod(tmp, 0o755 if dst.endswith(".so") or ".so." in dst else 0o644)
-    os.replace(tmp, dst)
+def _install(pairs):
+    """Copy each built file ``src`` to ``dst``: all are staged next to their destination
+    first, then renamed into place (atomic: a process that has the old library mapped
+    keeps its old inode). Any failure removes every staged file and raises ExportError,
+    so a failed export leaves no temporary file behind."""
+    for _, dst in pairs:
+        if os.path.isdir(dst):
+            raise ExportError(f"cannot write {dst}: it is a directory")
+    staged = []
+    try:
+        for src, dst in pairs:
+            d = os.path.dirname(os.path.abspath(dst))
+            os.makedirs(d, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=d, prefix=".graphc_tmp_")
+            os.close(fd)
+            staged.append(tmp)
+            shutil.copyfile(src, tmp)
+            os.chmod(tmp, 0o755 if dst.endswith(".so") or ".so." in dst else 0o644)
+        for tmp, (_, dst) in zip(list(staged), pairs):
+            os.replace(tmp, dst)
+            staged.remove(tmp)
+    except OSError as e:
+        raise ExportError(f"cannot write {e.filename or dst}: {e.strerror or e}") from None
+    finally:
+        for tmp in staged:
+            if os.path.exists(tmp):
+                os.remove(tmp)
 
 
 def _name_from_path(path: str) -> str:
@@ -320,7 +337,7 @@ class Library:
                 got = f"{np.asarray(x).dtype.name}{list(np.shape(x))}" if isinstance(x, (np.ndarray, np.generic)) \
                     else type(x).__name__
                 raise TypeError(f"input {len(arrays)}: expected {dtype}{list(shape)}, got {got}")
-            arrays.append(np.asarray(x, order="C"))  # keeps 0-d arrays 0-d
+            arrays.append(np.asarray(x, dtype=np.dtype(dtype), order="C"))  # native byte order; 0-d stays 0-d
         from ._runtime.buffers import aligned_empty
 
         outs = [aligned_empty(shape, dtype) for shape, dtype in self.outputs]
@@ -369,6 +386,7 @@ def _open(path: str) -> ctypes.CDLL:
     lib = _handles.get(key)
     if lib is not None:
         return lib
+    native.check_loadable(path)  # a truncated file would kill the process with SIGBUS
     if any(k[0] == path for k in _handles):
         with tempfile.TemporaryDirectory(prefix="graphc_lib_") as d:
             copy = os.path.join(d, os.path.basename(path))

@@ -267,3 +267,78 @@ def test_edge_signatures_and_reexport(tmp_path):
     np.testing.assert_array_equal(a, [1, 1, 1])
     np.testing.assert_array_equal(b, [True, True])
     assert m2.variables == {"acc": ((3,), "float32")}
+
+
+# -- failures leave nothing behind; damaged libraries are refused (issue 18) ---------------------
+
+@pytest.fixture(scope="module")
+def small_library(tmp_path_factory):
+    d = tmp_path_factory.mktemp("small")
+    return gc.export(lambda x: x * 2 + 1, (np.ones(4, np.float32),), str(d / "libsmall.so"))
+
+
+def _leftovers(directory):
+    return [n for n in os.listdir(directory) if n.startswith(".graphc_tmp_")]
+
+
+def test_export_to_a_directory_fails_cleanly(tmp_path):
+    target = tmp_path / "libdir.so"
+    target.mkdir()
+    with pytest.raises(ExportError, match="is a directory"):
+        gc.export(lambda x: x + 1, (np.ones(2, np.float32),), str(target))
+    header_dir = tmp_path / "hdr.h"
+    header_dir.mkdir()
+    with pytest.raises(ExportError, match="is a directory"):
+        gc.export(lambda x: x + 1, (np.ones(2, np.float32),), str(tmp_path / "libok.so"), header=str(header_dir))
+    assert not (tmp_path / "libok.so").exists()  # refused before anything was installed
+    assert _leftovers(tmp_path) == []
+
+
+def test_export_failing_mid_install_removes_its_temporary_files(tmp_path, monkeypatch):
+    def failing_replace(src, dst):
+        raise PermissionError(13, "Permission denied", dst)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(ExportError, match="Permission denied"):
+        gc.export(lambda x: x + 1, (np.ones(2, np.float32),), str(tmp_path / "libfail.so"))
+    monkeypatch.undo()
+    assert _leftovers(tmp_path) == [] and not (tmp_path / "libfail.so").exists()
+
+
+def test_load_library_refuses_truncated_and_foreign_files(tmp_path, small_library):
+    """Each damaged copy is loaded in a child process, so a regression (SIGBUS) fails this
+    test instead of killing the test run."""
+    import sys
+
+    good = open(small_library.path, "rb").read()
+    cases = {"empty": b"", "text": b"not a library at all", "header_only": good[:40],
+             "elf_header": good[:64], "half": good[:len(good) // 2], "all_but_one": good[:-1],
+             "wrong_type": good[:16] + (1).to_bytes(2, "little") + good[18:]}  # ET_REL
+    for label, data in cases.items():
+        (tmp_path / f"lib{label}.so").write_bytes(data)
+    script = (
+        "import sys, graphc as gc\n"
+        "for label in sys.argv[2:]:\n"
+        "    try:\n"
+        "        gc.load_library(f'{sys.argv[1]}/lib{label}.so', name='small')\n"
+        "        print(label, 'LOADED')\n"
+        "    except gc.ExportError as e:\n"
+        "        print(label, 'ExportError', str(e).replace(chr(10), ' '))\n")
+    r = subprocess.run([sys.executable, "-c", script, str(tmp_path), *cases], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, (r.returncode, r.stderr[-2000:])  # -7 would be SIGBUS
+    lines = dict(line.split(" ", 1) for line in r.stdout.strip().splitlines())
+    assert set(lines) == set(cases)
+    for label, text in lines.items():
+        assert text.startswith("ExportError cannot load"), (label, text)
+    assert "truncated" in lines["half"] and "truncated" in lines["all_but_one"]
+    assert "not an ELF" in lines["empty"] and "not a shared library" in lines["wrong_type"]
+    # the intact library still loads and runs
+    np.testing.assert_array_equal(gc.load_library(small_library.path)(np.arange(4, dtype=np.float32)),
+                                  np.arange(4) * 2 + 1)
+
+
+def test_loaded_library_converts_big_endian_inputs(small_library):
+    m = gc.load_library(small_library.path)
+    x = np.arange(4, dtype=">f4")
+    np.testing.assert_array_equal(m(x), np.arange(4) * 2 + 1)
