@@ -1,19 +1,26 @@
-"""Fused-vs-naive-vs-numpy benchmark runner.
+"""Fused-vs-naive-vs-numpy-vs-peers benchmark runner.
 
     python -m bench [--quick] [--json FILE] [--only SUBSTR] [--reps N]
+                    [--isa native|avx2|avx512] [--peers jax,torch,torch.compile|none]
+                    [--peers-python PATH] [--no-cold]
 
 Every case runs in graphc's naive mode (one kernel per op, every intermediate in
 memory), fused mode, and numpy, several repetitions after warm-up, all in one process
 and one run, so the ratios are comparable. Memory-bound cases are also compared with
 the machine's memcpy floor for the same bytes (numpy ``x.copy()``), matmul-heavy cases
 with a measured FMA peak of this machine (all cores).
+
+Peers: the same cases, on the same arrays, in JAX (jax.jit), PyTorch eager and
+torch.compile, in a subprocess of the same run (bench/peers.py; the interpreter that
+has them: ``--peers-python`` or GRAPHC_PEERS_PYTHON, default this one), each with its
+time and graphc's ratio to it. Cold compile: the MLP Adam step's first call in a fresh
+process with an empty cache, for graphc and (from the peer run) JAX.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 
@@ -22,19 +29,7 @@ import numpy as np
 import graphc as gc
 
 from .cases import default_cases
-
-
-def timeit(fn, reps: int, min_seconds: float = 0.2):
-    """(median ms, min ms) over at least ``reps`` runs after two warm-ups."""
-    fn()
-    fn()
-    times = []
-    t_end = time.perf_counter() + min_seconds
-    while len(times) < reps or (time.perf_counter() < t_end and len(times) < 200):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3, min(times) * 1e3
+from .timing import timeit
 
 
 def memcpy_floor_ms(nbytes: int, reps: int) -> float:
@@ -111,29 +106,87 @@ def format_table(rows, peak):
     return "\n".join(lines)
 
 
+COLD_CASE = "mlp_adam_step_b{batch}"
+
+
+def cold_compile(quick: bool, peers: dict) -> dict:
+    """graphc's cold first call of the MLP Adam step next to JAX's first call (same run)."""
+    from .peers import cold_compile_graphc
+
+    name = COLD_CASE.format(batch=32 if quick else 256)
+    out = {"case": name, "graphc": cold_compile_graphc(name, quick)}
+    jax_case = peers.get("cases", {}).get("jax", {}).get(name, {})
+    if "first_call_s" in jax_case:
+        out["jax_first_call_s"] = jax_case["first_call_s"]
+        if "first_call_s" in out["graphc"]:
+            out["graphc_ratio"] = out["graphc"]["first_call_s"] / jax_case["first_call_s"]
+    return out
+
+
 def main(argv=None):
+    from .peers import FRAMEWORKS, format_peer_table, merge_peer_results, peers_python, run_peers
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="CI-sized smoke run")
     p.add_argument("--json", help="write the rows as JSON to this file")
     p.add_argument("--only", help="run only cases whose name contains this")
     p.add_argument("--reps", type=int, default=None)
+    p.add_argument("--isa", default="native", choices=["native", "avx2", "avx512"],
+                   help="instruction set every framework is limited to (set up by __main__)")
+    p.add_argument("--peers", default=None,
+                   help="comma-separated peers to run: jax, torch, torch.compile (default: all; "
+                        "--quick: jax,torch), or none")
+    p.add_argument("--peers-python", default=None,
+                   help="interpreter that has the peers (default: $GRAPHC_PEERS_PYTHON or this one)")
+    p.add_argument("--no-cold", action="store_true", help="skip the cold-compile measurement")
     a = p.parse_args(argv)
     reps = a.reps or (3 if a.quick else 10)
+    if a.peers is None:
+        frameworks = ["jax", "torch"] if a.quick else list(FRAMEWORKS)
+    else:
+        frameworks = [f for f in a.peers.split(",") if f and f != "none"]
+    unknown = set(frameworks) - set(FRAMEWORKS)
+    if unknown:
+        p.error(f"unknown peers {sorted(unknown)}; choose from {', '.join(FRAMEWORKS)}")
     # compile times are reported cold: no on-disk cache of compiled code in this process
     os.environ["GRAPHC_CACHE"] = "0"
     cases = [c for c in default_cases(a.quick) if not a.only or a.only in c.name]
     from graphc.codegen.threadpool import get_num_threads
 
-    print(f"graphc bench: {len(cases)} cases, {get_num_threads()} threads, reps >= {reps}"
-          + (" (quick)" if a.quick else ""), flush=True)
+    isa = os.environ.get("GRAPHC_BENCH_ISA", a.isa)
+    print(f"graphc bench: {len(cases)} cases, {get_num_threads()} threads, reps >= {reps}, isa {isa}"
+          f" (GRAPHC_CPU={os.environ.get('GRAPHC_CPU') or 'host'})" + (" (quick)" if a.quick else ""), flush=True)
     rows = []
     for case in cases:
         rows.append(run_case(case, reps))
         print(f"  done {case.name}", file=sys.stderr, flush=True)
     peak = None if a.quick else fma_peak_gflops()
     print(format_table(rows, peak))
+    peers = {"cases": {}}
+    if frameworks:
+        python = peers_python(a.peers_python)
+        peers = run_peers(cases, python, frameworks, reps)
+        merge_peer_results(rows, peers)
+        if peers.get("error"):
+            print(f"peers: {peers['error']}")
+        table = format_peer_table(rows, peers)
+        if table:
+            print(table)
+    cold = None
+    if not a.no_cold and (not a.only or a.only in COLD_CASE):
+        cold = cold_compile(a.quick, peers)
+        g = cold["graphc"]
+        line = f"cold compile ({cold['case']}, empty cache, new process): graphc " + (
+            f"{g['first_call_s']:.2f} s" if "first_call_s" in g else g.get("error", "?"))
+        if "jax_first_call_s" in cold:
+            line += f", JAX first call {cold['jax_first_call_s']:.2f} s"
+        if "graphc_ratio" in cold:
+            line += f" (graphc/JAX {cold['graphc_ratio']:.2f}x)"
+        print(line)
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"rows": rows, "fma_peak_gflops": peak, "threads": get_num_threads(),
-                       "cpu": os.environ.get("GRAPHC_CPU") or "host"}, f, indent=2)
+                       "cpu": os.environ.get("GRAPHC_CPU") or "host", "isa": isa,
+                       "peers": {k: v for k, v in peers.items() if k != "cases"}, "cold_compile": cold},
+                      f, indent=2)
     return 0
