@@ -198,7 +198,7 @@ def _stash_budget_bytes() -> int:
         return 1 << 30
 
 
-def _backprop_body(body, value, seeds, wanted, hoistable, trace):
+def _backprop_body(body, value, seeds, wanted, hoistable):
     """Reverse mode through a body Graph with forward values from ``value(node)``.
 
     seeds: {body output position: gradient}; wanted: ids of the params whose gradients
@@ -264,7 +264,7 @@ class _Env:
     """Forward values of body nodes inside the backward body: params and stashed values
     are given; anything else is recomputed (on demand, memoized)."""
 
-    def __init__(self, body, given, trace):
+    def __init__(self, given, trace):
         self.values, self.trace = dict(given), trace
 
     def __call__(self, node):
@@ -287,7 +287,7 @@ class _Env:
         return self.values[node.id]
 
 
-def _probe_backward(body, nc, nx, seeds, hoistable, outer):
+def _probe_backward(body, seeds, hoistable, outer):
     """Dry run of the backward body in a throwaway trace where every forward value is a
     placeholder: which forward values the gradient reads (and so which would be stashed
     or recomputed), which matmuls are hoisted and which params get in-loop gradients."""
@@ -302,7 +302,7 @@ def _probe_backward(body, nc, nx, seeds, hoistable, outer):
 
         wanted = [p.id for p in body.params]
         seed_t = {j: Tensor(bt._new_param(body.outputs[j].type, None), bt) for j in seeds}
-        grads, hoisted = _backprop_body(body, value, seed_t, wanted, hoistable, bt)
+        grads, hoisted = _backprop_body(body, value, seed_t, wanted, hoistable)
         roots = [g.node for g in grads.values() if isinstance(g, Tensor)]
         for a, g in hoisted.values():
             roots += [x.node for x in (a, g) if isinstance(x, Tensor)]
@@ -369,7 +369,7 @@ def _scan_vjp(g, ins, out, attrs):
     hoistable = _hoistable(body, first_cap)
 
     # which forward values does the backward read, and which of those to keep
-    read, hoisted_ids, with_grad = _probe_backward(body, nc, nx, dict.fromkeys(seeded), hoistable, current_trace())
+    read, hoisted_ids, with_grad = _probe_backward(body, dict.fromkeys(seeded), hoistable, current_trace())
     costly = _costly_nodes(body)
     param_ids = {p.id for p in body.params}
     by_id = {n.id: n for n in body.nodes}
@@ -381,7 +381,7 @@ def _scan_vjp(g, ins, out, attrs):
     if per_step * length > _stash_budget_bytes() or node.op != "scan":
         stash, hoist = [], {}  # recompute every step instead (and accumulate every gradient in the loop)
         if hoisted_ids:
-            _, _, with_grad = _probe_backward(body, nc, nx, dict.fromkeys(seeded), {}, current_trace())
+            _, _, with_grad = _probe_backward(body, dict.fromkeys(seeded), {}, current_trace())
     if stash:
         stash_parts = _add_residuals(node, stash)
         types = node.type.types
@@ -408,11 +408,11 @@ def _scan_vjp(g, ins, out, attrs):
         given.update({params[nc + k].id: x_t[k] for k in range(nx)})
         given.update({params[first_cap + k].id: captured[k] for k in range(len(captured))})
         given.update({n.id: v for n, v in zip(stash, s_t)})
-        env = _Env(body, given, trace)
+        env = _Env(given, trace)
         seeds = {k: d_carry[k] for k in range(nc)}
         seeds.update(dict(zip(seeded[nc:], dy_t)))
         wanted = [p.id for p in params]
-        grads, hoisted = _backprop_body(body, env, seeds, wanted, hoist, trace)
+        grads, hoisted = _backprop_body(body, env, seeds, wanted, hoist)
 
         def grad_of(k):
             gr = grads.get(params[k].id)
