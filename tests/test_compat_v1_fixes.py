@@ -275,3 +275,95 @@ def test_device_function_is_called_per_op():
         sess.run(tf.global_variables_initializer())
         assert sess.run(c) == 12.0
         assert sess.run(d) == 2.0
+
+
+# -- real control flow (tf.cond, tf.while_loop) ----------------------------------------------------------
+
+
+def test_cond_runs_only_the_taken_branch_with_its_side_effects():
+    """TF 1.x: an op created inside a branch (here an assign_add the result depends on)
+    runs only when that branch is taken."""
+    x = tf.placeholder(tf.float32, (None,))
+    p = tf.placeholder(tf.bool, ())
+    calls = tf.Variable(0.0, name="calls")
+
+    def counted():
+        with tf.control_dependencies([tf.assign_add(calls, 1.0)]):
+            return tf.reduce_sum(x) * 2
+
+    y = tf.cond(p, counted, lambda: tf.reduce_sum(x) - 1)
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        assert sess.run(y, {x: [1, 2], p: True}) == 6.0 and sess.run(calls) == 1.0
+        assert sess.run(y, {x: [1, 2], p: False}) == 2.0 and sess.run(calls) == 1.0
+        assert sess.run(y, {x: [3], p: True}) == 6.0 and sess.run(calls) == 2.0
+
+
+def test_cond_with_an_assign_result_and_gradient_training():
+    """A branch returning an assign op; and minimize() through tf.cond (TF's gradient of
+    cond flows into the taken branch only)."""
+    v = tf.Variable(1.0, name="v")
+    p = tf.placeholder(tf.bool, ())
+    step = tf.cond(p, lambda: tf.assign(v, v * 3.0), lambda: tf.identity(v))
+    w = tf.Variable(2.0, name="w")
+    loss = tf.cond(p, lambda: tf.square(w), lambda: 3.0 * w)
+    train = tf.train.GradientDescentOptimizer(0.25).minimize(loss)
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        assert sess.run(step, {p: False}) == 1.0 and sess.run(v) == 1.0
+        assert sess.run(step, {p: True}) == 3.0 and sess.run(v) == 3.0
+        sess.run(train, {p: True})        # d(w^2)/dw = 4: w = 2 - 1
+        assert sess.run(w) == pytest.approx(1.0)
+        sess.run(train, {p: False})       # d(3w)/dw = 3: w = 1 - 0.75
+        assert sess.run(w) == pytest.approx(0.25)
+
+
+def test_while_loop_data_dependent_count_forward_and_gradient():
+    """tf.while_loop with the iteration count fed at run time (TF runs n iterations); the
+    gradient w.r.t. the initial value and a variable the body reads matches float64
+    finite differences of the same recurrence (float32 run: rtol 1e-4)."""
+    n = tf.placeholder(tf.int32, ())
+    a0 = tf.placeholder(tf.float32, (3,))
+    w = tf.Variable(0.5, name="w")
+    i, a = tf.while_loop(lambda i, a: i < n, lambda i, a: (i + 1, tf.tanh(a * w) + a), [tf.constant(0), a0],
+                         maximum_iterations=20)
+    loss = tf.reduce_sum(a)
+    grads = tf.gradients(loss, [a0, w])
+    start = np.array([1.0, -2.0, 0.5])
+
+    def ref(x, wv, steps):
+        for _ in range(steps):
+            x = np.tanh(x * wv) + x
+        return x
+
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        for steps in (0, 1, 5):
+            got_i, got_a, (ga, gw) = sess.run([i, a, grads], {n: steps, a0: start})
+            assert got_i == steps
+            np.testing.assert_allclose(got_a, ref(start, 0.5, steps), rtol=1e-5)
+            eps = 1e-6
+            fda = [(ref(start + eps * e, 0.5, steps).sum() - ref(start - eps * e, 0.5, steps).sum()) / (2 * eps)
+                   for e in np.eye(3)]
+            fdw = (ref(start, 0.5 + eps, steps).sum() - ref(start, 0.5 - eps, steps).sum()) / (2 * eps)
+            np.testing.assert_allclose(ga, fda, rtol=1e-4, atol=1e-6)
+            np.testing.assert_allclose(gw, fdw, rtol=1e-4, atol=1e-6)
+        assert sess.run(i, {n: 50, a0: start}) == 20      # maximum_iterations
+
+
+def test_while_loop_single_variable_and_python_values():
+    c = tf.while_loop(lambda j: j < 10, lambda j: j + 3, [tf.constant(1)])
+    total = tf.while_loop(lambda k, s: k < 4, lambda k, s: (k + 1, s + tf.cast(k, tf.float32)), (0, 0.0))
+    with tf.Session() as sess:
+        assert sess.run(c) == 10
+        k, s = sess.run(total)
+    assert (k, s) == (4, 6.0)
+
+
+def test_while_loop_gradient_without_maximum_iterations_says_what_to_do():
+    x = tf.placeholder(tf.float32, (2,))
+    y = tf.while_loop(lambda v: tf.reduce_sum(v) < 10.0, lambda v: v * 2.0, [x])
+    with pytest.raises(Exception, match="max_iterations"):
+        g = tf.gradients(tf.reduce_sum(y), [x])
+        with tf.Session() as sess:
+            sess.run(g, {x: [1.0, 1.0]})

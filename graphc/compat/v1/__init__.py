@@ -26,7 +26,7 @@ from .math_ops import (abs, add, add_n, argmax, argmin, cast, div, divide, equal
                        matrix_transpose, maximum, minimum, multiply, neg, negative, not_equal, pow, reduce_all,
                        reduce_any, reduce_max, reduce_mean, reduce_min, reduce_prod, reduce_sum, sigmoid, sqrt,
                        square, squared_difference, subtract, tanh, to_float, to_int32, truediv, where)
-from .control_flow import cond, control_dependencies, group, no_op, tuple  # noqa: A004
+from .control_flow import cond, control_dependencies, group, no_op, tuple, while_loop  # noqa: A004
 from .math_ops import clip_by_global_norm, clip_by_norm, clip_by_value, gather, global_norm
 from .random_ops import random_normal, random_uniform, truncated_normal
 from .initializers import (constant_initializer, glorot_normal_initializer, glorot_uniform_initializer,
