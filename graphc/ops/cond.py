@@ -119,8 +119,8 @@ def _cond_vjp(g, ins, out, attrs):
         def branch():
             trace = current_trace()
             params = body.params
-            env = _Env(body, {p.id: caps[first + j] for j, p in enumerate(params)}, trace)
-            grads, _ = _backprop_body(body, env, seeds, [p.id for p in params], {}, trace)
+            env = _Env({p.id: caps[first + j] for j, p in enumerate(params)}, trace)
+            grads, _ = _backprop_body(body, env, seeds, [p.id for p in params], {})
             result = []
             for k in floats:
                 j = k - first

@@ -132,8 +132,8 @@ def _backward_step(nc, flt, cap_f, body, body_caps, count, types):
             trace = current_trace()
             given = {params[k].id: c_t[k] for k in range(nc)}
             given.update({params[nc + j].id: body_caps[j] for j in range(len(body_caps))})
-            env = _Env(body, given, trace)
-            grads, _ = _backprop_body(body, env, dict(zip(flt, d_carry)), [p.id for p in params], {}, trace)
+            env = _Env(given, trace)
+            grads, _ = _backprop_body(body, env, dict(zip(flt, d_carry)), [p.id for p in params], {})
             new_d = [grads.get(params[k].id) if grads.get(params[k].id) is not None else _zeros(types[k])
                      for k in flt]
             new_caps = []
