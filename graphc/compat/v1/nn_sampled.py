@@ -16,23 +16,55 @@ import numpy as np
 
 import graphc as gc
 from ...ops import sampling
+from ...ops.random import GOLDEN, MASK, mix64_int
+from ...tracing import bind
 from . import dtypes
 from .convert import as_operand
+from .graph import Ref
 from .record import record
-from .random_ops import op_seed
+from .random_ops import _OpCounter, get_seed
 
 _FLT_MAX = float(np.finfo(np.float32).max)
 
 
-def _multinomial(logits, num_samples, dt, seed):
-    return sampling.categorical(logits, int(num_samples), seed, dt)
+def _seeded_stream(seed, name):
+    """Seeded like tf.random_uniform (random_ops.py): with a graph or op seed, the op
+    draws from its own per-session counter with a key from TF's (graph, op) seed pair,
+    so a new graph and session repeat its numbers; else None (graphc's global stream)."""
+    graph_seed, seed = get_seed(seed)
+    if graph_seed is None:
+        return None
+    key = mix64_int(mix64_int(graph_seed * GOLDEN + 1) + ((seed + 1) & MASK) * GOLDEN)
+    return Ref(_OpCounter(name)), key
+
+
+def _uniform_source(stream):
+    """At replay: (shape) -> float64 uniforms in [0, 1) from the op's stream (one counter
+    step per run), or None for graphc's default generator."""
+    if stream is None:
+        return None
+    counter_var, key = stream
+    counter = counter_var.value()
+    counter_var.assign(counter + np.int64(1))
+    draws = iter(range(1 << 30))
+
+    def uniform(shape):
+        k = (key + next(draws) * GOLDEN) & MASK          # a distinct key per draw of this op
+        return bind("random", [counter], shape=tuple(int(d) for d in shape), dtype="float64", dist="uniform",
+                    key=k)
+    return uniform
+
+
+def _multinomial(logits, num_samples, dt, stream):
+    return sampling.categorical(logits, int(num_samples), None, dt, uniform=_uniform_source(stream))
 
 
 def multinomial(logits, num_samples, seed=None, name=None, output_dtype=None):
     """[batch, num_samples] class indices drawn from softmax(logits) per row (int64)."""
     dt = dtypes.as_dtype(output_dtype or dtypes.int64).name
-    return record("Multinomial", _multinomial, (as_operand(logits), int(num_samples), dt, op_seed(seed)),
-                  name=name or "multinomial")
+    name = name or "multinomial"
+    return record("Multinomial", _multinomial, (as_operand(logits), int(num_samples), dt,
+                                                _seeded_stream(seed, name)), name=name)
 
 
 def categorical(logits, num_samples, dtype=None, seed=None, name=None):
@@ -41,15 +73,17 @@ def categorical(logits, num_samples, dtype=None, seed=None, name=None):
 
 
 def _sampler(kind):
-    def run(true_classes, num_sampled, unique, range_max, seed):
-        return sampling.candidate_sample(kind, gc.cast(true_classes, "int64"), num_sampled, unique, range_max, seed)
+    def run(true_classes, num_sampled, unique, range_max, stream):
+        return sampling.candidate_sample(kind, gc.cast(true_classes, "int64"), num_sampled, unique, range_max,
+                                         uniform=_uniform_source(stream))
     return run
 
 
 def _candidate_sampler(kind, op_type, true_classes, num_true, num_sampled, unique, range_max, seed, name):
     true_classes = as_operand(true_classes, dtypes.int64)
+    name = name or op_type
     return tuple(record(op_type, _sampler(kind), (true_classes, int(num_sampled), bool(unique), int(range_max),
-                                                  op_seed(seed)), name=name or op_type))
+                                                  _seeded_stream(seed, name)), name=name))
 
 
 def log_uniform_candidate_sampler(true_classes, num_true, num_sampled, unique, range_max, seed=None, name=None):
@@ -72,12 +106,13 @@ def _param(params):
 
 
 def _sampled_logits(weights, biases, labels, inputs, num_sampled, num_classes, num_true, sampled_values,
-                    subtract_log_q, remove_accidental_hits, seed):
+                    subtract_log_q, remove_accidental_hits, stream):
     """(logits [batch, num_true + num_sampled], labels of the same shape), as TF's _compute_sampled_logits."""
     labels = gc.reshape(gc.cast(labels, "int64"), (-1, num_true))
     batch = gc.ops.common.shape_of(labels)[0]
     if sampled_values is None:
-        sampled_values = sampling.candidate_sample("log_uniform", labels, num_sampled, True, num_classes, seed)
+        sampled_values = sampling.candidate_sample("log_uniform", labels, num_sampled, True, num_classes,
+                                                   uniform=_uniform_source(stream))
     sampled, true_count, sampled_count = (gc.stop_gradient(v) if gc.ops.common.dtype_of(v).startswith("float")
                                           else v for v in sampled_values)
     sampled = gc.cast(sampled, "int64")
@@ -114,9 +149,11 @@ def _sampled_softmax(weights, biases, labels, inputs, *args):
 def _sampled_loss(op_type, fn, weights, biases, labels, inputs, num_sampled, num_classes, num_true,
                   sampled_values, remove_accidental_hits, partition_strategy, name, seed):
     sampled_values = None if sampled_values is None else tuple(sampled_values)
+    name = name or op_type
+    stream = _seeded_stream(seed, name) if sampled_values is None else None
     return record(op_type, fn, (_param(weights), biases, as_operand(labels, dtypes.int64), as_operand(inputs),
                                 int(num_sampled), int(num_classes), int(num_true), sampled_values, True,
-                                bool(remove_accidental_hits), op_seed(seed)), name=name or op_type)
+                                bool(remove_accidental_hits), stream), name=name)
 
 
 def nce_loss(weights, biases, labels, inputs, num_sampled, num_classes, num_true=1, sampled_values=None,
