@@ -35,6 +35,11 @@ class InvalidValueError(GraphcError, ValueError):
     integers to negative integer powers)."""
 
 
+class ScalarOverflowError(GraphcError, OverflowError):
+    """A Python int operand does not fit the array's integer dtype (numpy raises
+    OverflowError: ``int32_array + 2**40``)."""
+
+
 class UnknownOpError(GraphcError, KeyError):
     """An op name is not in the registry."""
 

@@ -167,3 +167,42 @@ def test_grad_wrt_int_argument_raises_type_error():
         gc.grad(lambda a: (a > 0).sum())(np.ones(2))
     # float arguments are unaffected
     np.testing.assert_allclose(gc.grad(f)(np.array([1.0, 2.0])), [2.0, 4.0])
+
+
+# -- Python ints beyond the integer dtype's range --------------------------------------------
+
+@pytest.mark.parametrize("big", [2 ** 40, -2 ** 40, 2 ** 70])
+def test_comparison_with_out_of_range_python_int(big):
+    """numpy 2 compares by value: int32_array < 2**40 is all True (no overflow, no error)."""
+    x = np.array([[1, -3, 2 ** 31 - 1]], np.int32)
+    fns = [gc.equal, gc.not_equal, gc.less, gc.less_equal, gc.greater, gc.greater_equal]
+    nps = [np.equal, np.not_equal, np.less, np.less_equal, np.greater, np.greater_equal]
+    for g, n in zip(fns, nps):
+        for out, expected in ((gc.compile(lambda a: g(a, big))(x), n(x, big)),
+                              (gc.compile(lambda a: g(big, a))(x), n(big, x))):
+            assert out.dtype == np.bool_ and out.shape == expected.shape, g.__name__
+            np.testing.assert_array_equal(out, expected, err_msg=f"{g.__name__} {big}")
+    np.testing.assert_array_equal(gc.compile(lambda a: a < big)(x), x < big)  # the operator form
+
+
+def test_arithmetic_with_out_of_range_python_int_raises_overflow_error():
+    x = np.array([1, 2], np.int32)
+    with pytest.raises(OverflowError):
+        x + 2 ** 40  # numpy
+    with pytest.raises(gc.ScalarOverflowError, match="out of bounds for int32") as info:
+        gc.compile(lambda a: a + 2 ** 40)(x)
+    assert isinstance(info.value, OverflowError) and isinstance(info.value, gc.GraphcError)
+
+
+# -- bool inputs numpy computes in int8 --------------------------------------------------------
+
+def test_bool_ops_numpy_computes_in_int8_are_refused():
+    b = np.array([True, False])
+    assert np.square(b).dtype == np.int8 and (b ** b).dtype == np.int8  # numpy's answer
+    for fn in (gc.square, lambda x: x ** x, lambda x: x ** 2, lambda x: gc.power(x, True)):
+        with pytest.raises(gc.DTypeError, match="int8"):
+            gc.compile(fn)(b)
+    # with an int32 exponent numpy gives int32, and so does graphc
+    out = gc.compile(lambda x, y: x ** y)(b, np.array([2, 0], np.int32))
+    assert out.dtype == np.int32
+    np.testing.assert_array_equal(out, b ** np.array([2, 0], np.int32))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dtypes
-from ..errors import DTypeError, ShapeError
+from ..errors import DTypeError, ScalarOverflowError, ShapeError, user_source_line
 from ..ir import TensorType
 from ..tracing import Tensor, bind, static_type
 
@@ -59,7 +59,10 @@ def shape_of(x) -> tuple:
 def cast_to(x, dtype: str):
     """Convert an operand to ``dtype`` (python scalars become constants of that dtype)."""
     if isinstance(x, (bool, int, float)) and not isinstance(x, np.generic):
-        return np.asarray(x, dtype=dtype)
+        try:
+            return np.asarray(x, dtype=dtype)
+        except OverflowError:
+            raise ScalarOverflowError(f"Python integer {x} out of bounds for {dtype}\n  at {user_source_line()}") from None
     if dtype_of(x) == dtype:
         return x
     return bind("cast", [x], dtype=dtype)

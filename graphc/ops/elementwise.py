@@ -189,7 +189,8 @@ def _sign(x):
 
 
 _unary("abs", np.abs, lambda kb, a: kb.abs(a), vjp=lambda g, ins, out, a: [multiply(g, _sign(ins[0]))])
-_unary("square", np.square, lambda kb, a: kb.mul(a, a),
+_INT8_RESULT = "numpy computes it in int8, which graphc does not support; cast to int32 first"
+_unary("square", np.square, lambda kb, a: kb.mul(a, a), no_bool=_INT8_RESULT,
        vjp=lambda g, ins, out, a: [multiply(g, multiply(ins[0], cast_to(2, dtype_of(ins[0]))))])
 _unary("sqrt", np.sqrt, lambda kb, a: kb.math("sqrt", a), float_only=True,
        vjp=lambda g, ins, out, a: [divide(g, multiply(out, cast_to(2, dtype_of(out))))])
@@ -328,6 +329,10 @@ def _constant_value(x):
 def power(x, y):
     """numpy.power; integers to negative integer powers raise, as in numpy, when the
     exponent is known at trace time (run-time exponents: see _pow_int_reference)."""
+    base_is_bool = not isinstance(x, (int, float)) and dtype_of(x) == "bool"
+    if base_is_bool and (isinstance(y, int) and not isinstance(y, np.generic) or dtype_of(y) == "bool"):
+        raise DTypeError(f"power: numpy boolean power {_INT8_RESULT} (operands: {static_type(x)}, "
+                         f"{static_type(y)})\n  at {user_source_line()}")
     dt, _ = promote(x, y)
     if dtypes.is_int(dt):
         value = _constant_value(y)
@@ -337,12 +342,55 @@ def power(x, y):
     return _power(x, y)
 maximum = _arith("maximum")
 minimum = _arith("minimum")
-equal = _arith("equal")
-not_equal = _arith("not_equal")
-less = _arith("less")
-less_equal = _arith("less_equal")
-greater = _arith("greater")
-greater_equal = _arith("greater_equal")
+
+
+def _comparison(opname):
+    """A comparison; as in numpy 2, a Python int beyond the integer operand's range is
+    compared by value (``int32_array < 2**40`` is all True), not refused."""
+    compare = _arith(opname)
+
+    def fn(x, y):
+        for k, (a, b) in enumerate(((x, y), (y, x))):
+            if _beyond_int_range(b, a):
+                # b lies above (or below) every value of a: the answer is the same everywhere
+                a_is_smaller = b > 0
+                if k == 1:
+                    a_is_smaller = not a_is_smaller  # operands were swapped: y is "a"
+                value = {"equal": False, "not_equal": True, "less": a_is_smaller,
+                         "less_equal": a_is_smaller, "greater": not a_is_smaller,
+                         "greater_equal": not a_is_smaller}[opname]
+                return _bool_constant_like(a, value)
+        return compare(x, y)
+
+    fn.__name__ = opname
+    fn.__doc__ = compare.__doc__
+    return fn
+
+
+def _beyond_int_range(scalar, other) -> bool:
+    if not isinstance(scalar, int) or isinstance(scalar, (bool, np.generic)):
+        return False
+    if isinstance(other, (bool, int, float)) and not isinstance(other, np.generic):
+        return False
+    dt = dtype_of(other)
+    if not dtypes.is_int(dt):
+        return False
+    info = np.iinfo(dt)
+    return not info.min <= scalar <= info.max
+
+
+def _bool_constant_like(x, value: bool):
+    from .shape_ops import broadcast_to
+
+    return broadcast_to(np.asarray(value), shape_of(x))
+
+
+equal = _comparison("equal")
+not_equal = _comparison("not_equal")
+less = _comparison("less")
+less_equal = _comparison("less_equal")
+greater = _comparison("greater")
+greater_equal = _comparison("greater_equal")
 
 
 def _unary_fn(opname, float_only=False):
