@@ -8,3 +8,8 @@ settings.register_profile("ci", max_examples=25, deadline=None,
 settings.register_profile("thorough", max_examples=300, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("GRAPHC_HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_addoption(parser):
+    parser.addoption("--fuzz", type=int, default=None,
+                     help="number of random programs for tests/test_fuzz.py (also GRAPHC_FUZZ; default 150)")
