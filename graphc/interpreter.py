@@ -13,8 +13,11 @@ def interpret(graph, *args, update_variables: bool = False):
     if len(leaves) != len(graph.params):
         raise TypeError(f"graph has {len(graph.params)} inputs, got {len(leaves)}")
     env: dict[int, np.ndarray] = {}
-    for p, x in zip(graph.params, leaves):
-        env[p.id] = np.asarray(x).astype(p.type.dtype, copy=False)
+    for k, (p, x) in enumerate(zip(graph.params, leaves)):
+        x = np.asarray(x)
+        if x.shape != tuple(p.type.shape):  # numpy would broadcast it into a wrong answer
+            raise TypeError(f"input {k}: the graph was traced for {p.type}, got {x.dtype.name}{list(x.shape)}")
+        env[p.id] = x.astype(p.type.dtype, copy=False)
     for var, n in graph.var_reads.items():
         env[n.id] = var.numpy()
     for n in graph.nodes:

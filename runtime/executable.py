@@ -33,6 +33,9 @@ def check_inputs(arrays, specs) -> list:
     for k, (a, (shape, dtype)) in enumerate(zip(arrays, specs)):
         if not isinstance(a, np.ndarray):
             raise TypeError(f"input {k}: expected a numpy array, got {type(a).__name__}")
+        if isinstance(a, np.ma.MaskedArray):  # compiled code would silently ignore the mask
+            raise TypeError(f"input {k}: masked arrays are not supported (the mask would be ignored); "
+                            "pass a.filled(value) or a.data")
         if a.shape != shape or a.dtype.newbyteorder("=") != _DTYPES[dtype]:
             raise TypeError(f"input {k}: expected {dtype}{list(shape)}, got {a.dtype.name}{list(a.shape)}")
         if not a.flags.c_contiguous or not a.dtype.isnative:

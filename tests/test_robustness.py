@@ -152,3 +152,18 @@ def test_non_contiguous_inputs():
     f = gc.compile(lambda a: a * 3 - 1)
     for view in (x.T, x[::2, 1::2], x[:, ::-1], np.broadcast_to(x[0], (5, 6))):
         np.testing.assert_array_equal(f(view), view * 3 - 1)
+
+
+def test_masked_arrays_are_refused_not_unmasked():
+    x = np.ma.masked_array([1.0, 2.0], mask=[False, True])
+    with pytest.raises(TypeError, match="masked arrays are not supported"):
+        gc.compile(lambda a: a * 2)(x)
+    np.testing.assert_array_equal(gc.compile(lambda a: a * 2)(x.filled(0.0)), [2.0, 0.0])
+
+
+def test_interpret_refuses_inputs_of_another_shape():
+    graph = gc.trace(lambda a, b: a + b, np.ones((2, 3), np.float32), np.ones(3, np.float32))
+    with pytest.raises(TypeError, match=r"input 1: the graph was traced for float32\[3\]"):
+        gc.interpret(graph, np.ones((2, 3), np.float32), np.ones((2, 3), np.float32))
+    np.testing.assert_array_equal(gc.interpret(graph, np.ones((2, 3), np.float32), np.arange(3.0)),
+                                  1 + np.arange(3.0)[None].repeat(2, 0))
