@@ -120,6 +120,23 @@ def _in_f64(fn):
     return g
 
 
+def _np_matmul(a, b):
+    """numpy.matmul, with non-finite results taken from the sum of rounded products
+    (BLAS kernels differ on inf/NaN operands: some skip zeros, so 0 * inf is lost)."""
+    r = np.matmul(a, b)
+    if r.dtype.kind != "f" or np.all(np.isfinite(r)) and np.all(np.isfinite(a)) and np.all(np.isfinite(b)):
+        return r
+    a2 = a[None, :] if a.ndim == 1 else a
+    b2 = b[:, None] if b.ndim == 1 else b
+    prods = a2[..., :, :, None].astype(r.dtype) * b2[..., None, :, :].astype(r.dtype)
+    s = np.sum(prods, axis=-2)
+    if a.ndim == 1:
+        s = s[..., 0, :]
+    if b.ndim == 1:
+        s = s[..., 0]
+    return np.where(np.isfinite(s), r, s).astype(r.dtype)
+
+
 def _np_getitem(x, key):
     return x[key]
 
@@ -143,7 +160,7 @@ NP_OPS = {
     "where": np.where, "cast": lambda x, dtype: x.astype(dtype),
     "sum": np.sum, "mean": _np_mean, "max": np.max, "min": np.min, "prod": np.prod,
     "argmax": np.argmax, "argmin": np.argmin,
-    "matmul": np.matmul, "reshape": np.reshape, "transpose": np.transpose,
+    "matmul": _np_matmul, "reshape": np.reshape, "transpose": np.transpose,
     "expand_dims": np.expand_dims, "squeeze": np.squeeze, "broadcast_to": np.broadcast_to,
     "concatenate": lambda *xs, axis: np.concatenate(xs, axis=axis),
     "stack": lambda *xs, axis: np.stack(xs, axis=axis),
@@ -267,10 +284,13 @@ def error_bound(op, args, params, out, vals_of) -> tuple[np.ndarray, bool]:
     return _clean(e, out), zsign
 
 
-def _clean(e, out):
-    """Non-finite reference values with a nonzero bound may differ in kind: unchecked."""
+def _clean(e, out, exact_inputs=False):
+    """Non-finite reference values with a nonzero bound may differ in kind: unchecked;
+    from exact inputs they must match exactly (NaN for NaN, inf for inf)."""
     e = np.asarray(e, np.float64)
     outf = _f64(out)
+    if exact_inputs:
+        e = np.where(np.isfinite(outf), e, 0.0)
     top = float(np.finfo(np.asarray(out).dtype).max) if np.asarray(out).dtype.kind == "f" else np.inf
     with np.errstate(all="ignore"):
         near_overflow = (e > 0) & (np.abs(outf) + e >= top)  # graphc's value may round to inf
@@ -290,7 +310,7 @@ def _transcendental_bound(op, ins, out):
     x = ins[0]
     base = TRANSCENDENTAL_ULPS * _ulp(out)
     if x.exact and (op != "power" or ins[1].exact):
-        return _clean(base, out)
+        return _clean(base, out, exact_inputs=True)
     xr, ex = _f64(x.ref), x.err
     f = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "tanh": np.tanh, "sigmoid": _np_sigmoid}.get(op)
     with np.errstate(all="ignore"):
@@ -321,7 +341,7 @@ def _softmax_bound(op, x, axis, out):
             lse = np.log(np.sum(np.exp(xr - m), axis=axis, keepdims=True))
             e = 2 * row * 1.01 + (n + 8) * eps * (np.abs(xr - m) + np.abs(lse) + 1)
             e = np.where(row > 0.5, np.inf, e)
-    return _clean(np.broadcast_to(e, np.shape(out)), out)
+    return _clean(np.broadcast_to(e, np.shape(out)), out, exact_inputs=x.exact)
 
 
 def _reduce_bound(op, x, params, out):
@@ -332,7 +352,7 @@ def _reduce_bound(op, x, params, out):
     eps = _eps(dt)
     with np.errstate(all="ignore"):
         if op in ("sum", "mean"):
-            mag = np.sum(np.abs(xr), axis=axis, keepdims=keep)
+            mag = np.sum(np.where(np.isfinite(xr), np.abs(xr), 0), axis=axis, keepdims=keep)
             e = np.sum(x.err, axis=axis, keepdims=keep) + 2 * (n + 2) * eps * mag
             # partial sums may overflow in one summation order and not in another
             e = np.where(mag > np.finfo(dt).max, np.inf, e)
@@ -344,7 +364,12 @@ def _reduce_bound(op, x, params, out):
             e = np.abs(_f64(out)) * (np.sum(rel, axis=axis, keepdims=keep) * 1.01 + 2 * (n + 2) * eps)
             e = np.where(np.sum(rel, axis=axis, keepdims=keep) > 0.1, np.inf, e)
         e = e + _ulp(out)
-    return _clean(e, out)
+        if op == "prod":  # partial products may overflow or underflow in one order only
+            fin = np.where(np.isfinite(xr), np.abs(xr), 1.0)
+            top = np.prod(np.maximum(fin, 1.0), axis=axis, keepdims=keep)
+            low = np.prod(np.where(fin > 0, np.minimum(fin, 1.0), 1.0), axis=axis, keepdims=keep)
+            e = np.where((top > np.finfo(dt).max) | (low < np.finfo(dt).tiny), np.inf, e)
+    return _clean(e, out, exact_inputs=x.exact)
 
 
 def _matmul_bound(ins, out):
@@ -355,14 +380,14 @@ def _matmul_bound(ins, out):
     k = a.ref.shape[-1]
     with np.errstate(all="ignore"):
         aa, ab = np.abs(_f64(a.ref)), np.abs(_f64(b.ref))
-        mag = np.matmul(aa, ab)
+        mag = np.matmul(np.where(np.isfinite(aa), aa, 0), np.where(np.isfinite(ab), ab, 0))
         e = 2 * (k + 2) * _eps(dt) * mag
         # partial sums may overflow in one summation order and not in another
         e = np.where(mag > np.finfo(dt).max, np.inf, e)
         if not (a.exact and b.exact):
             e = e + np.matmul(a.err, ab) + np.matmul(aa, b.err) + np.matmul(a.err, b.err)
         e = e + _ulp(out)
-    return _clean(e, out)
+    return _clean(e, out, exact_inputs=a.exact and b.exact)
 
 
 # -- random inputs ---------------------------------------------------------------------------
