@@ -80,6 +80,39 @@ def test_contrib_conv2d_pool_and_l2_regularizer_under_arg_scope():
     np.testing.assert_allclose(got_r, 0.5 * np.sum(w ** 2) / 2, rtol=1e-5)
 
 
+def _np_conv_transpose(x, w, stride, out_hw, pad_before):
+    """Scatter-add definition: input pixel (i, j) adds w * x at rows stride*i - pad_before + [0, k)."""
+    kh, kw = w.shape[:2]
+    full = np.zeros((x.shape[0], out_hw[0] + kh + stride, out_hw[1] + kw + stride, w.shape[2]), np.float64)
+    for i in range(x.shape[1]):
+        for j in range(x.shape[2]):
+            full[:, stride * i:stride * i + kh, stride * j:stride * j + kw] += np.einsum("bc,hwoc->bhwo",
+                                                                                      x[:, i, j], w)
+    return full[:, pad_before:pad_before + out_hw[0], pad_before:pad_before + out_hw[1]]
+
+
+def test_layers_conv2d_transpose_same_and_valid_against_numpy():
+    X = tf.placeholder(tf.float32, [None, 5, 5, 3])
+    same = tf.layers.conv2d_transpose(X, 2, 3, strides=2, padding="same", name="same")
+    valid = tf.layers.conv2d_transpose(X, 2, 3, strides=2, padding="valid", activation=tf.nn.relu, name="valid")
+    contrib = tf.contrib.layers.conv2d_transpose(X, 4, 4, stride=2, activation_fn=None)
+    assert same.get_shape().as_list() == [None, 10, 10, 2] and valid.get_shape().as_list() == [None, 11, 11, 2]
+    assert contrib.get_shape().as_list() == [None, 10, 10, 4]
+    assert [v.op.name for v in tf.global_variables()] == [
+        "same/kernel", "same/bias", "valid/kernel", "valid/bias", "Conv2d_transpose/weights",
+        "Conv2d_transpose/biases"]
+    x = np.random.default_rng(8).normal(size=(2, 5, 5, 3)).astype(np.float32)
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        ws, wv, wc = sess.run(["same/kernel:0", "valid/kernel:0", "Conv2d_transpose/weights:0"])
+        got_s, got_v, got_c = sess.run([same, valid, contrib], {X: x})
+    # TF's SAME padding of the transposed conv: total max(k - stride, 0), the smaller half first
+    np.testing.assert_allclose(got_s, _np_conv_transpose(x, ws, 2, (10, 10), 0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got_v, np.maximum(_np_conv_transpose(x, wv, 2, (11, 11), 0), 0), rtol=1e-4,
+                               atol=1e-5)
+    np.testing.assert_allclose(got_c, _np_conv_transpose(x, wc, 2, (10, 10), 1), rtol=1e-4, atol=1e-5)
+
+
 # -- RNN cells --------------------------------------------------------------------------------------
 
 

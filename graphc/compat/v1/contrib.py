@@ -51,6 +51,8 @@ layers = types.SimpleNamespace(
     dropout=add_arg_scope(_contrib_dropout),
     conv2d=_conv2d,
     convolution2d=_conv2d,
+    conv2d_transpose=add_arg_scope(_contrib_layers.convolution2d_transpose),
+    convolution2d_transpose=add_arg_scope(_contrib_layers.convolution2d_transpose),
     max_pool2d=add_arg_scope(_contrib_layers.max_pool2d),
     avg_pool2d=add_arg_scope(_contrib_layers.avg_pool2d),
 )

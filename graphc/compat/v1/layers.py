@@ -180,3 +180,6 @@ def batch_norm(inputs, decay=0.999, center=True, scale=False, epsilon=0.001, is_
                                training=is_training, name=scope, reuse=reuse, _default="BatchNorm",
                                _updates_collections=updates_collections)
 
+
+
+from .contrib_layers import conv2d_transpose  # noqa: E402,F401  (tf.layers.conv2d_transpose)
