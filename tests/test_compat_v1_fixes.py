@@ -367,3 +367,74 @@ def test_while_loop_gradient_without_maximum_iterations_says_what_to_do():
         g = tf.gradients(tf.reduce_sum(y), [x])
         with tf.Session() as sess:
             sess.run(g, {x: [1.0, 1.0]})
+
+
+# -- optimizer slots in checkpoints ---------------------------------------------------------------------
+
+
+def _adam_model(name="Adam"):
+    tf.reset_default_graph()
+    x = tf.placeholder(tf.float32, (None, 3))
+    y = tf.placeholder(tf.float32, (None, 1))
+    w = tf.Variable(tf.zeros((3, 1)), name="w")
+    loss = tf.reduce_mean(tf.square(tf.matmul(x, w) - y))
+    train = tf.train.AdamOptimizer(0.1, name=name).minimize(loss)
+    return x, y, w, train
+
+
+def test_adam_slots_are_global_variables_with_tf_names():
+    """TF 1.x: minimize() creates beta1_power, beta2_power, then w/Adam (m) and w/Adam_1 (v),
+    all global, none trainable."""
+    _adam_model()
+    assert [v.op.name for v in tf.global_variables()] == ["w", "beta1_power", "beta2_power", "w/Adam", "w/Adam_1"]
+    assert [v.op.name for v in tf.trainable_variables()] == ["w"]
+
+
+def test_saver_restores_adam_slots_so_training_continues_identically(tmp_path):
+    """Save after 5 Adam steps, train 5 more; a new graph and session restoring the
+    checkpoint and training 5 steps ends at the same weights (TF: exactly, the moments
+    and beta powers are in the checkpoint). Restoring the weights alone does not."""
+    rng = np.random.RandomState(0)
+    data_x = rng.randn(64, 3).astype(np.float32)
+    data_y = data_x @ np.array([[1.0], [2.0], [3.0]], np.float32)
+    x, y, w, train = _adam_model()
+    saver = tf.train.Saver()
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        for _ in range(5):
+            sess.run(train, {x: data_x, y: data_y})
+        path = saver.save(sess, str(tmp_path / "model"))
+        for _ in range(5):
+            sess.run(train, {x: data_x, y: data_y})
+        continued = sess.run(w)
+    for var_list, same in ((None, True), ("weights only", False)):
+        x, y, w, train = _adam_model()
+        saver = tf.train.Saver([w] if var_list else None)
+        with tf.Session() as sess:
+            if var_list:
+                sess.run(tf.global_variables_initializer())
+            saver.restore(sess, path)
+            m = sess.run(tf.global_variables()[3])
+            for _ in range(5):
+                sess.run(train, {x: data_x, y: data_y})
+            got = sess.run(w)
+        if same:
+            assert np.abs(m).sum() > 0
+            np.testing.assert_array_equal(got, continued)
+        else:
+            assert np.abs(got - continued).max() > 1e-3
+
+
+def test_get_slot_and_slots_of_other_optimizers():
+    w = tf.Variable(np.ones(2, np.float32), name="w")
+    loss = tf.reduce_sum(tf.square(w))
+    opt = tf.train.RMSPropOptimizer(0.1, momentum=0.5)
+    opt.minimize(loss)
+    mom = tf.train.MomentumOptimizer(0.1, 0.9)
+    mom.minimize(loss)
+    names = [v.op.name for v in tf.global_variables()]
+    assert names == ["w", "w/RMSProp", "w/RMSProp_1", "w/Momentum"]
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        np.testing.assert_array_equal(sess.run(opt.get_slot(w, "rms")), [1, 1])   # TF initializes rms to 1
+        assert opt.get_slot(w, "momentum").op.name == "w/RMSProp_1"

@@ -66,11 +66,70 @@ class Optimizer:
         return self._name
 
     def _for_session(self, session):
-        return session._object(self, self._make)
+        return session._object(self, lambda: self._make(session))
 
-    def _make(self):
+    def _make(self, session=None):
         lr = self._lr if not is_graph_value(self._lr) else 0.0  # a tensor rate is set at each replay
-        return self._gc_class(lr, **self._hyper)
+        opt = self._gc_class(lr, **self._hyper)
+        if session is not None:
+            self._bind_slots(opt, session)
+        return opt
+
+    # -- slots: tf.Variables, as in TF (saved by tf.train.Saver, set by the initializer) ----------
+    def _slot_specs(self):
+        """[(slot name, initial value)] per variable, in TF's creation order (which gives
+        the ``var/Adam``, ``var/Adam_1`` names)."""
+        return []
+
+    def _non_slot_specs(self):
+        """[(name, initial value)] of the variables shared by all (Adam's beta powers)."""
+        return []
+
+    def _create_slots(self, var_list):
+        """Create this optimizer's slot variables for ``var_list`` in the graph (TF names:
+        ``hidden1/kernel/Adam``, ``beta1_power``...). The session's graphc optimizer uses
+        their values as its own slots (``_bind_slots``)."""
+        slots = self.__dict__.setdefault("_slot_vars", {})
+        non_slots = self.__dict__.setdefault("_non_slot_vars", {})
+        graph = get_default_graph()
+        with graph.name_scope(None), graph.control_dependencies(None):
+            if var_list and not non_slots:
+                first = var_list[0]
+                for name, value in self._non_slot_specs():
+                    non_slots[name] = _slot_variable(np.asarray(value, first.dtype.as_numpy_dtype), name)
+            for var in var_list:
+                for slot_name, value in self._slot_specs():
+                    if (slot_name, var) not in slots:
+                        slots[(slot_name, var)] = _slot_variable(
+                            np.full(var.shape.as_list(), value, var.dtype.as_numpy_dtype), f"{var.op.name}/{self._name}")
+
+    def _bind_slots(self, opt, session):
+        """Hand the session's values of the slot tf.Variables to graphc optimizer ``opt``
+        (an uninitialized one starts at its initial value, as graphc's own slots do)."""
+        for (slot_name, var), slot in getattr(self, "_slot_vars", {}).items():
+            opt._slots[(slot_name, session._gc_variable(var))] = self._session_slot(session, slot)
+        for name, var in getattr(self, "_non_slot_vars", {}).items():
+            opt._non_slot[name] = self._session_slot(session, var)
+
+    @staticmethod
+    def _session_slot(session, var):
+        gv = session._gc_variable(var)
+        if var not in session._initialized:
+            # set on the host: this runs while the training step is being traced, where
+            # an assign would become part of every step
+            gv._host_value(write=True)[...] = var._slot_initial
+            session._initialized.add(var)
+        return gv
+
+    def get_slot_names(self):
+        return sorted({name for name, _ in self._slot_specs()})
+
+    def get_slot(self, var, name):
+        """The slot variable ``name`` ("m", "v", "momentum", ...) of ``var``, or None."""
+        return getattr(self, "_slot_vars", {}).get((name, var))
+
+    def variables(self):
+        return list(getattr(self, "_slot_vars", {}).values()) + list(getattr(self, "_non_slot_vars", {}).values())
 
     def compute_gradients(self, loss, var_list=None, gate_gradients=1, aggregation_method=None,
                           colocate_gradients_with_ops=False, grad_loss=None):
@@ -87,6 +146,7 @@ class Optimizer:
             raise ValueError("No gradients provided for any variable, check your graph for ops that do not support "
                              f"gradients, between variables {[v.name for _, v in grads_and_vars]} and loss.")
         lr = self._lr if is_graph_value(self._lr) else None
+        self._create_slots([v for _, v in pairs])
         reads = {v for _, v in pairs} | ({global_step} if global_step is not None else set())
         return record(self._name, _apply, (Ref(self), lr, [(g, Ref(v)) for g, v in pairs],
                                            Ref(global_step) if global_step is not None else None),
@@ -96,6 +156,12 @@ class Optimizer:
                  colocate_gradients_with_ops=False, name=None, grad_loss=None):
         grads_and_vars = self.compute_gradients(loss, var_list, grad_loss=grad_loss)
         return self.apply_gradients(grads_and_vars, global_step=global_step, name=name)
+
+
+def _slot_variable(value, name):
+    var = Variable(value, name=name, trainable=False)
+    var._slot_initial = value
+    return var
 
 
 class GradientDescentOptimizer(Optimizer):
@@ -113,6 +179,9 @@ class MomentumOptimizer(Optimizer):
     def __init__(self, learning_rate, momentum, use_locking=False, name="Momentum", use_nesterov=False):
         super().__init__(learning_rate, use_locking, name, momentum=momentum, use_nesterov=use_nesterov)
 
+    def _slot_specs(self):
+        return [("momentum", 0.0)]
+
 
 class AdagradOptimizer(Optimizer):
     _gc_class = gc.optim.AdaGrad
@@ -120,6 +189,9 @@ class AdagradOptimizer(Optimizer):
 
     def __init__(self, learning_rate, initial_accumulator_value=0.1, use_locking=False, name="Adagrad"):
         super().__init__(learning_rate, use_locking, name, initial_accumulator_value=initial_accumulator_value)
+
+    def _slot_specs(self):
+        return [("accumulator", self._hyper["initial_accumulator_value"])]
 
 
 class RMSPropOptimizer(Optimizer):
@@ -131,6 +203,9 @@ class RMSPropOptimizer(Optimizer):
         super().__init__(learning_rate, use_locking, name, decay=decay, momentum=momentum, epsilon=epsilon,
                          centered=centered)
 
+    def _slot_specs(self):
+        return [("rms", 1.0)] + ([("mg", 0.0)] if self._hyper["centered"] else []) + [("momentum", 0.0)]
+
 
 class AdamOptimizer(Optimizer):
     _gc_class = gc.optim.Adam
@@ -138,6 +213,12 @@ class AdamOptimizer(Optimizer):
 
     def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-08, use_locking=False, name="Adam"):
         super().__init__(learning_rate, use_locking, name, beta1=beta1, beta2=beta2, epsilon=epsilon)
+
+    def _slot_specs(self):
+        return [("m", 0.0), ("v", 0.0)]
+
+    def _non_slot_specs(self):
+        return [("beta1_power", self._hyper["beta1"]), ("beta2_power", self._hyper["beta2"])]
 
 
 class FtrlOptimizer(Optimizer):
@@ -152,6 +233,9 @@ class FtrlOptimizer(Optimizer):
                          l1_regularization_strength=l1_regularization_strength,
                          l2_regularization_strength=l2_regularization_strength,
                          l2_shrinkage_regularization_strength=l2_shrinkage_regularization_strength)
+
+    def _slot_specs(self):
+        return [("accum", self._hyper["initial_accumulator_value"]), ("linear", 0.0)]
 
 
 # -- learning rate and global step ------------------------------------------------------------------
@@ -193,8 +277,8 @@ class Saver:
     """Saves/restores tf.Variables of a session by name (``hidden1/kernel``) with
     gc.Saver's files: ``path[-step].npz`` plus a ``checkpoint`` index per directory.
 
-    Optimizer slots (Adam's moments) are graphc state outside the tf graph, so they are
-    not part of the checkpoint.
+    Optimizer slots (Adam's ``var/Adam``, ``var/Adam_1``, ``beta1_power``...) are global
+    tf.Variables, as in TF, so the default var_list saves and restores them too.
     """
 
     def __init__(self, var_list=None, reshape=False, sharded=False, max_to_keep=5,
