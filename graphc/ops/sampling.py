@@ -18,7 +18,8 @@ the expected counts depend only on the integers).
   avoided by drawing a fixed ``M`` values: M is the smallest number of draws for
   which running out of distinct values has probability < 1e-9, bounded by the
   worst case in which every rejected draw hit the most likely classes
-  (``draws_needed``). The log-uniform value is ``floor(exp(u * log(range_max + 1))) - 1``
+  (``draws_needed``); in that case (probability < 1e-9 per call) the missing values
+  would be 0. The log-uniform value is ``floor(exp(u * log(range_max + 1))) - 1``
   with probability ``log((v + 2) / (v + 1)) / log(range_max + 1)``, as in TF.
 """
 from __future__ import annotations
