@@ -10,8 +10,8 @@ from . import ops as _ops  # registers every op
 from . import passes as _passes  # registers every pass
 from .compiler import CompiledFunction, compile, trace
 from .errors import (ArgumentError, CheckpointError, CompileError, DeviceError, DTypeError, ExportError,
-                     GraphcError, InvalidValueError, OutOfMemoryError, ScalarOverflowError, ShapeError, TraceError,
-                     UnknownOpError, VerificationError)
+                     GraphcError, IndexingError, InvalidValueError, OutOfMemoryError, ScalarOverflowError,
+                     ShapeError, TraceError, UnknownOpError, VerificationError)
 from .interpreter import interpret
 from .ir import Graph, Node, TensorType
 from .tracing import Tensor

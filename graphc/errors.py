@@ -21,6 +21,11 @@ class ShapeError(GraphcError, ValueError):
     """Operand shapes are incompatible with the op."""
 
 
+class IndexingError(ShapeError, IndexError):
+    """An index is out of bounds or malformed (numpy raises IndexError, so this is one;
+    it is also a ShapeError)."""
+
+
 class DTypeError(GraphcError, TypeError):
     """An operand dtype is not supported by the op."""
 

@@ -11,9 +11,9 @@ import operator
 
 import numpy as np
 
-from ..errors import ArgumentError, ShapeError, user_source_line
+from ..errors import ArgumentError, IndexingError, ShapeError, user_source_line
 from ..ir import TensorType
-from ..tracing import bind
+from ..tracing import bind, static_type
 from .common import dtype_of, normalize_axis, shape_of, sum_to_shape
 from .registry import defop
 
@@ -239,15 +239,26 @@ defop("slice_grad", "injective", _slice_grad_infer, _slice_grad_impl, emit=_slic
 
 def getitem(x, key):
     """Basic numpy indexing: ints, slices, None and Ellipsis (views become copies)."""
+    try:
+        return _getitem(x, key)
+    except IndexingError as e:
+        raise IndexingError(f"getitem: {e} (operand {static_type(x)})\n  at {user_source_line()}") from None
+
+
+def _getitem(x, key):
     shape = shape_of(x)
     if not isinstance(key, tuple):
         key = (key,)
     for k in key:
+        if isinstance(k, (bool, np.bool_)):  # numpy: a new axis of size 1 or 0, not index 1 or 0
+            raise IndexingError("boolean scalar indices are not supported (use None to add an axis)")
         if not (k is None or k is Ellipsis or isinstance(k, (int, np.integer, slice))):
-            raise ShapeError(f"only basic indexing (ints, slices, None, ...) is supported, got {type(k).__name__}")
+            raise IndexingError(f"only basic indexing (ints, slices, None, ...) is supported, got {type(k).__name__}")
+    if sum(1 for k in key if k is Ellipsis) > 1:
+        raise IndexingError("an index can only have a single ellipsis ('...')")
     n_real = sum(1 for k in key if k is not None and k is not Ellipsis)
     if n_real > len(shape):
-        raise ShapeError(f"too many indices for array of dimension {len(shape)}")
+        raise IndexingError(f"too many indices for array of dimension {len(shape)}")
     if Ellipsis in key:
         pos = key.index(Ellipsis)
         key = key[:pos] + (slice(None),) * (len(shape) - n_real) + key[pos + 1:]
@@ -270,7 +281,7 @@ def getitem(x, key):
         else:
             i = int(k)
             if not -d <= i < d:
-                raise ShapeError(f"index {i} is out of bounds for axis {axis} with size {d}")
+                raise IndexingError(f"index {i} is out of bounds for axis {axis} with size {d}")
             starts.append(i % d)
             steps.append(1)
             sizes.append(1)
