@@ -8,6 +8,7 @@ unless stated; sampling frequencies within 4 standard errors.
 """
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import graphc as gc
 import graphc.compat.v1 as tf
@@ -303,6 +304,19 @@ def test_candidate_sampler_pieces_against_tf_algorithm():
     np.testing.assert_allclose(count, -np.expm1(ref_tries * np.log1p(-p)), rtol=1e-12)
     same = gc.compile(lambda q, n: sampling.expected_count(q, n, 12))(p, np.float64(12))
     np.testing.assert_allclose(same, p * 12, rtol=1e-12)                 # no rejection: p * num_sampled
+
+
+_first_unique_5 = gc.compile(lambda d: sampling.first_unique(d, 5))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 7), min_size=40, max_size=40).filter(lambda v: len(set(v)) >= 5))
+def test_first_unique_matches_draw_order_reference(values):
+    draws = np.array(values, np.int64)
+    picked, tries = _first_unique_5(draws)
+    ref_picked, ref_tries = _np_first_unique(draws, 5)
+    np.testing.assert_array_equal(picked, ref_picked)
+    assert tries == ref_tries
 
 
 def test_draws_needed_bound_holds_empirically():
