@@ -354,8 +354,7 @@ def _reduce_bound(op, x, params, out):
         if op in ("sum", "mean"):
             mag = np.sum(np.where(np.isfinite(xr), np.abs(xr), 0), axis=axis, keepdims=keep)
             e = np.sum(x.err, axis=axis, keepdims=keep) + 2 * (n + 2) * eps * mag
-            # partial sums may overflow in one summation order and not in another
-            e = np.where(mag > np.finfo(dt).max, np.inf, e)
+            unstable = mag > np.finfo(dt).max  # partial sums overflow in some orders only
             if op == "mean":
                 e = e / max(n, 1) + _ulp(out)
         else:  # prod: relative error bounds add up
@@ -368,8 +367,8 @@ def _reduce_bound(op, x, params, out):
             fin = np.where(np.isfinite(xr), np.abs(xr), 1.0)
             top = np.prod(np.maximum(fin, 1.0), axis=axis, keepdims=keep)
             low = np.prod(np.where(fin > 0, np.minimum(fin, 1.0), 1.0), axis=axis, keepdims=keep)
-            e = np.where((top > np.finfo(dt).max) | (low < np.finfo(dt).tiny), np.inf, e)
-    return _clean(e, out, exact_inputs=x.exact)
+            unstable = (top > np.finfo(dt).max) | (low < np.finfo(dt).tiny)
+    return np.where(unstable, np.inf, _clean(e, out, exact_inputs=x.exact))
 
 
 def _matmul_bound(ins, out):
@@ -382,12 +381,13 @@ def _matmul_bound(ins, out):
         aa, ab = np.abs(_f64(a.ref)), np.abs(_f64(b.ref))
         mag = np.matmul(np.where(np.isfinite(aa), aa, 0), np.where(np.isfinite(ab), ab, 0))
         e = 2 * (k + 2) * _eps(dt) * mag
-        # partial sums may overflow in one summation order and not in another
-        e = np.where(mag > np.finfo(dt).max, np.inf, e)
         if not (a.exact and b.exact):
             e = e + np.matmul(a.err, ab) + np.matmul(aa, b.err) + np.matmul(a.err, b.err)
         e = e + _ulp(out)
-    return _clean(e, out, exact_inputs=a.exact and b.exact)
+    e = _clean(e, out, exact_inputs=a.exact and b.exact)
+    # products or partial sums may overflow in one summation order (or without FMA) and
+    # not in another
+    return np.where(mag > np.finfo(dt).max, np.inf, e)
 
 
 # -- random inputs ---------------------------------------------------------------------------
