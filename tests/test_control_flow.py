@@ -266,3 +266,24 @@ def test_control_flow_ops_stay_on_the_cpu():
     assert nodes and not has_kernel(nodes[0], "gpu") and has_kernel(nodes[0], "cpu")
     inner = [n for n in nodes[0].attrs["true_body"].nodes if n.op == "while_loop"]
     assert inner and not has_kernel(inner[0], "gpu")
+
+
+def test_random_ops_in_a_cond_branch_draw_fresh_numbers_per_call():
+    """A branch runs at most once per call, so it may draw (dropout inside tf.cond);
+    the numbers change from call to call and the untaken branch draws nothing."""
+    @gc.compile
+    def f(p, x):
+        return gc.cond(p, lambda: gc.nn.dropout(x, rate=0.5, training=True), lambda: x * 2)
+
+    x = np.ones(4000, np.float32)
+    a, b = f(np.bool_(True), x), f(np.bool_(True), x)
+    for d in (a, b):
+        assert set(np.unique(d)) <= {0.0, 2.0} and 0.45 < (d == 0).mean() < 0.55
+    assert not np.array_equal(a, b)
+    np.testing.assert_array_equal(f(np.bool_(False), x), x * 2)
+
+
+def test_random_ops_in_a_while_loop_body_are_refused():
+    with pytest.raises(gc.TraceError, match="while_loop"):
+        gc.compile(lambda x: gc.while_loop(lambda v: v.sum() < 3, lambda v: v + gc.random.uniform((2,)), x))(
+            np.zeros(2, np.float32))

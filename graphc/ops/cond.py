@@ -33,6 +33,8 @@ class BranchTrace(BodyTrace):
     """A branch body: outer values and Variables are captured; assigns are recorded
     (and turned into extra outputs) instead of being refused as in a scan body."""
 
+    runs_once = True   # at most once per call of the enclosing trace: random ops may draw here
+
     def __init__(self, outer, name):
         super().__init__(outer, name)
         self.writes: dict = {}    # Variable -> Node of its new value, in assignment order

@@ -260,18 +260,30 @@ def _draw(shape, dtype, dist, seed):
         out = bind("random", [counter], shape=shape, dtype=dtype, dist=dist, key=_key(seed, stream))
         var.assign(counter + 1)
         return out
-    if getattr(trace, "outer", None) is not None:
+    root = trace
+    while getattr(root, "outer", None) is not None and getattr(root, "runs_once", False):
+        root = root.outer     # a gc.cond branch runs at most once per call: draw as its caller does
+    if getattr(root, "outer", None) is not None:
         from ..errors import TraceError, user_source_line
 
-        raise TraceError("random ops inside a gc.scan body are not supported (the body is traced once, so "
-                         "every step would draw the same numbers); draw them for all steps outside the loop "
-                         f"and scan over them\n  at {user_source_line()}")
-    rng = trace.meta.setdefault("rng", {})
+        raise TraceError("random ops inside a gc.scan body or a gc.while_loop are not supported (the body "
+                         "is traced once, so every step would draw the same numbers); draw them for all steps "
+                         f"outside the loop and scan over them\n  at {user_source_line()}")
+    rng = root.meta.setdefault("rng", {})
     if "counter" not in rng:
-        counter = Tensor(trace.read_variable(var), trace)
+        if root is trace:
+            counter = Tensor(trace.read_variable(var), trace)
+            var.assign(counter + np.int64(1))
+        else:   # the counter is read and advanced by the top-level trace, the branch captures it
+            from ..ir import Node
+            from ..tracing import constant_node
+
+            read = root.read_variable(var)
+            root.write_variable(var, root.add(Node("add", [read, constant_node(np.int64(1), root)], {}, read.type,
+                                                   read.loc)))
+            counter = Tensor(read, root)
         rng["counter"] = counter
         rng["stream"] = 0
-        var.assign(counter + np.int64(1))
     stream = rng["stream"]
     rng["stream"] += 1
     return bind("random", [rng["counter"]], shape=shape, dtype=dtype, dist=dist, key=_key(seed, stream))

@@ -196,11 +196,18 @@ def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, f
         out = record("Cond", run, (pred, Ref(_SessionContext(graph)), outside), name="Merge", reads=reads,
                      control_inputs=controls, fallback=lambda: tuple(specs))
     op = out.op if isinstance(out, Tensor) else (out[0].op if isinstance(out, tuple) and out else out)
+    _pass_static_inputs(op, t_ops + f_ops)
     values = list(out) if isinstance(out, tuple) else []
     results = []
     for k in kinds:
         results.append(op if k is None else values.pop(0))
     return unflatten(t_tree, results)
+
+
+def _pass_static_inputs(op, owned):
+    """Inputs an owned op needs as Python numbers (a fed keep_prob) are needed by the
+    Cond/While op that replays it, so the session passes them as numbers."""
+    op._static_inputs = frozenset().union(op._static_inputs, *[o._static_inputs for o in owned])
 
 
 def _stand_in_error(*_):
@@ -260,6 +267,7 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
         specs = tuple(Spec(s.get_shape(), s.dtype) for s in stand_ins)
         out = record("While", run, (list(leaves), Ref(_SessionContext(graph)), outside), name="Exit", reads=reads,
                      control_inputs=list(dict.fromkeys(c_ctl + b_ctl)), fallback=lambda: specs)
+    _pass_static_inputs(out[0].op, c_ops + b_ops)
     out = list(out)
     if single and len(out) == 1:
         return out[0]
