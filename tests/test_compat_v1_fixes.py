@@ -438,3 +438,17 @@ def test_get_slot_and_slots_of_other_optimizers():
         sess.run(tf.global_variables_initializer())
         np.testing.assert_array_equal(sess.run(opt.get_slot(w, "rms")), [1, 1])   # TF initializes rms to 1
         assert opt.get_slot(w, "momentum").op.name == "w/RMSProp_1"
+
+
+def test_dropout_inside_cond_with_a_fed_keep_prob():
+    """The books' ``tf.cond(training, lambda: tf.nn.dropout(x, keep_prob), lambda: x)``:
+    TF drops only when training is fed True (scaling kept units by 1/keep_prob)."""
+    x = tf.placeholder(tf.float32, (None,))
+    keep_prob = tf.placeholder_with_default(1.0, ())
+    training = tf.placeholder_with_default(False, ())
+    y = tf.cond(training, lambda: tf.nn.dropout(x, keep_prob), lambda: x)
+    data = np.ones(4000, np.float32)
+    with tf.Session() as sess:
+        dropped = sess.run(y, {x: data, training: True, keep_prob: 0.5})
+        np.testing.assert_array_equal(sess.run(y, {x: data}), data)
+    assert set(np.unique(dropped)) <= {0.0, 2.0} and 0.45 < (dropped == 0).mean() < 0.55
