@@ -33,7 +33,7 @@ def _threadpool_provider():
 def _gemm_provider():
     from .codegen import gemm_runtime
 
-    return "gemm", {gemm_runtime.symbol(d) for d in gemm_runtime.DTYPES}, gemm_runtime.emit_gemm_runtime
+    return "gemm", {n for d in gemm_runtime.DTYPES for n in gemm_runtime.exported(d)}, gemm_runtime.emit_gemm_runtime
 
 
 RUNTIME_PROVIDERS = [_threadpool_provider, _gemm_provider]

@@ -209,3 +209,85 @@ def test_scan_lengths_and_unused_outputs(length):
     np.testing.assert_allclose(c, ref, rtol=1e-6)
     np.testing.assert_allclose(only_c, ref, rtol=1e-6)
     np.testing.assert_allclose(ys, np.array(ref_ys, np.float32).reshape(ys.shape), rtol=1e-5)
+
+
+# -- loop-invariant weights are packed once per loop (issue 11) ------------------------------
+
+def _jit_packed_gemm(dtype):
+    """The GEMM reading a pre-packed B and its packer, JIT-compiled alone (ctypes)."""
+    import ctypes
+
+    import llvmlite.binding as llvm
+    from llvmlite import ir
+
+    from graphc.codegen.gemm import _target_machine_for, emit_gemm_with_packed_b
+    from graphc.codegen.cpu import current_model
+
+    tm = _target_machine_for(current_model())
+    mod = ir.Module("packed_gemm_test")
+    mod.triple = llvm.get_process_triple()
+    emit_gemm_with_packed_b(mod, "g", dtype)
+    llmod = llvm.parse_assembly(str(mod))
+    llmod.verify()
+    engine = llvm.create_mcjit_compiler(llmod, tm)
+    engine.finalize_object()
+    i64, vp = ctypes.c_int64, ctypes.c_void_p
+    gemm = ctypes.CFUNCTYPE(None, *[i64] * 3, vp, i64, i64, vp, i64, i64, vp, *[i64] * 4, vp)(
+        engine.get_function_address("g_bpacked"))
+    pack = ctypes.CFUNCTYPE(None, i64, i64, vp, i64, i64, vp)(engine.get_function_address("g_pack_b"))
+    gemm.engine = engine
+    return gemm, pack
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gemm_with_b_packed_once(dtype):
+    """Edge tiles, K = 0, several K blocks (K > KC) and column panels (N > NC), transposed
+    B; one packed B serves two row ranges."""
+    from graphc.codegen.gemm import gemm_pack_buffer_elems, packed_b_elems
+
+    from graphc.codegen.gemm import gemm_config
+
+    gemm, pack = _jit_packed_gemm(dtype)
+    rng = np.random.default_rng(7)
+    nc = gemm_config(dtype).NC  # N > NC: several column panels
+    for M, N, K, trans in [(13, 37, 5, False), (50, 600, 178, False), (50, 178, 600, True), (3, 1, 1100, False),
+                           (7, 9, 0, True), (1, 70, 33, True), (3, nc + 37, 9, True)]:
+        a = rng.standard_normal((M, K)).astype(dtype)
+        bm = rng.standard_normal((K, N)).astype(dtype)
+        b_store = np.ascontiguousarray(bm.T) if trans else bm
+        b_rs, b_cs = (1, K) if trans else (N, 1)
+        packed = np.full(packed_b_elems(dtype, K, N) + 64, np.nan, dtype)
+        start = (-packed.ctypes.data % 64) // packed.itemsize  # 64-byte aligned
+        pptr = packed.ctypes.data + start * packed.itemsize
+        pack(K, N, b_store.ctypes.data, b_rs, b_cs, pptr)
+        scratch = np.zeros(gemm_pack_buffer_elems(dtype) + 64, dtype)
+        c = np.full((M, N), np.nan, dtype)
+        for m0, m1 in [(0, M // 2), (M // 2, M)]:  # two row ranges, as two threads would
+            gemm(M, N, K, a.ctypes.data, K, 1, pptr, 0, 0, c.ctypes.data, N, 0, m0, m1, scratch.ctypes.data)
+        tol = 1e-4 if dtype == "float32" else 1e-12
+        np.testing.assert_allclose(c, a.astype(np.float64) @ bm, rtol=tol, atol=tol * max(K, 1))
+
+
+def test_scan_packs_loop_invariant_weights_once(monkeypatch):
+    """A GEMM-sized RNN whose weight is read pre-packed in the forward (B = w) and the
+    backward (B = w.T) loop: results and gradients match the numpy interpreter."""
+    from graphc.codegen import control_lowering
+
+    packs = []
+    plan = control_lowering.plan_scan
+    monkeypatch.setattr(control_lowering, "plan_scan", lambda node, lowering: packs.append(plan(node, lowering)) or packs[-1])
+    rng = np.random.default_rng(4)
+    xs = rng.standard_normal((3, 8, 100)).astype(np.float32)
+    w = (rng.standard_normal((1100, 1000)) * 0.03).astype(np.float32)
+    h0 = (rng.standard_normal((8, 1000)) * 0.1).astype(np.float32)
+
+    def loss(w, xs, h0):
+        h, _ = gc.scan(lambda h, x: (gc.tanh(gc.concatenate([x, h], axis=1) @ w), None), h0, xs)
+        return (h * h).sum()
+
+    g = gc.grad(loss, argnums=(0, 1, 2))
+    got = g(w, xs, h0)
+    assert sorted(p["trans"] for plan_ in packs for p in plan_["packs"]) == [False, True]
+    want = gc.interpret(gc.trace(g, w, xs, h0), w, xs, h0)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=2e-3, atol=2e-4)

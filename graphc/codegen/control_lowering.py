@@ -6,6 +6,10 @@ y_t..., workspace]). Body outputs whose stacked part nothing reads (the ys of a 
 whose final state is all that is used) are dropped before that, so they are not
 computed at all.
 
+A GEMM in the body whose B is a loop-invariant capture (an RNN's weights) reads B packed
+once before the loop, into the body's workspace, instead of packing it every step (and
+in every thread) again.
+
 Emit: when the stacked input carries are read (by the backward scan), they are where
 the carries live: step t reads its carries at stacked[t] and writes the new ones at
 stacked[t + 1] (the last step writes them to scratch), so no copy runs per step.
@@ -49,11 +53,40 @@ def plan_scan(node, lowering) -> dict:
                       options=dict(parent.options) if parent else {})
     PassManager(default_pipeline(ctx), ctx).run(body)
     sub = lower_program(body, name=f"{node.op}{node.id}", pass_context=ctx)
+    packs, body_bytes = _pack_invariant_weights(sub, nc + nx)
     carry_sizes = [_align(t.nbytes) for t in node.type.types[:nc]]
     carry_bytes = sum(carry_sizes)
     stack_carries = any(nc + ny <= p < 2 * nc + ny for p in used)
     return {"program": sub, "carry_sizes": carry_sizes, "carry_bytes": carry_bytes, "y_parts": kept,
-            "stack_carries": stack_carries, "scratch_bytes": 2 * carry_bytes + _align(sub.workspace_bytes)}
+            "stack_carries": stack_carries, "packs": packs, "scratch_bytes": 2 * carry_bytes + body_bytes}
+
+
+def _pack_invariant_weights(sub, first_capture) -> tuple:
+    """Let the body's 2-D GEMMs whose B is a captured (loop-invariant) input read B packed
+    once before the loop: the packed copies go after the body's workspace. Returns (the
+    packs to do: capture index, workspace offset, K, N, transposed, dtype; the body's
+    workspace bytes including them)."""
+    from .gemm import packed_b_elems
+    from .program import Buffer, GemmStep
+
+    size = _align(sub.workspace_bytes)
+    packs, offsets = [], {}
+    for step in sub.kernels:
+        if not (isinstance(step, GemmStep) and step.node.type.ndim == 2 and step.b.kind == "input"
+                and step.b.base is None and step.b.slot >= first_capture):
+            continue
+        dt = step.node.type.dtype
+        K, N = step.node.inputs[0].type.shape[-1], step.node.type.shape[-1]
+        key = (step.b.slot, step.b_trans)
+        nbytes = packed_b_elems(dt, K, N) * (4 if dt == "float32" else 8)
+        if key not in offsets:
+            offsets[key] = size
+            packs.append({"capture": step.b.slot - first_capture, "offset": size, "K": K, "N": N,
+                          "trans": step.b_trans, "dtype": dt})
+            size += _align(nbytes)
+        step.b = Buffer("workspace", offsets[key], (K, N), dt, nbytes)
+        step.b_packed = True
+    return packs, size
 
 
 def emit_scan(target, module, b: ir.IRBuilder, step, pointer):
@@ -96,6 +129,14 @@ def emit_scan(target, module, b: ir.IRBuilder, step, pointer):
     else:
         for k in range(nc):
             copy(A[k], ins[k], types[k].nbytes)
+    caps = ins[nc + nx:]
+    for pk in plan["packs"]:  # loop-invariant GEMM operands, packed once for every step
+        from .gemm_runtime import declare_pack_b
+
+        K, N = pk["K"], pk["N"]
+        b_rs, b_cs = (1, K) if pk["trans"] else (N, 1)
+        b.call(declare_pack_b(module, pk["dtype"]), [c64(K), c64(N), caps[pk["capture"]], c64(b_rs), c64(b_cs),
+                                                     b.gep(ws, [c64(pk["offset"])])])
 
     fn = b.function
     counter = b.alloca(I64)
@@ -121,7 +162,6 @@ def emit_scan(target, module, b: ir.IRBuilder, step, pointer):
         cur = [b.select(odd, B[k], A[k]) for k in range(nc)]
         new = [b.select(odd, A[k], B[k]) for k in range(nc)]
     xs = [at_step(ins[nc + k], step.inputs[nc + k].nbytes // max(length, 1)) for k in range(nx)]
-    caps = ins[nc + nx:]
     ys = [at_step(b.gep(out, [c64(offsets[p])]), types[p].nbytes // max(length, 1)) for p in plan["y_parts"]]
     args = cur + xs + caps + new + ys + [ws]
     arr = b.alloca(ir.ArrayType(I8P, len(args)))

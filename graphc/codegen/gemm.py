@@ -58,8 +58,8 @@ from dataclasses import dataclass, replace
 
 import llvmlite.ir as ir
 
-__all__ = ["emit_gemm", "gemm_config", "gemm_pack_buffer_elems", "micro_shape", "compile_gemm_for_test",
-           "counted_loop", "GemmConfig"]
+__all__ = ["emit_gemm", "emit_gemm_with_packed_b", "packed_b_elems", "gemm_config", "gemm_pack_buffer_elems",
+           "micro_shape", "compile_gemm_for_test", "counted_loop", "GemmConfig"]
 
 I64 = ir.IntType(64)
 I32 = ir.IntType(32)
@@ -430,7 +430,55 @@ def emit_gemm(module: ir.Module, name: str, dtype: str = "float32", model=None) 
     return _emit_gemm_blocked(module, name, dtype, gemm_config(dtype, model))
 
 
-def _emit_gemm_blocked(module, name, dtype, cfg: GemmConfig, unroll=_UNROLL):
+def _k_step(b, K, KC, unroll):
+    """K is split into equal blocks of at most KC (a multiple of the unroll): 784 runs as
+    4 x 196 rather than 3 x 256 + 16, whose short last block wastes a pass over C."""
+    nblk = _smax(b, b.sdiv(b.add(K, _c(KC - 1)), _c(KC)), _c(1))
+    kstep = b.sdiv(b.add(K, b.sub(nblk, _c(1))), nblk)
+    kstep = b.mul(b.sdiv(b.add(kstep, _c(unroll - 1)), _c(unroll)), _c(unroll))
+    return _smax(b, _smin(b, kstep, _c(KC)), _c(1))
+
+
+def _round_up(b, n, multiple):
+    return b.mul(b.sdiv(b.add(n, _c(multiple - 1)), _c(multiple)), _c(multiple))
+
+
+def packed_b_elems(dtype: str, K: int, N: int, model=None) -> int:
+    """Elements of the buffer ``name + "_pack_b"`` fills: every KC x NC panel of a K x N
+    operand B, each NR-wide micro-panel zero padded (the caller aligns it to 64 bytes)."""
+    cfg = gemm_config(dtype, model)
+    return max(1, K * (-(-N // cfg.NR) * cfg.NR))
+
+
+def _emit_pack_b_all(module, name, T, pack_b, NCe, NR, KC, unroll):
+    """void name(K, N, B, b_rs, b_cs, out): pack all of B, panel (jc, pc) at element
+    jc * K + pc * round_up(nc, NR) of ``out``: the layout the ``b_packed`` GEMM reads,
+    so a loop-invariant B (an RNN's weights) is packed once for every step of a loop."""
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I64, I64, PTR, I64, I64, PTR]), name)
+    fn.attributes.add("nounwind")
+    K, N, B, b_rs, b_cs, out = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    kstep = _k_step(b, K, KC, unroll)
+    with counted_loop(b, 0, N, NCe, "jc") as jc:
+        nc = _smin(b, b.sub(N, jc), _c(NCe))
+        with counted_loop(b, 0, K, kstep, "pc") as pc:
+            kc = _smin(b, b.sub(K, pc), kstep)
+            dst = _gep(b, T, out, b.add(b.mul(jc, K), b.mul(pc, _round_up(b, nc, NR))))
+            b.call(pack_b, [B, b_cs, b_rs, jc, nc, pc, kc, dst])
+    b.ret_void()
+    return fn
+
+
+def emit_gemm_with_packed_b(module: ir.Module, name: str, dtype: str = "float32", model=None):
+    """Define ``name`` (the GEMM), ``name + "_bpacked"`` (the same GEMM reading B from a
+    buffer ``name + "_pack_b"`` filled: B's strides are then ignored) and that packer."""
+    cfg = gemm_config(dtype, model)
+    fn = _emit_gemm_blocked(module, name, dtype, cfg)
+    _emit_gemm_blocked(module, name + "_bpacked", dtype, cfg, b_packed=True)
+    return fn
+
+
+def _emit_gemm_blocked(module, name, dtype, cfg: GemmConfig, unroll=_UNROLL, b_packed=False):
     """emit_gemm with an explicit configuration (the tuning probe varies it)."""
     T, size = _check_dtype(dtype)
     MR, NV, L, MC, KC, NC = cfg.MR, cfg.NV, cfg.L, cfg.MC, cfg.KC, cfg.NC
@@ -442,6 +490,8 @@ def _emit_gemm_blocked(module, name, dtype, cfg: GemmConfig, unroll=_UNROLL):
     pack_a = _emit_pack(module, name + ".pack_a", T, size, MR, L)
     pack_b = _emit_pack(module, name + ".pack_b", T, size, NR, L)
     ukr = _emit_ukernel(module, name + ".ukernel", T, size, MR, NV, L, unroll, cfg.fused)
+    if b_packed:
+        _emit_pack_b_all(module, name[:-len("_bpacked")] + "_pack_b", T, pack_b, NCe, NR, KC, unroll)
 
     fnty = ir.FunctionType(ir.VoidType(), [I64, I64, I64, PTR, I64, I64, PTR, I64, I64,
                                            PTR, I64, I64, I64, I64, PTR])
@@ -467,12 +517,7 @@ def _emit_gemm_blocked(module, name, dtype, cfg: GemmConfig, unroll=_UNROLL):
     m1 = _smin(b, m_end, M)
     accum_flag = b.zext(b.icmp_signed("!=", accum, _c(0)), I64)
 
-    # K is split into equal blocks of at most KC (a multiple of the unroll): 784 runs as
-    # 4 x 196 rather than 3 x 256 + 16, whose short last block wastes a pass over C.
-    nblk = _smax(b, b.sdiv(b.add(K, _c(KC - 1)), _c(KC)), _c(1))
-    kstep = b.sdiv(b.add(K, b.sub(nblk, _c(1))), nblk)
-    kstep = b.mul(b.sdiv(b.add(kstep, _c(unroll - 1)), _c(unroll)), _c(unroll))
-    kstep = _smax(b, _smin(b, kstep, _c(KC)), _c(1))
+    kstep = _k_step(b, K, KC, unroll)
     with counted_loop(b, 0, N, NCe, "jc") as jc:
         nc = _smin(b, b.sub(N, jc), _c(NCe))
         # do { ... } while (pc < K): runs once for K == 0 so C gets zeroed.
@@ -485,7 +530,10 @@ def _emit_gemm_blocked(module, name, dtype, cfg: GemmConfig, unroll=_UNROLL):
         pc.add_incoming(_c(0), pre)
         kc = _smax(b, _smin(b, b.sub(K, pc), kstep), _c(0))
         beta = b.select(b.icmp_signed("==", pc, _c(0)), accum_flag, _c(1))
-        b.call(pack_b, [B, b_cs, b_rs, jc, nc, pc, kc, Bp])
+        if b_packed:  # B holds every panel, packed once by name + "_pack_b" (see there)
+            Bp = _gep(b, T, B, b.add(b.mul(jc, K), b.mul(pc, _round_up(b, nc, NR))))
+        else:
+            b.call(pack_b, [B, b_cs, b_rs, jc, nc, pc, kc, Bp])
         with counted_loop(b, m0, m1, MCe, "ic") as ic:
             mc = _smin(b, b.sub(m1, ic), _c(MCe))
             b.call(pack_a, [A, a_rs, a_cs, ic, mc, pc, kc, Ap])

@@ -16,7 +16,7 @@ import threading
 
 from llvmlite import ir
 
-from .gemm import emit_gemm
+from .gemm import emit_gemm_with_packed_b
 
 DTYPES = ("float32", "float64")
 _lock = threading.Lock()
@@ -37,27 +37,47 @@ def _model_tag(model=None) -> str:
     return f"{re.sub(r'[^A-Za-z0-9]', '_', m.name)}_{digest}"
 
 
+# void pack_b(K, N, B, b_rs, b_cs, out): B packed once for the "_bpacked" GEMM (gemm.py)
+PACK_B_TYPE = ir.FunctionType(ir.VoidType(), [I64, I64, PTR, I64, I64, PTR])
+
+
 def symbol(dtype: str, model=None) -> str:
     return f"graphc_gemm_{dtype}_{_model_tag(model)}"
 
 
+def exported(dtype: str) -> list:
+    """The runtime's symbols for ``dtype``: the GEMM, the GEMM reading a pre-packed B, and
+    the packer of B (loop-invariant weights are packed once per loop, see control_lowering)."""
+    name = symbol(dtype)
+    return [name, name + "_bpacked", name + "_pack_b"]
+
+
 def emit_gemm_runtime(module: ir.Module) -> None:
     """Define the GEMMs of every dtype (external) and keep their helpers internal."""
-    names = {symbol(d) for d in DTYPES}
+    names = {n for d in DTYPES for n in exported(d)}
     for dt in DTYPES:
-        emit_gemm(module, symbol(dt), dt)
+        emit_gemm_with_packed_b(module, symbol(dt), dt)
     for f in module.functions:
         if not f.is_declaration and f.name not in names:
             f.linkage = "internal"
 
 
-def declare_gemm(module: ir.Module, dtype: str) -> ir.Function:
-    """Declare the GEMM of ``dtype`` in a generated module (same signature as gemm.py)."""
-    name = symbol(dtype)
+def declare_gemm(module: ir.Module, dtype: str, b_packed: bool = False) -> ir.Function:
+    """Declare the GEMM of ``dtype`` in a generated module (same signature as gemm.py);
+    ``b_packed``: the variant whose B was packed by ``declare_pack_b``'s function."""
+    name = symbol(dtype) + ("_bpacked" if b_packed else "")
     existing = module.globals.get(name)
     if existing is not None:
         return existing
     return ir.Function(module, GEMM_TYPE, name)
+
+
+def declare_pack_b(module: ir.Module, dtype: str) -> ir.Function:
+    name = symbol(dtype) + "_pack_b"
+    existing = module.globals.get(name)
+    if existing is not None:
+        return existing
+    return ir.Function(module, PACK_B_TYPE, name)
 
 
 def ensure_jitted(dtype: str) -> None:
@@ -73,15 +93,17 @@ def ensure_jitted(dtype: str) -> None:
     name = symbol(dtype)
     with _lock:
         if name not in _jitted:
+            names = exported(dtype)
+
             def text():
                 mod = ir.Module(f"graphc_gemm_runtime_{dtype}")
-                emit_gemm(mod, name, dtype)
+                emit_gemm_with_packed_b(mod, name, dtype)
                 for f in mod.functions:
-                    if not f.is_declaration and f.name != name:
+                    if not f.is_declaration and f.name not in names:
                         f.linkage = "internal"
                 return str(mod)
 
             # keyed by symbol (dtype, CPU model) and graphc's source hash: a GEMM found
             # in the disk cache needs no IR generation (H6, issue 13)
-            load_runtime_object(text, [name], name=name)
+            load_runtime_object(text, names, name=name)
             _jitted.add(name)

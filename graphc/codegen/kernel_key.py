@@ -87,7 +87,7 @@ def gemm_key(step, chunks: int, pack_bytes: int) -> str | None:
     except _Opaque:
         return None
     return _digest(("gemm", str(node.type), str(a.type), str(b.type), step.a_trans, step.b_trans,
-                    chunks, pack_bytes, epi))
+                    chunks, pack_bytes, epi, step.b_packed))
 
 
 def _digest(desc) -> str:

@@ -321,7 +321,7 @@ class CPUTarget(Target):
         node = step.node
         dt = node.type.dtype
         T = mem_type(dt)
-        gemm_fn = declare_gemm(module, dt)  # defined once per process (gemm_runtime.py)
+        gemm_fn = declare_gemm(module, dt, step.b_packed)  # defined once per process (gemm_runtime.py)
         overflow_fn = declare_overflow_fixup(module, dt)
         epi_fn = (self.emit_kernel(module, program, step.epilogue, (name or self._prefix + step.name) + "_epilogue")
                   if step.epilogue is not None else None)

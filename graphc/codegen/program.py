@@ -81,6 +81,7 @@ class GemmStep:
     scratch: Buffer
     epilogue: Kernel | None = None
     shape: tuple = ()
+    b_packed: bool = False   # b holds B packed once before a loop (scan bodies: control_lowering.py)
 
     def all_buffers(self):
         out = [self.dest, self.a, self.b, self.scratch]
