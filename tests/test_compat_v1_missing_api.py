@@ -451,3 +451,40 @@ def test_batch_norm_with_global_normalization_against_numpy():
     norm = (x - mean) / np.sqrt(var + 1e-3)
     np.testing.assert_allclose(a, norm * gamma + beta, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(b, norm + beta, rtol=1e-5, atol=1e-6)
+
+
+# -- more math and array ops ------------------------------------------------------------------------
+
+
+def test_sign_tile_slice_logsumexp_count_nonzero_xw_plus_b_against_numpy():
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(3, 4)).astype(np.float32)
+    x[0, 0], x[1, 1] = 0.0, np.nan
+    big = np.array([[1000.0, 1000.5, -np.inf], [-np.inf, -np.inf, -np.inf]], np.float32)
+    w = rng.normal(size=(4, 2)).astype(np.float32)
+    b = rng.normal(size=2).astype(np.float32)
+    X = tf.placeholder(tf.float32, [3, 4])
+    finite = tf.where(tf.equal(X, X), X, tf.zeros_like(X))
+    outs = [tf.sign(X), tf.tile(X, [2, 3]), tf.slice(X, [1, 1], [2, -1]), tf.reduce_logsumexp(finite, axis=1),
+            tf.reduce_logsumexp(big, axis=1, keepdims=True), tf.reduce_logsumexp(finite), tf.count_nonzero(X, 1),
+            tf.nn.xw_plus_b(finite, w, b)]
+    grads = tf.gradients(tf.reduce_sum(tf.tile(finite, [2, 1]) * 3.0) + tf.reduce_sum(tf.reduce_logsumexp(finite, 1)),
+                         X)
+    with tf.Session() as sess:
+        got = sess.run(outs + grads, {X: x})
+    xf = np.where(np.isnan(x), 0, x).astype(np.float64)
+    np.testing.assert_array_equal(got[0], np.sign(x))                       # NaN stays NaN
+    np.testing.assert_array_equal(got[1], np.tile(x, (2, 3)))
+    np.testing.assert_array_equal(got[2], x[1:3, 1:])
+    lse = np.log(np.exp(xf).sum(1))
+    np.testing.assert_allclose(got[3], lse, rtol=1e-6)
+    with np.errstate(divide="ignore"):
+        ref_big = [[1000.5 + np.log1p(np.exp(-0.5))], [-np.inf]]
+    np.testing.assert_allclose(got[4], ref_big, rtol=1e-6)
+    np.testing.assert_allclose(got[5], np.log(np.exp(xf).sum()), rtol=1e-6)
+    assert got[6].dtype == np.int64
+    np.testing.assert_array_equal(got[6], np.count_nonzero(x, axis=1))
+    np.testing.assert_allclose(got[7], xf @ w + b, rtol=1e-5)
+    softmax = np.exp(xf) / np.exp(xf).sum(1, keepdims=True)
+    ref_grad = np.where(np.isnan(x), 0, 6.0 + softmax)
+    np.testing.assert_allclose(got[8], ref_grad, rtol=1e-5)

@@ -10,6 +10,7 @@ from .random_ops import op_seed
 from .rnn import dynamic_rnn, static_rnn  # noqa: F401
 from . import rnn_cell  # noqa: F401
 from .rnn_bidirectional import bidirectional_dynamic_rnn, static_bidirectional_rnn  # noqa: F401
+from .math_extra import xw_plus_b  # noqa: F401
 from .nn_sampled import (batch_norm_with_global_normalization, log_uniform_candidate_sampler,  # noqa: F401
                          nce_loss, sampled_softmax_loss, uniform_candidate_sampler)
 
