@@ -488,3 +488,29 @@ def test_sign_tile_slice_logsumexp_count_nonzero_xw_plus_b_against_numpy():
     softmax = np.exp(xf) / np.exp(xf).sum(1, keepdims=True)
     ref_grad = np.where(np.isnan(x), 0, 6.0 + softmax)
     np.testing.assert_allclose(got[8], ref_grad, rtol=1e-5)
+
+
+def test_learning_rate_schedules_follow_tf_formulas():
+    """piecewise_constant, polynomial_decay (with and without cycle), inverse_time_decay and
+    natural_exp_decay against TF's formulas over 10 global steps (float32, rtol 1e-6)."""
+    global_step = tf.train.get_or_create_global_step()
+    step = tf.assign_add(global_step, 1)
+    schedules = [tf.train.piecewise_constant(global_step, [3, 6], [1.0, 0.5, 0.1]),
+                 tf.train.polynomial_decay(0.1, global_step, 4, 0.01, power=2.0),
+                 tf.train.polynomial_decay(0.1, global_step, 4, 0.01, cycle=True),
+                 tf.train.inverse_time_decay(0.1, global_step, 2, 0.5),
+                 tf.train.inverse_time_decay(0.1, global_step, 2, 0.5, staircase=True),
+                 tf.train.natural_exp_decay(0.1, global_step, 2, 0.5, staircase=True)]
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        for g in range(10):
+            got = sess.run(schedules)
+            n_cycle = 4 * max(1, int(np.ceil(g / 4)))
+            ref = [1.0 if g <= 3 else 0.5 if g <= 6 else 0.1,
+                   0.09 * (1 - min(g, 4) / 4) ** 2 + 0.01,
+                   0.09 * (1 - g / n_cycle) + 0.01,
+                   0.1 / (1 + 0.5 * g / 2),
+                   0.1 / (1 + 0.5 * (g // 2)),
+                   0.1 * np.exp(-0.5 * (g // 2))]
+            np.testing.assert_allclose(got, ref, rtol=1e-6, err_msg=f"step {g}")
+            sess.run(step)

@@ -338,3 +338,5 @@ def checkpoint_exists(checkpoint_prefix):
 
 
 from .moving_averages import ExponentialMovingAverage  # noqa: E402,F401
+from .schedules import (inverse_time_decay, natural_exp_decay, piecewise_constant,  # noqa: E402,F401
+                        polynomial_decay)
