@@ -229,3 +229,20 @@ def test_boolean_scalar_index_is_refused_not_read_as_an_integer(key):
     x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
     with pytest.raises(gc.IndexingError, match="boolean scalar indices"):
         gc.compile(lambda a: a[key])(x)
+
+
+def test_int_powers_with_different_constant_exponents_do_not_share_code():
+    """Kernels are cached by structure, with constants as buffers: the power lowering
+    must not specialize on a constant's value it reads from the graph (H1's fuzzer found
+    x**3 returning x**0's result after x**0 was compiled in the same process)."""
+    x = np.array([2, 3, -5], np.int64)
+    for k in (0, 3, 2, 5, 1, 17):
+        np.testing.assert_array_equal(gc.compile(lambda a: a ** k)(x), x ** k, err_msg=f"x ** {k}")
+    np.testing.assert_array_equal(gc.compile(lambda a: a ** np.array([0, 40, 3]))(x), x ** np.array([0, 40, 3]))
+
+
+def test_negative_constant_exponent_with_an_empty_result_is_accepted_like_numpy():
+    empty = np.zeros((0, 3), np.int64)
+    expected = empty ** -1  # numpy: nothing to complain about
+    out = gc.compile(lambda a: a ** -1)(empty)
+    assert out.shape == expected.shape == (0, 3) and out.dtype == expected.dtype

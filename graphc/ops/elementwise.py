@@ -104,13 +104,12 @@ def _pow_int_reference(x, y):
 
 
 def _exponent_bits(node) -> int:
-    """How many exponent bits the lowering must scan: fewer when the exponent is a constant."""
+    """How many exponent bits the lowering must scan: all of them, or fewer when power()
+    saw a constant exponent at trace time and recorded its width in the node's attrs.
+    (Not from the exponent node's value: a kernel is cached by its structure and attrs,
+    with constants as buffers, so its code must not depend on a buffer's contents.)"""
     bits = 63 if node.type.dtype == "int64" else 31
-    exponent = node.inputs[1]
-    if exponent.op == "constant":
-        largest = int(np.max(exponent.attrs["value"], initial=0))
-        bits = min(bits, max(largest, 0).bit_length())
-    return bits
+    return min(bits, node.attrs.get("_exponent_bits", bits))
 
 
 def _pow_int_emit(kb, node, a, b):
@@ -333,13 +332,15 @@ def power(x, y):
     if base_is_bool and (isinstance(y, int) and not isinstance(y, np.generic) or dtype_of(y) == "bool"):
         raise DTypeError(f"power: numpy boolean power {_INT8_RESULT} (operands: {static_type(x)}, "
                          f"{static_type(y)})\n  at {user_source_line()}")
-    dt, _ = promote(x, y)
-    if dtypes.is_int(dt):
-        value = _constant_value(y)
-        if value is not None and value.size and np.min(value) < 0:
-            raise InvalidValueError("power: Integers to negative integer powers are not allowed "
-                                    f"(operands: {static_type(x)}, {static_type(y)})\n  at {user_source_line()}")
-    return _power(x, y)
+    dt, (a, b) = promote(x, y)
+    value = _constant_value(y) if dtypes.is_int(dt) else None
+    if value is None or value.size == 0:
+        return _power(x, y)
+    result_shape = broadcast_shapes(shape_of(x), value.shape)
+    if np.min(value) < 0 and 0 not in result_shape:  # numpy accepts an empty result
+        raise InvalidValueError("power: Integers to negative integer powers are not allowed "
+                                f"(operands: {static_type(x)}, {static_type(y)})\n  at {user_source_line()}")
+    return bind("power", [a, b], _exponent_bits=max(int(np.max(value)), 0).bit_length())
 maximum = _arith("maximum")
 minimum = _arith("minimum")
 
