@@ -333,3 +333,21 @@ def test_env_var_and_default_in_fresh_process():
     got, _ = subprocess.run([sys.executable, "-c", code], env=env, check=True,
                             capture_output=True, text=True).stdout.split()
     assert got == "5"
+
+
+@pytest.mark.parametrize("nthreads", [2, 8])
+def test_chunks_run_once_when_the_caller_takes_them(jit, nthreads):
+    """Back-to-back dispatches: a chunk a worker has not started yet is run by the caller
+    (so a worker slow to wake never stalls a dispatch); every chunk still runs exactly
+    once, whoever runs it (8 threads on fewer CPUs make the caller take many)."""
+    tp.set_num_threads(nthreads)
+    n, reps = 16, 500
+    out = np.full(n, -1, dtype=np.int64)
+    counts = np.zeros(n, dtype=np.int32)
+    stats = Stats(0, 2**62, -1)
+    ctx = Ctx(out.ctypes.data, counts.ctypes.data, ctypes.addressof(stats), 0)
+    for _ in range(reps):
+        _call_with_timeout(jit["run"], ctypes.addressof(ctx), n, 1)
+    np.testing.assert_array_equal(counts, reps)
+    np.testing.assert_array_equal(out, f(np.arange(n)))
+    assert stats.calls == reps * min(nthreads, n)

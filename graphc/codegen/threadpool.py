@@ -29,6 +29,11 @@ Design (why it looks the way it does):
   The ``sleeping`` flags (Dekker-style, seq_cst) let the hot path skip the
   futex-wake syscall while the other side is still spinning.
 * Completion is a countdown ``pending`` that the caller spins on, then sleeps on.
+* A chunk is run by whoever *claims* it first (an exchange on the slot's ``claim``):
+  its worker, or the caller, which after its own chunk claims every chunk no worker has
+  started yet. A worker that is slow to wake (a loaded machine, where it may wait a
+  whole time slice for a CPU) then costs nothing but its chunk running on the caller,
+  instead of a stall of the whole dispatch; loops of small steps (an RNN's) depend on it.
 * Spinning is skipped (almost) when the chunk count exceeds the online CPUs:
   there it only burns the time slices the working threads need.
 * Workers are created lazily (detached, persistent) up to the requested count;
@@ -102,9 +107,9 @@ _PUBLIC = {
     "graphc_get_num_threads": ir.FunctionType(_i32, []),
 }
 
-# Mailbox slot: {seq, sleeping, fn, ctx, begin, end, pad} = 64 bytes (one cache line).
-_SLOT = ir.LiteralStructType([_i32, _i32, _ptr, _ptr, _i64, _i64, ir.ArrayType(_i8, 24)])
-_SEQ, _SLEEPING, _FN, _CTX, _BEGIN, _END = range(6)
+# Mailbox slot: {seq, sleeping, fn, ctx, begin, end, claim, pad} = 64 bytes (one cache line).
+_SLOT = ir.LiteralStructType([_i32, _i32, _ptr, _ptr, _i64, _i64, _i32, ir.ArrayType(_i8, 20)])
+_SEQ, _SLEEPING, _FN, _CTX, _BEGIN, _END, _CLAIM = range(7)
 
 
 # --------------------------------------------------------------------------- IR helpers
@@ -324,17 +329,23 @@ class _Emitter:
 
         b.position_at_end(run)
         b.store(b.load(cur, typ=_i32), seen)
-        fn = b.load(self._slot_field(b, idx, _FN), typ=BODY_FNTY.as_pointer())
-        ctx = b.load(self._slot_field(b, idx, _CTX), typ=_ptr)
-        lo = b.load(self._slot_field(b, idx, _BEGIN), typ=_i64)
-        hi = b.load(self._slot_field(b, idx, _END), typ=_i64)
-        b.call(fn, [ctx, lo, hi])
+        claimed = b.atomic_rmw("xchg", self._slot_field(b, idx, _CLAIM), _i32(1), "acq_rel")
+        with b.if_then(b.icmp_unsigned("==", claimed, _i32(0))):   # not taken by the caller
+            fn = b.load(self._slot_field(b, idx, _FN), typ=BODY_FNTY.as_pointer())
+            ctx = b.load(self._slot_field(b, idx, _CTX), typ=_ptr)
+            lo = b.load(self._slot_field(b, idx, _BEGIN), typ=_i64)
+            hi = b.load(self._slot_field(b, idx, _END), typ=_i64)
+            b.call(fn, [ctx, lo, hi])
+            self._chunk_done(b)
+        b.branch(wait)
+
+    def _chunk_done(self, b):
+        """Count a finished chunk down; the last one wakes a sleeping caller."""
         left = b.atomic_rmw("sub", self.pending, _i32(1), "seq_cst")
         with b.if_then(b.icmp_unsigned("==", left, _i32(1))):       # last one out
             caller_sleeps = b.load_atomic(self.caller_sleeping, "seq_cst", 4, typ=_i32)
             with b.if_then(b.icmp_unsigned("!=", caller_sleeps, _i32(0))):
                 self._futex(b, self.pending, _FUTEX_WAKE_PRIVATE, _i32(0x7FFFFFFF))
-        b.branch(wait)
 
     def emit_ensure_workers(self):
         """Under the busy lock: (re)start workers 1..nch-1; return the usable chunk count."""
@@ -459,6 +470,7 @@ class _Emitter:
         b.store(ctx, self._slot_field(b, i, _CTX))
         b.store(lo, self._slot_field(b, i, _BEGIN))
         b.store(hi, self._slot_field(b, i, _END))
+        b.store_atomic(_i32(0), self._slot_field(b, i, _CLAIM), "release", 4)
         seq_p = self._slot_field(b, i, _SEQ)
         seq = b.load_atomic(seq_p, "monotonic", 4, typ=_i32)
         b.store_atomic(b.add(seq, _i32(1)), seq_p, "seq_cst", 4)   # publish (release)
@@ -468,8 +480,25 @@ class _Emitter:
         b.store(b.add(i, _i64(1)), i_slot)
         b.branch(head)
 
-        b.position_at_end(own)  # the caller runs chunk 0 itself, then waits
+        b.position_at_end(own)  # the caller runs chunk 0 itself, then any chunk no worker took
         call_body(b, _i64(0), b.add(q, b.zext(b.icmp_signed(">", r, _i64(0)), _i64)))
+        b.store(_i64(1), i_slot)
+        s_head, s_try, s_next, s_done = (f.append_basic_block(x) for x in ("steal.head", "steal", "steal.next", "steal.done"))
+        b.branch(s_head)
+        b.position_at_end(s_head)
+        i = b.load(i_slot, typ=_i64)
+        b.cbranch(b.icmp_signed("<", i, usable), s_try, s_done)
+        b.position_at_end(s_try)
+        claimed = b.atomic_rmw("xchg", self._slot_field(b, i, _CLAIM), _i32(1), "acq_rel")
+        with b.if_then(b.icmp_unsigned("==", claimed, _i32(0))):
+            lo = b.add(b.mul(i, q), self._min(b, i, r))
+            call_body(b, lo, b.add(b.add(lo, q), b.zext(b.icmp_signed("<", i, r), _i64)))
+            self._chunk_done(b)
+        b.branch(s_next)
+        b.position_at_end(s_next)
+        b.store(b.add(i, _i64(1)), i_slot)
+        b.branch(s_head)
+        b.position_at_end(s_done)
         b.call(self.wait_done, [])
         b.store_atomic(_i32(0), self.busy, "release", 4)
         b.ret_void()
