@@ -19,8 +19,8 @@ Tolerances: every value carries, per element, a bound on |graphc - numpy| (``err
   within 0.5) plus the spread of the function over the input's error interval.
 - float sums/means/matmuls (reassociated, vectorized): the standard bound
   n * eps * sum|x| plus the inputs' bounds; products of floats similarly.
-- softmax: 0.5 * max row error + (n + 8) eps; log_softmax: 2 * max row error +
-  (n + 8) eps * (|x - max| + |logsumexp| + 1).
+- softmax: 0.5 * max row error + (|x - max| + n + 8) eps |result|; log_softmax:
+  2 * max row error + (n + 8) eps * (|x - max| + |logsumexp| + 1).
 
 Elements whose bound is infinite (e.g. a division by an inexact value that may be 0)
 are not compared. Discontinuous ops (comparisons, casts to int/bool, argmax, where's
@@ -333,7 +333,11 @@ def _softmax_bound(op, x, axis, out):
     with np.errstate(all="ignore"):
         row = np.max(x.err, axis=axis, keepdims=True) if x.err.size else x.err
         if op == "softmax":
-            e = 0.5 * row + (n + 8) * eps * np.abs(_f64(out)) + TRANSCENDENTAL_ULPS * _ulp(out)
+            # exp's argument x - max is rounded in the dtype: relative error |x - max| eps
+            xr = _f64(x.ref)
+            m = np.max(xr, axis=axis, keepdims=True) if xr.size else xr
+            e = (0.5 * row + (np.abs(xr - m) + n + 8) * eps * np.abs(_f64(out))
+                 + TRANSCENDENTAL_ULPS * _ulp(out))
             e = np.where(row > 0.5, np.inf, e)  # first order no longer holds
         else:
             xr = _f64(x.ref)
