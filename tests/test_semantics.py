@@ -246,3 +246,28 @@ def test_negative_constant_exponent_with_an_empty_result_is_accepted_like_numpy(
     expected = empty ** -1  # numpy: nothing to complain about
     out = gc.compile(lambda a: a ** -1)(empty)
     assert out.shape == expected.shape == (0, 3) and out.dtype == expected.dtype
+
+
+# -- axis arguments -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("axis", [1.0, True, "1", (0, 1.0), (np.bool_(False),)])
+def test_non_integer_axes_are_refused(axis):
+    """numpy raises TypeError; graphc used to read True as 1 and "1" as 1."""
+    x = np.ones((2, 3), np.float32)
+    with pytest.raises(TypeError):
+        np.sum(x, axis=axis)
+    for fn in (lambda a: a.sum(axis=axis), lambda a: gc.max(a, axis=axis)):
+        with pytest.raises(gc.ArgumentError, match="axis must be an integer") as info:
+            gc.compile(fn)(x)
+        assert isinstance(info.value, TypeError)
+
+
+def test_non_integer_axis_in_shape_ops_is_refused():
+    x = np.ones((2, 3), np.float32)
+    for fn in (lambda a: gc.concatenate([a, a], axis=1.0), lambda a: gc.stack([a, a], axis=True),
+               lambda a: gc.expand_dims(a, 1.0), lambda a: gc.squeeze(a[:1], 0.0), lambda a: gc.argmax(a, axis=1.0),
+               lambda a: gc.split(a, 3, axis=True), lambda a: gc.softmax(a, axis=1.0), lambda a: a.transpose(1.0, 0)):
+        with pytest.raises(gc.ArgumentError, match="axis must be an integer"):
+            gc.compile(fn)(x)
+    # numpy integers are integers
+    assert gc.compile(lambda a: gc.expand_dims(a, np.int64(1)).sum(axis=(np.int32(0),)))(x).shape == (1, 3)

@@ -1,10 +1,12 @@
 """Helpers shared by op definitions: broadcasting, axis normalization, operand conversion."""
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from .. import dtypes
-from ..errors import DTypeError, ScalarOverflowError, ShapeError, user_source_line
+from ..errors import ArgumentError, DTypeError, ScalarOverflowError, ShapeError, user_source_line
 from ..ir import TensorType
 from ..tracing import Tensor, bind, static_type
 
@@ -22,7 +24,19 @@ def broadcast_shapes(*shapes) -> tuple:
     return tuple(out)
 
 
+def axis_index(axis) -> int:
+    """An axis as an int; floats, bools and strings are refused (numpy raises TypeError)."""
+    try:
+        if isinstance(axis, (bool, np.bool_)):
+            raise TypeError
+        return operator.index(axis)
+    except TypeError:
+        raise ArgumentError(f"axis must be an integer, got {type(axis).__name__} {axis!r}\n"
+                            f"  at {user_source_line()}") from None
+
+
 def normalize_axis(axis: int, ndim: int) -> int:
+    axis = axis_index(axis)
     if not -ndim <= axis < max(ndim, 1) or (ndim == 0 and axis not in (0, -1)):
         raise ShapeError(f"axis {axis} is out of bounds for an array of dimension {ndim}")
     return axis % ndim if ndim else 0
@@ -32,9 +46,9 @@ def normalize_axes(axis, ndim: int) -> tuple:
     """None -> all axes; int or tuple -> sorted tuple of non-negative axes."""
     if axis is None:
         return tuple(range(ndim))
-    if isinstance(axis, (int, np.integer)):
-        axis = (int(axis),)
-    axes = tuple(sorted(normalize_axis(int(a), ndim) for a in axis))
+    if not isinstance(axis, (tuple, list)):
+        axis = (axis,)
+    axes = tuple(sorted(normalize_axis(a, ndim) for a in axis))
     if len(set(axes)) != len(axes):
         raise ShapeError(f"repeated axis in {axis}")
     return axes

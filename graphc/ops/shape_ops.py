@@ -74,7 +74,7 @@ def reshape(x, shape):
 def expand_dims(x, axis):
     """numpy.expand_dims (int or tuple of axes)."""
     shape = list(shape_of(x))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
     nd = len(shape) + len(axes)
     axes = sorted(normalize_axis(a, nd) for a in axes)
     for a in axes:
@@ -88,7 +88,7 @@ def squeeze(x, axis=None):
     if axis is None:
         axes = [k for k, d in enumerate(shape) if d == 1]
     else:
-        axes = [normalize_axis(a, len(shape)) for a in ((axis,) if isinstance(axis, (int, np.integer)) else axis)]
+        axes = [normalize_axis(a, len(shape)) for a in (axis if isinstance(axis, (tuple, list)) else (axis,))]
         for a in axes:
             if shape[a] != 1:
                 raise ShapeError(f"squeeze: cannot select an axis to squeeze out which has size not equal to one (axis {a} of shape {shape})")
