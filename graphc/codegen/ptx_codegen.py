@@ -415,7 +415,9 @@ class GPUCodegen:
                 for kk in range(bk):
                     av = [kb.load_at(lk, a_s, kb.iadd(ty, kb.index(kk * a_pitch + 16 * i)), dt) for i in range(tm)]
                     bv = [kb.load_at(lk, b_s, kb.iadd(tx, kb.index(kk * bn + 16 * j)), dt) for j in range(tn)]
-                    cur = [[kb.add(cur[i][j], kb.mul(av[i], bv[j])) for j in range(tn)] for i in range(tm)]
+                    # accumulations (assoc: contract flags, so each multiply-add is one fma)
+                    cur = [[kb.add(cur[i][j], kb.mul(av[i], bv[j], assoc=True), assoc=True) for j in range(tn)]
+                           for i in range(tm)]
                 with kb.at(lk) as bl:
                     for row_s, row_v in zip(accs, cur):
                         for s, v in zip(row_s, row_v):

@@ -51,7 +51,8 @@ def _matmul_emit(kb, node, idx):
         bv = kb.read(b, operand_index(b, k, idx[-1]))
         if node.type.dtype == "bool":
             return [kb.logical("or", accs[0], kb.logical("and", av, bv))]
-        return [kb.add(accs[0], kb.mul(av, bv), assoc=True)]
+        # the product only feeds the accumulator: contracting it into an FMA is safe
+        return [kb.add(accs[0], kb.mul(av, bv, assoc=True), assoc=True)]
 
     return kb.reduce(level, [k_extent], [kb.const(0, node.type.dtype)], step)[0]
 
