@@ -327,7 +327,10 @@ def _constant_value(x):
 
 def power(x, y):
     """numpy.power; integers to negative integer powers raise, as in numpy, when the
-    exponent is known at trace time (run-time exponents: see _pow_int_reference)."""
+    exponent is known at trace time (run-time exponents: see _pow_int_reference).
+    Floats follow C99 pow for every exponent: numpy's ``x ** 0.5`` with a scalar
+    exponent is sqrt on arrays of two or more elements ((-inf) ** 0.5 is nan there, inf
+    for a one-element array and in C), a numpy loop detail graphc does not imitate."""
     base_is_bool = not isinstance(x, (int, float)) and dtype_of(x) == "bool"
     if base_is_bool and (isinstance(y, int) and not isinstance(y, np.generic) or dtype_of(y) == "bool"):
         raise DTypeError(f"power: numpy boolean power {_INT8_RESULT} (operands: {static_type(x)}, "
