@@ -239,6 +239,14 @@ def test_while_loop_gradient_for_each_count(n):
     np.testing.assert_allclose(gw, fdw, rtol=1e-6, atol=1e-8)
 
 
+def test_while_loop_gradient_at_the_iteration_bound():
+    """max_iterations=0 never iterates (gradient 1); =2 stops after two doublings (4)."""
+    def loss(cap):
+        return lambda x: gc.while_loop(lambda v: v.sum() < 10, lambda v: v * 2, x, max_iterations=cap).sum()
+    np.testing.assert_array_equal(gc.compile(gc.grad(loss(0)))(np.ones(2)), [1, 1])
+    np.testing.assert_array_equal(gc.compile(gc.grad(loss(2)))(np.ones(2)), [4, 4])
+
+
 def test_while_loop_gradient_needs_max_iterations():
     def loss(x):
         return gc.while_loop(lambda v: v.sum() < 10, lambda v: v * 2, x).sum()

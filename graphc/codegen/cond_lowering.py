@@ -91,7 +91,7 @@ def plan_while(node, lowering) -> dict:
     carry_sizes = [_align(t.nbytes) for t in node.type.types[:nc]]
     carry_bytes = sum(carry_sizes)
     used = _used_parts(node, lowering.graph)
-    stack = node.attrs["max_iterations"] is not None and any(p > nc for p in used)
+    stack = bool(node.attrs["max_iterations"]) and any(p > nc for p in used)   # None or 0: nothing to stack
     ws = _align(max(cond_p.workspace_bytes, body_p.workspace_bytes))
     return {"cond": cond_p, "body": body_p, "carry_sizes": carry_sizes, "carry_bytes": carry_bytes,
             "stack": stack, "ws_bytes": ws, "scratch_bytes": 2 * carry_bytes + ws + ALIGN}
