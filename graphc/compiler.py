@@ -36,11 +36,16 @@ def signature_of(args) -> tuple:
     return tree, tuple(_leaf_signature(x) for x in leaves)
 
 
-def trace(fn, *args, name: str | None = None):
-    """The IR Graph of ``fn`` for these example inputs (arrays become parameters)."""
+def trace(fn, *args, name: str | None = None, shapes: list | None = None):
+    """The IR Graph of ``fn`` for these example inputs (arrays become parameters).
+
+    ``shapes``: per leaf, the parameter's shape with symbolic dimensions (graphc/symbolic.py),
+    or None to take the example's shape."""
     fn = getattr(fn, "python_function", fn)
     leaves, in_tree = flatten(args)
     sigs = [_leaf_signature(x) for x in leaves]
+    if shapes is not None:
+        sigs = [(s[0], shp, s[2]) if shp is not None and s[0] == "array" else s for s, shp in zip(sigs, shapes)]
     with Trace(name or getattr(fn, "__name__", "main")) as t:
         g = t.graph
         g.in_tree = in_tree
@@ -83,11 +88,16 @@ class _Compiled:
 class CompiledFunction:
     """The result of gc.compile: call it with numpy arrays."""
 
-    def __init__(self, fn, target="cpu", fuse=True, **options):
+    def __init__(self, fn, target="cpu", fuse=True, dynamic=None, shapes=None, dynamic_args=None, **options):
+        from .symbolic import SymbolicSpec
+
         self.python_function = fn
         self.target = target
         self.fuse = fuse
         self.options = options
+        # symbolic dimensions: one compile for every size they take (graphc/symbolic.py)
+        self.symbolic = (SymbolicSpec(fn, dynamic, shapes, dynamic_args)
+                         if dynamic is not None or shapes is not None else None)
         self._cache: dict = {}   # full signature -> _Compiled
         self._fast: dict = {}    # per-call key (shapes, dtype objects) -> _Compiled
         self._lock = threading.Lock()
@@ -104,14 +114,20 @@ class CompiledFunction:
         if hit is not None:
             return hit
         full = (tree, tuple(_leaf_signature(x) for x in leaves))
+        shapes = None
+        if self.symbolic is not None:
+            shapes = self.symbolic.leaf_shapes(args, leaves, lambda x: np.shape(x) if isinstance(
+                x, (np.ndarray, np.generic)) else None)
+            full = (tree, tuple(s if shp is None or s[0] != "array" else (s[0], shp, s[2])
+                                for s, shp in zip(full[1], shapes)))
         with self._lock:
             hit = self._cache.get(full)
             if hit is None:
-                hit = self._cache[full] = self._build(args)
+                hit = self._cache[full] = self._build(args, shapes)
             self._fast[key] = hit
             return hit
 
-    def _build(self, args) -> _Compiled:
+    def _build(self, args, shapes=None) -> _Compiled:
         from .codegen import stats
         from .codegen.program import lower_program
         from .codegen.target import get_target
@@ -121,7 +137,7 @@ class CompiledFunction:
         self.trace_count += 1
         with stats.collect(stats.CompileStats()) as st:
             with stats.phase("trace"):
-                graph = trace(self.python_function, *args)
+                graph = trace(self.python_function, *args, shapes=shapes)
                 traced_text = format_graph(graph)
             with stats.phase("passes"):
                 optimized = graph.copy()
@@ -156,8 +172,18 @@ class CompiledFunction:
         raise ValueError(f"unknown stage {stage!r} (traced, optimized, llvm)")
 
     def memory_plan(self, *args) -> dict:
-        """Planned workspace bytes (peak) next to the naive sum of all intermediates."""
-        p = self._compile(args).program
+        """Planned workspace bytes (peak) next to the naive sum of all intermediates
+        (with symbolic dimensions: for the sizes of these arguments)."""
+        compiled = self._compile(args)
+        p = compiled.program
+        if p.symbols:
+            leaves, _ = flatten(args)
+            arrays = [np.asarray(x) for x in leaves if isinstance(x, (np.ndarray, np.generic))]
+            binding = compiled.executable.bind(arrays)
+            planned = p.workspace_for(binding)[1]
+            naive = sum(p.layout.nbytes(b, binding) for b in p.layout.values)
+            return {"planned_peak_bytes": planned, "naive_bytes": naive, "kernels": len(p.kernels),
+                    "symbols": binding}
         return {"planned_peak_bytes": p.workspace_bytes, "naive_bytes": p.naive_bytes,
                 "kernels": len(p.kernels)}
 
@@ -185,8 +211,15 @@ class CompiledFunction:
         return ptx_for(self, args, arch)
 
 
-def compile(fn=None, *, target: str = "cpu", fuse: bool = True, **options):
-    """Compile ``fn`` (usable as @gc.compile or gc.compile(fn, target=..., fuse=...))."""
+def compile(fn=None, *, target: str = "cpu", fuse: bool = True, dynamic=None, shapes=None, dynamic_args=None,
+            **options):
+    """Compile ``fn`` (usable as @gc.compile or gc.compile(fn, target=..., fuse=...)).
+
+    ``dynamic="batch"``: the leading dimension of every array argument is one symbol, so
+    one compilation serves every batch size (``dynamic_args``: only for these positional
+    arguments); ``shapes={"x": ("n", 784), "y": ("n",)}`` names symbols per argument
+    (see graphc/symbolic.py for what supports them)."""
+    kw = dict(target=target, fuse=fuse, dynamic=dynamic, shapes=shapes, dynamic_args=dynamic_args)
     if fn is None:
-        return lambda f: CompiledFunction(f, target=target, fuse=fuse, **options)
-    return CompiledFunction(fn, target=target, fuse=fuse, **options)
+        return lambda f: CompiledFunction(f, **kw, **options)
+    return CompiledFunction(fn, **kw, **options)

@@ -67,7 +67,8 @@ def _check_graph(graph, stage):
 
     for n in graph.nodes:
         where = f"\n  at {n.loc}" if n.loc else ""
-        if any(not isinstance(d, (int, np.integer)) or d < 0 for d in n.type.shape):
+        if any(not isinstance(d, (int, np.integer, str)) or (not isinstance(d, str) and d < 0)
+               for d in n.type.shape):  # str: a symbolic dimension (its size is given to each call)
             raise ExportError(f"{n.op} has a dynamic shape {n.type.shape} ({stage} graph){where}")
         op = get_op(n.op)
         if op.kind == "source":
@@ -132,14 +133,14 @@ class ExportedLibrary:
         return load_library(self.path, name=self.name)
 
 
-def _lower(pyfn, args, fuse, options):
+def _lower(pyfn, args, fuse, options, shapes=None):
     """The gc.compile pipeline up to the LLVM module (trace, passes, lower_program, CPUTarget)."""
     from .codegen.llvm_cpu import CPUTarget
     from .codegen.program import lower_program
     from .compiler import trace
     from .passes import PassContext, PassManager, default_pipeline
 
-    graph = trace(pyfn, *args)
+    graph = trace(pyfn, *args, shapes=shapes)
     _check_graph(graph, "traced")
     optimized = graph.copy()
     ctx = PassContext(fuse=fuse, target="cpu", options=dict(options))
@@ -150,10 +151,20 @@ def _lower(pyfn, args, fuse, options):
 
 
 def export(fn, example_args, path: str, name: str | None = None, *, header: str | None = None,
-           fuse: bool | None = None, target: str | None = None, **options) -> ExportedLibrary:
+           fuse: bool | None = None, target: str | None = None, dynamic=None, shapes=None,
+           **options) -> ExportedLibrary:
     """Compile ``fn`` for ``example_args`` (a tuple of arguments: arrays, gc.TensorSpecs,
     Python scalars, nested tuples/lists/dicts) into the shared library ``path`` and its
-    header (``<dir>/<name>.h`` unless ``header`` is given). ``fn`` may be a gc.compile result."""
+    header (``<dir>/<name>.h`` unless ``header`` is given). ``fn`` may be a gc.compile result.
+
+    ``dynamic="batch"`` / ``shapes=`` (as for gc.compile, or taken from a gc.compile result):
+    symbolic dimensions; the C functions then take their sizes first, e.g.
+    ``int mlp_run(int64_t batch, const float* in0, float* out0)``."""
+    from .symbolic import SymbolicSpec
+
+    spec = getattr(fn, "symbolic", None)
+    if dynamic is not None or shapes is not None:
+        spec = SymbolicSpec(getattr(fn, "python_function", fn), dynamic, shapes)
     pyfn = getattr(fn, "python_function", fn)
     target = target or getattr(fn, "target", "cpu")
     fuse = fuse if fuse is not None else getattr(fn, "fuse", True)
@@ -173,7 +184,11 @@ def export(fn, example_args, path: str, name: str | None = None, *, header: str 
     leaves, in_tree = flatten(example_args)
     leaves = [_example_leaf(x, k) for k, x in enumerate(leaves)]
     args = unflatten(in_tree, leaves)
-    graph, optimized, program, module = _lower(pyfn, args, fuse, options)
+    leaf_shapes = None
+    if spec is not None:
+        leaf_shapes = spec.leaf_shapes(args, leaves, lambda x: np.shape(x) if isinstance(
+            x, (np.ndarray, np.generic)) else None)
+    graph, optimized, program, module = _lower(pyfn, args, fuse, options, leaf_shapes)
     return _build(name, pyfn, leaves, graph, optimized, program, module, cc, path,
                   header or os.path.join(os.path.dirname(path), f"{name}.h"))
 
@@ -201,8 +216,33 @@ def _signature(name, pyfn, leaves, graph, optimized, program):
             "inputs": [{"label": t.label, "shape": list(t.shape), "dtype": t.dtype} for t in inputs],
             "outputs": [{"label": t.label, "shape": list(t.shape), "dtype": t.dtype} for t in outputs],
             "variables": [{"name": v.name, "shape": list(v.shape), "dtype": v.dtype} for v, _ in variables],
-            "workspace_bytes": program.workspace_bytes, "kernels": len(program.kernels)}
+            "workspace_bytes": program.workspace_bytes, "kernels": len(program.kernels),
+            "symbols": list(program.symbols)}
     return inputs, outputs, variables, meta
+
+
+def _layout_data(program) -> dict:
+    """The workspace layout of a symbolic program as data for the C glue (_export_c._layout_c)."""
+    lay = program.layout
+    if lay is None:
+        return {}
+    values = []
+    for b in sorted(lay.values, key=lambda x: lay.first.get(x.vid, 0)):
+        if b.vid not in lay.first or b.vid in lay.alias_to:
+            continue
+        if b.nbytes is not None:
+            static, pows = b.nbytes, [0] * len(program.symbols)
+        else:
+            static = int(np.prod([d for d in b.shape if not isinstance(d, str)], dtype=np.int64)) * \
+                np.dtype(b.dtype).itemsize
+            pows = [sum(1 for d in b.shape if d == s) for s in program.symbols]
+        values.append([b.vid, lay.first[b.vid], lay.last[b.vid], int(static), pows])
+    alias = []
+    for vid, src in lay.alias_to.items():
+        while src in lay.alias_to:
+            src = lay.alias_to[src]
+        alias.append((vid, src))
+    return {"values": values, "alias": alias, "count": len(lay.values)}
 
 
 def _host_cpu():
@@ -236,7 +276,8 @@ def _build(name, pyfn, leaves, graph, optimized, program, module, cc, path, head
         meta["runtime_modules"] = [r for r, _ in runtime]
         api = cgen.Api(name, entry, inputs, outputs, [v for v, _ in variables], program.workspace_bytes,
                        json.dumps(meta), multithreaded=any(r == "threadpool" for r, _ in runtime),
-                       notes=[f"exported from {meta['function']} for CPU {meta['cpu'].split(':')[0]}"])
+                       notes=[f"exported from {meta['function']} for CPU {meta['cpu'].split(':')[0]}"],
+                       symbols=list(program.symbols), layout=_layout_data(program))
         files = {f"{name}.h": cgen.header(api), "glue.c": cgen.glue(api), "exports.map": cgen.version_script(api)}
         for fname, text in files.items():
             with open(os.path.join(tmp, fname), "w") as fh:
@@ -302,8 +343,13 @@ class Library:
         self.inputs = [(tuple(t["shape"]), t["dtype"]) for t in self.metadata["inputs"]]
         self.outputs = [(tuple(t["shape"]), t["dtype"]) for t in self.metadata["outputs"]]
         self.variables = {v["name"]: (tuple(v["shape"]), v["dtype"]) for v in self.metadata["variables"]}
+        self.symbols = list(self.metadata.get("symbols", []))
         f = self._fn
-        f("run_args", ctypes.c_int, [ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_void_p)])
+        if self.symbols:
+            f("run_args", ctypes.c_int, [ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_void_p),
+                                         ctypes.POINTER(ctypes.c_void_p)])
+        else:
+            f("run_args", ctypes.c_int, [ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_void_p)])
         f("get_variable", ctypes.c_int, [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t])
         f("set_variable", ctypes.c_int, [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t])
         f("last_error", ctypes.c_char_p, [])
@@ -327,12 +373,19 @@ class Library:
         if tree != self._in_tree:
             raise TypeError(f"{self.name} was exported for arguments shaped like {self._in_tree}, got {tree}")
         arrays = []
+        binding = {}
         for k, x in enumerate(leaves):
             if k in self._static:
                 if type(x) is not type(self._static[k]) or x != self._static[k]:
                     raise TypeError(f"argument leaf {k} was fixed to {self._static[k]!r} at export, got {x!r}")
                 continue
             shape, dtype = self.inputs[len(arrays)]
+            if self.symbols and isinstance(x, (np.ndarray, np.generic)) and np.ndim(x) == len(shape):
+                for d, n in zip(shape, np.shape(x)):  # bind the symbols (equal names must agree)
+                    if isinstance(d, str) and binding.setdefault(d, n) != n:
+                        raise TypeError(f"input {len(arrays)}: symbolic dimension {d!r} is {n}, "
+                                        f"but {binding[d]} in an earlier input")
+                shape = tuple(binding[d] if isinstance(d, str) else d for d in shape)
             if not isinstance(x, (np.ndarray, np.generic)) or x.shape != shape or np.asarray(x).dtype.name != dtype:
                 got = f"{np.asarray(x).dtype.name}{list(np.shape(x))}" if isinstance(x, (np.ndarray, np.generic)) \
                     else type(x).__name__
@@ -340,10 +393,15 @@ class Library:
             arrays.append(np.asarray(x, dtype=np.dtype(dtype), order="C"))  # native byte order; 0-d stays 0-d
         from ._runtime.buffers import aligned_empty
 
-        outs = [aligned_empty(shape, dtype) for shape, dtype in self.outputs]
+        outs = [aligned_empty(tuple(binding[d] if isinstance(d, str) else d for d in shape), dtype)
+                for shape, dtype in self.outputs]
         ins = (ctypes.c_void_p * max(len(arrays), 1))(*[a.ctypes.data for a in arrays])
         outp = (ctypes.c_void_p * max(len(outs), 1))(*[o.ctypes.data for o in outs])
-        self._check(self._c_run_args(ins, outp), "run")
+        if self.symbols:
+            sizes = (ctypes.c_int64 * len(self.symbols))(*[binding[s] for s in self.symbols])
+            self._check(self._c_run_args(sizes, ins, outp), "run")
+        else:
+            self._check(self._c_run_args(ins, outp), "run")
         return unflatten(self._out_tree, outs)
 
     def get_variable(self, name: str) -> np.ndarray:

@@ -188,7 +188,7 @@ def check_array_size(t: TensorType) -> None:
     "array is too big"): index arithmetic would wrap and the loops run nearly forever."""
     if t.dtype == "tuple":
         return
-    elements = math.prod(int(d) for d in t.shape)
+    elements = math.prod(int(d) for d in t.shape if not isinstance(d, str))  # symbols: checked per call
     if elements * np.dtype(t.dtype).itemsize > MAX_ARRAY_BYTES:
         raise ShapeError(f"array is too big: {t.dtype}{list(t.shape)} has {elements} elements, "
                          f"more than 64-bit sizes can address")

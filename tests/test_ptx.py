@@ -72,7 +72,7 @@ def _pinned_error(ex):
     def pinned(*args):
         with gc.device("/gpu:0"):
             return ex.fn(*args)
-    gpu_program(gc.compile(pinned, target="cuda"), ex.args)
+    gpu_program(gc.compile(pinned, target="cuda", **ex.options), ex.args)
 
 
 # -- kernel structure ---------------------------------------------------------------------------------

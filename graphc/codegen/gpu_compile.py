@@ -144,7 +144,16 @@ def gpu_program(compiled_function, args):
     from .program import lower_program
 
     cf = compiled_function
-    graph = trace(cf.python_function, *args)
+    shapes = None
+    if getattr(cf, "symbolic", None) is not None:  # the symbolic dimensions gc.compile traces with
+        import numpy as np
+
+        from ..pytree import flatten
+
+        leaves, _ = flatten(args)
+        shapes = cf.symbolic.leaf_shapes(args, leaves, lambda x: np.shape(x) if isinstance(
+            x, (np.ndarray, np.generic)) else None)
+    graph = trace(cf.python_function, *args, shapes=shapes)
     optimized = graph.copy()
     options = {k: v for k, v in cf.options.items() if k != "log_device_placement"}
     target = cf.target if cf.target != "cpu" else "cuda"

@@ -95,6 +95,8 @@ class KernelBuilder:
         self.inline = inline            # node ids whose emit is inlined (fusion)
         self.read_buffer = read_buffer  # fn(kb, node, flat_index V) -> V for materialized nodes
         self._nblocks = 0
+        # symbol name -> V of its run-time size (entry level), for symbolic dimensions
+        self.symbols: dict = {}
 
     # -- finishing -------------------------------------------------------------------
     def finish(self):
@@ -143,9 +145,17 @@ class KernelBuilder:
             c = ir.Constant(ty, int(value))
         return V(c, self.root, dtype)
 
-    def index(self, value: int) -> V:
+    def index(self, value) -> V:
         """An index constant; one object per value, so reads at equal indices share a
-        cache entry (the read cache is keyed by the identity of index values)."""
+        cache entry (the read cache is keyed by the identity of index values). A symbolic
+        dimension (a str) is its run-time size."""
+        if isinstance(value, str):
+            v = self.symbols.get(value)
+            if v is None:
+                raise AssertionError(f"symbolic dimension {value!r} has no run-time size in this kernel")
+            return v
+        if isinstance(value, V):
+            return value
         value = int(value)
         v = self._index_consts.get(value)
         if v is None:
@@ -186,7 +196,7 @@ class KernelBuilder:
     def flat_index(self, idx, shape, strides=None) -> V:
         """Row-major flat offset of a multi-index (strides in elements; 0 = broadcast)."""
         if strides is None:
-            strides = contiguous_strides(shape)
+            strides = self.strides(shape)
         flat = self.index(0)
         for i, s, d in zip(idx, strides, shape):
             if d == 1 or s == 0:
@@ -194,10 +204,21 @@ class KernelBuilder:
             flat = self.iadd(flat, self.imul(i, self.index(s)))
         return flat
 
+    def strides(self, shape) -> tuple:
+        """Row-major strides in elements: ints for static shapes; with symbolic
+        dimensions, run-time values (V) for the axes left of a symbol."""
+        if not any(isinstance(d, str) for d in shape):
+            return contiguous_strides(shape)
+        out, acc = [], self.index(1)
+        for d in reversed(shape):
+            out.append(acc)
+            acc = self.imul(acc, self.index(d if isinstance(d, str) else max(int(d), 1)))
+        return tuple(reversed(out))
+
     def unflatten(self, flat: V, shape) -> list:
         """Multi-index of a row-major flat offset (used by reshape)."""
         idx = []
-        strides = contiguous_strides(shape)
+        strides = self.strides(shape)
         for axis, (s, d) in enumerate(zip(strides, shape)):
             if d == 1:
                 idx.append(self.index(0))
@@ -229,7 +250,7 @@ class KernelBuilder:
     # -- reading graph values ------------------------------------------------------------
     def read(self, node, idx) -> V:
         """The value of ``node`` at multi-index ``idx``: inlined (fused) or loaded."""
-        if getattr(node.type, "size", 1) == 0:
+        if getattr(node.type, "is_static", True) and getattr(node.type, "size", 1) == 0:
             # No index lies inside an empty tensor, so this read sits in code that never
             # runs (a loop of extent 0); any value of the right type will do, and the op
             # need not cope with having no elements (an empty concatenate has no parts).

@@ -26,7 +26,7 @@ from llvmlite import ir
 from ..errors import CompileError
 from . import stats
 from .gemm import counted_loop
-from .kernel import I8, I32, I64, KernelBuilder, contiguous_strides, mem_type, np_to_llvm_constant
+from .kernel import I8, I32, I64, V, KernelBuilder, mem_type, np_to_llvm_constant
 from ..ops.registry import get_op
 from .program import CustomStep, GemmStep
 from .target import Target
@@ -148,7 +148,7 @@ class CPUTarget(Target):
         from .kernel_key import kernel_key
 
         stats.count("kernels_total")
-        return self._shared_function(module, kernel_key(kernel), KERNEL_TYPE,
+        return self._shared_function(module, _with_symbols(kernel_key(kernel), program), KERNEL_TYPE,
                                      lambda m, name, linkage: self.emit_kernel(m, program, kernel, name, linkage),
                                      self._prefix + kernel.name, kernel_speed_level(kernel))
 
@@ -165,7 +165,7 @@ class CPUTarget(Target):
         if self.split:
             with stats.phase("runtime"):
                 ensure_jitted(dt)  # the shared GEMM runtime the task calls (once per process)
-        fn = self._shared_function(module, gemm_key(step, chunks, pack_bytes), KERNEL_TYPE,
+        fn = self._shared_function(module, _with_symbols(gemm_key(step, chunks, pack_bytes), program), KERNEL_TYPE,
                                    lambda m, name, linkage: self.emit_gemm_step(m, program, step, name, linkage)[0],
                                    self._prefix + step.name,
                                    kernel_speed_level(step.epilogue) if step.epilogue is not None else LIGHT_SPEED_LEVEL)
@@ -211,6 +211,10 @@ class CPUTarget(Target):
             for j, buf in enumerate(params):
                 raw = b.load(b.gep(bufs_arg, [ir.Constant(I64, j)]))
                 ptrs[buf.key()] = b.bitcast(raw, mem_type(buf.dtype).as_pointer())
+            if program.symbols:  # the sizes table follows the buffers (see emit_entry)
+                sizes = b.bitcast(b.load(b.gep(bufs_arg, [ir.Constant(I64, len(params))])), I64.as_pointer())
+                kb.symbols = {name: V(b.load(b.gep(sizes, [ir.Constant(I64, k)]), name=f"sym_{name}"), kb.root, "index")
+                              for k, name in enumerate(program.symbols)}
 
         def read_buffer(kb_, node, idx):
             buf = kernel.reads[node.id]
@@ -222,8 +226,7 @@ class CPUTarget(Target):
         for nid in stash_candidates(kernel):
             kb.stash[nid] = (dest_ptr, kernel.shape)
         shape = kernel.shape
-        strides = contiguous_strides(shape)
-        from .kernel import V
+        strides = kb.strides(shape)
 
         def body(depth, idx):
             if depth == len(shape):
@@ -248,6 +251,18 @@ class CPUTarget(Target):
         b = ir.IRBuilder(entry.append_basic_block("entry"))
         n_in, n_out, n_var = len(program.inputs), len(program.outputs), len(program.variables)
         ws = b.load(b.gep(args, [ir.Constant(I64, n_in + n_out + n_var)]), name="workspace")
+        symbolic = bool(program.symbols)
+        if symbolic:
+            # two more arguments: the workspace offsets (int64 per workspace value, placed
+            # for this call's sizes) and the sizes table (int64 per symbol)
+            offsets = b.bitcast(b.load(b.gep(args, [ir.Constant(I64, n_in + n_out + n_var + 1)])), I64.as_pointer())
+            sizes_raw = b.load(b.gep(args, [ir.Constant(I64, n_in + n_out + n_var + 2)]), name="sizes")
+            sizes = b.bitcast(sizes_raw, I64.as_pointer())
+
+        def dim(d):
+            if isinstance(d, str):
+                return b.load(b.gep(sizes, [ir.Constant(I64, program.symbols.index(d))]))
+            return ir.Constant(I64, int(d))
 
         def pointer(buf):
             if buf.base is not None:
@@ -259,30 +274,47 @@ class CPUTarget(Target):
             if buf.kind == "variable":
                 return b.load(b.gep(args, [ir.Constant(I64, n_in + n_out + buf.slot)]))
             if buf.kind == "workspace":
+                if symbolic:
+                    return b.gep(ws, [b.load(b.gep(offsets, [ir.Constant(I64, buf.vid)]))])
                 return b.gep(ws, [ir.Constant(I64, buf.slot)])
             return b.bitcast(self.constant_global(module, buf), I8P)
 
         def pointer_array(bufs):
-            arr = b.alloca(ir.ArrayType(I8P, max(len(bufs), 1)))
+            n = len(bufs) + (1 if symbolic else 0)
+            arr = b.alloca(ir.ArrayType(I8P, max(n, 1)))
             for j, buf in enumerate(bufs):
                 b.store(pointer(buf), b.gep(arr, [ir.Constant(I32, 0), ir.Constant(I32, j)]))
+            if symbolic:
+                b.store(sizes_raw, b.gep(arr, [ir.Constant(I32, 0), ir.Constant(I32, len(bufs))]))
             return b.bitcast(arr, I8P)
 
         for step, fn in zip(program.kernels, kernel_fns):
             if isinstance(step, CustomStep):
+                if symbolic:
+                    raise CompileError(f"{step.node.op} with symbolic dimensions is not supported yet "
+                                       f"(compile with static shapes)")
                 get_op(step.node.op).kernel.emit(self, module, b, step, pointer)
                 continue
             if isinstance(step, GemmStep):
                 epi_ctx = pointer_array(step.epilogue.buffers()) if step.epilogue is not None else ir.Constant(I8P, None)
                 ctx = pointer_array([step.a, step.b, step.dest, step.scratch])
-                ctx_full = b.alloca(ir.ArrayType(I8P, 2))
+                ctx_full = b.alloca(ir.ArrayType(I8P, 3 if symbolic else 2))
                 b.store(ctx, b.gep(ctx_full, [ir.Constant(I32, 0), ir.Constant(I32, 0)]))
                 b.store(epi_ctx, b.gep(ctx_full, [ir.Constant(I32, 0), ir.Constant(I32, 1)]))
+                if symbolic:
+                    b.store(sizes_raw, b.gep(ctx_full, [ir.Constant(I32, 0), ir.Constant(I32, 2)]))
                 task, chunks = fn
                 self.emit_parallel(b, module, task, b.bitcast(ctx_full, I8P), chunks, 1)
                 continue
             ctx = pointer_array(step.buffers())
             extent = step.shape[0] if step.shape else 1
+            if isinstance(extent, str) or any(isinstance(d, str) for d in step.shape[1:]):
+                # run-time extent: split over threads with a grain from the static row size
+                # (one chunk, run inline, when the rows are few)
+                inner = max(int(np.prod([1024 if isinstance(d, str) else d for d in step.shape[1:]])), 1)
+                grain = max(1, PARALLEL_MIN_ELEMENTS // 4 // inner)
+                self.emit_parallel(b, module, fn, ctx, dim(extent), grain)
+                continue
             size = 1
             for d in step.shape:
                 size *= d
@@ -300,15 +332,17 @@ class CPUTarget(Target):
         from .threadpool import declare_threadpool
 
         pfor = declare_threadpool(module)["graphc_parallel_for"]
-        b.call(pfor, [b.bitcast(fn, pfor.function_type.args[0]), ctx, ir.Constant(I64, n), ir.Constant(I64, grain)])
+        n = n if isinstance(n, ir.Value) else ir.Constant(I64, n)
+        b.call(pfor, [b.bitcast(fn, pfor.function_type.args[0]), ctx, n, ir.Constant(I64, grain)])
 
     def _gemm_chunks(self, step) -> int:
         from .program import gemm_chunks
 
         node = step.node
-        M, N = node.type.shape[-2:]
-        K = node.inputs[0].type.shape[-1]
-        flops = 2 * M * N * K * max(1, int(np.prod(node.type.shape[:-2], dtype=np.int64)))
+        hint = lambda d: 1024 if isinstance(d, str) else d  # a symbolic size is assumed large
+        M, N = (hint(d) for d in node.type.shape[-2:])
+        K = hint(node.inputs[0].type.shape[-1])
+        flops = 2 * M * N * K * max(1, int(np.prod([hint(d) for d in node.type.shape[:-2]], dtype=np.int64)))
         return gemm_chunks() if flops >= 1 << 22 and M >= 2 else 1
 
     def emit_gemm_step(self, module, program, step, name=None, linkage="internal"):
@@ -348,13 +382,23 @@ class CPUTarget(Target):
             # element strides of the operand as GEMM sees it (a transposed view swaps them)
             return (1, rows) if trans else (cols, 1)
 
+        if program.symbols:
+            if batch_shape or a_node.type.ndim != 2 or b_node.type.ndim != 2:
+                raise CompileError(f"batched matmul with symbolic dimensions is not supported yet "
+                                   f"({a_node.type} @ {b_node.type})")
+            sizes = b.bitcast(b.load(b.gep(outer, [ir.Constant(I64, 2)])), I64.as_pointer())
+            sym = {name: b.load(b.gep(sizes, [ir.Constant(I64, k)]), name=f"sym_{name}")
+                   for k, name in enumerate(program.symbols)}
         a_rs, a_cs = strides(step.a_trans, M, K)
         b_rs, b_cs = strides(step.b_trans, K, N)
-        a_batch = _batch_strides(a_node.type.shape, batch_shape, M * K)
-        b_batch = _batch_strides(b_node.type.shape, batch_shape, K * N)
-        out_batch = _batch_strides(node.type.shape, batch_shape, M * N)
+        static = not program.symbols
+        a_batch = _batch_strides(a_node.type.shape, batch_shape, M * K) if static else []
+        b_batch = _batch_strides(b_node.type.shape, batch_shape, K * N) if static else []
+        out_batch = _batch_strides(node.type.shape, batch_shape, M * N) if static else []
         nbatch = max(1, int(np.prod(batch_shape, dtype=np.int64)))
-        c64 = lambda v: ir.Constant(I64, int(v))
+
+        def c64(v):  # a size: a constant, or a symbol's run-time value
+            return sym[v] if isinstance(v, str) else ir.Constant(I64, int(v))
 
         # for chunk in [cbeg, cend): rows [chunk*M/chunks, (chunk+1)*M/chunks)
         with counted_loop(b, cbeg, cend, 1, "chunk") as c:
@@ -428,10 +472,20 @@ class CPUTarget(Target):
                                        speed_level=ENTRY_SPEED_LEVEL)
 
         entry = code_cache.get_unit(key, [entry_name], build_entry, counted=False)
+        if program.symbols:
+            from .._runtime.symbolic_executable import SymbolicExecutable as Executable  # noqa: F811
         exe = Executable(program, entry.addresses[entry_name], (entry, units))
         exe.llvm_ir = lambda: str(CPUTarget().build_module(program))  # the whole program, as export emits it
         exe.code_units = len(units)
         return exe
+
+
+def _with_symbols(key, program):
+    """A kernel of a program with symbolic dimensions reads their sizes from a table
+    ordered as ``program.symbols``: that order is part of its code."""
+    if key is None or not program.symbols:
+        return key
+    return f"{key}:symbols={','.join(program.symbols)}"
 
 
 def stash_candidates(kernel) -> list:
@@ -467,7 +521,7 @@ def stash_candidates(kernel) -> list:
         e = r.inputs[0]
         if e is root or get_op(e.op).kind != "elementwise" or e.type != root.type:
             continue
-        if any(e.type.shape[a] < 2 for a in r.attrs["axes"]):
+        if any(not isinstance(e.type.shape[a], str) and e.type.shape[a] < 2 for a in r.attrs["axes"]):
             continue  # a size-1 axis is indexed by a constant: no row pass to stash from
         if not _costly(e, ids):
             continue  # recomputing cheap arithmetic beats a store and a reload

@@ -115,8 +115,14 @@ class Program:
     inputs: list             # Buffer per graph param
     outputs: list            # Buffer per graph output
     variables: list          # Variable objects, in slot order
-    workspace_bytes: int
+    workspace_bytes: int     # -1 when it depends on symbols (see ``layout``)
     naive_bytes: int = 0     # sum of all intermediates (no reuse), for the memory report
+    symbols: list = field(default_factory=list)  # symbolic dimensions, in the order of the sizes table
+    layout: "WorkspaceLayout | None" = None      # workspace offsets as a function of the symbols
+
+    def workspace_for(self, binding: dict):
+        """(offset per workspace value id, total bytes) for these symbol values."""
+        return self.layout.place(binding)
 
 
 def _align(n: int) -> int:
@@ -156,7 +162,7 @@ class Lowering:
 
     # -- buffers -----------------------------------------------------------------------------
     def new_workspace(self, node_type, nbytes=None) -> Buffer:
-        nbytes = node_type.nbytes if nbytes is None else nbytes
+        nbytes = _nbytes(node_type) if nbytes is None else nbytes
         b = Buffer("workspace", -1, node_type.shape, node_type.dtype, nbytes, vid=len(self.workspace_values))
         self.workspace_values.append(b)
         return b
@@ -166,14 +172,14 @@ class Lowering:
         if b is not None:
             return b
         if node.op == "constant":
-            b = Buffer("constant", self.const_count, node.type.shape, node.type.dtype, node.type.nbytes, node.attrs["value"])
+            b = Buffer("constant", self.const_count, node.type.shape, node.type.dtype, _nbytes(node.type), node.attrs["value"])
             self.const_count += 1
         elif is_alias(self.graph, node, self.inline_ids):
             base = self.buffer_of(node.inputs[0])
             b = base  # same memory; readers index it with their own (reshaped) shape
         elif node.op == "tuple_get":
             base = self.buffer_of(node.inputs[0])
-            b = Buffer(base.kind, base.slot, node.type.shape, node.type.dtype, node.type.nbytes,
+            b = Buffer(base.kind, base.slot, node.type.shape, node.type.dtype, _nbytes(node.type),
                        base=base, offset=node.inputs[0].type.offsets[node.attrs["index"]])
         else:
             raise AssertionError(f"no buffer for %{node.id} ({node.op})")
@@ -190,12 +196,12 @@ class Lowering:
                 variables.append(var)
         inputs = []
         for k, p in enumerate(g.params):
-            b = Buffer("input", k, p.type.shape, p.type.dtype, p.type.nbytes)
+            b = Buffer("input", k, p.type.shape, p.type.dtype, _nbytes(p.type))
             self.buffers[p.id] = b
             inputs.append(b)
         for var, n in g.var_reads.items():
-            self.buffers[n.id] = Buffer("variable", var_slots[var], n.type.shape, n.type.dtype, n.type.nbytes)
-        outputs = [Buffer("output", k, o.type.shape, o.type.dtype, o.type.nbytes) for k, o in enumerate(g.outputs)]
+            self.buffers[n.id] = Buffer("variable", var_slots[var], n.type.shape, n.type.dtype, _nbytes(n.type))
+        outputs = [Buffer("output", k, o.type.shape, o.type.dtype, _nbytes(o.type)) for k, o in enumerate(g.outputs)]
         direct_out = {}
         for o, b in zip(g.outputs, outputs):
             if o.id not in direct_out and not is_alias(g, o, self.inline_ids) and get_op(o.op).kind != "source":
@@ -237,14 +243,17 @@ class Lowering:
         for var, n in updates:
             if var not in source and self.update_in_place(steps, n, var_slots[var], outputs):
                 continue
-            dest = Buffer("variable", var_slots[var], n.type.shape, n.type.dtype, n.type.nbytes)
+            dest = Buffer("variable", var_slots[var], n.type.shape, n.type.dtype, _nbytes(n.type))
             steps.append(Kernel(f"k{len(steps)}_assign_{var_slots[var]}", n, frozenset(), dest,
                                 {n.id: source.get(var) or self.buffer_of(n)}, n.type.shape))
 
-        steps = [s for s in steps if all(d > 0 for d in s.shape)]
+        steps = [s for s in steps if all(isinstance(d, str) or d > 0 for d in s.shape)]
+        symbols = sorted({str(d) for p in g.params for d in p.type.symbols})
+        layout = self.assign_offsets(steps)
+        if symbols:
+            return Program(self.name, steps, inputs, outputs, variables, -1, -1, symbols=symbols, layout=layout)
         naive = sum(b.nbytes for b in self.workspace_values)
-        size = self.assign_offsets(steps)
-        return Program(self.name, steps, inputs, outputs, variables, size, naive)
+        return Program(self.name, steps, inputs, outputs, variables, layout.static_size, naive)
 
     def update_in_place(self, steps, node, slot, outputs) -> bool:
         """Let the kernel computing a variable's new value store it straight into the
@@ -274,7 +283,7 @@ class Lowering:
                            all(i.type.shape == node.type.shape for i in m.inputs if i.id == nid) for m in readers):
                     return False
         old = kernel.dest
-        new = Buffer("variable", slot, node.type.shape, node.type.dtype, node.type.nbytes)
+        new = Buffer("variable", slot, node.type.shape, node.type.dtype, _nbytes(node.type))
         kernel.dest = new
         self.buffers[node.id] = new
         for s in steps[k + 1:]:  # later readers of the new value now find it in the variable
@@ -342,8 +351,11 @@ class Lowering:
         return GemmStep(f"k{index}_gemm", mm, dest, a, b, a_t, b_t, scratch, epi_kernel, mm.type.shape)
 
     # -- memory planning ---------------------------------------------------------------------------
-    def assign_offsets(self, steps) -> int:
-        """Offsets for workspace values: by liveness, with in-place elementwise reuse."""
+    def assign_offsets(self, steps) -> "WorkspaceLayout":
+        """Offsets for workspace values: by liveness, with in-place elementwise reuse.
+
+        Liveness and in-place reuse depend only on the steps; the offsets depend on the
+        sizes, so with symbolic dimensions they are placed per binding (``place``)."""
         first, last = {}, {}
         for k, s in enumerate(steps):
             bufs = s.all_buffers() if isinstance(s, (GemmStep, CustomStep)) else s.buffers()
@@ -352,48 +364,25 @@ class Lowering:
                 if b.kind == "workspace":
                     first.setdefault(b.vid, k)
                     last[b.vid] = k
-        if not self.plan_memory:
-            off = 0
-            for b in self.workspace_values:
-                b.slot = off
-                off += _align(max(b.nbytes, 1))
-            return off
-        # in place: an elementwise kernel may store over an input dying in it
         alias_to = {}
-        for k, s in enumerate(steps):
-            if not isinstance(s, Kernel) or s.dest.kind != "workspace" or first.get(s.dest.vid) != k:
-                continue
-            cand = self._inplace_candidate(s, last, k, alias_to)
-            if cand is not None:
-                alias_to[s.dest.vid] = cand
-                root = cand
-                while root in alias_to:  # the storage that is actually allocated
-                    root = alias_to[root]
-                last[root] = max(last[root], last[s.dest.vid])
-        placed = []  # (offset, size, first, last)
-        size = 0
-        for b in sorted(self.workspace_values, key=lambda x: first.get(x.vid, 0)):
-            if b.vid not in first:
-                b.slot = 0
-                continue
-            if b.vid in alias_to:
-                continue
-            need = _align(max(b.nbytes, 1))
-            lo, hi = first[b.vid], last[b.vid]
-            busy = sorted((o, o + sz) for o, sz, f, l in placed if not (l < lo or f > hi))
-            off = 0
-            for s0, s1 in busy:
-                if off + need <= s0:
-                    break
-                off = max(off, s1)
-            b.slot = off
-            placed.append((off, need, lo, hi))
-            size = max(size, off + need)
-        for vid, src in alias_to.items():
-            while src in alias_to:
-                src = alias_to[src]
-            self.workspace_values[vid].slot = self.workspace_values[src].slot
-        return size
+        if self.plan_memory:
+            # in place: an elementwise kernel may store over an input dying in it
+            for k, s in enumerate(steps):
+                if not isinstance(s, Kernel) or s.dest.kind != "workspace" or first.get(s.dest.vid) != k:
+                    continue
+                cand = self._inplace_candidate(s, last, k, alias_to)
+                if cand is not None:
+                    alias_to[s.dest.vid] = cand
+                    root = cand
+                    while root in alias_to:  # the storage that is actually allocated
+                        root = alias_to[root]
+                    last[root] = max(last[root], last[s.dest.vid])
+        layout = WorkspaceLayout(list(self.workspace_values), first, last, alias_to, self.plan_memory)
+        if all(b.nbytes is not None for b in self.workspace_values):
+            offsets, layout.static_size = layout.place({})
+            for b in self.workspace_values:
+                b.slot = offsets[b.vid]
+        return layout
 
     def _inplace_candidate(self, kernel, last, k, alias_to):
         root = kernel.root
@@ -402,13 +391,77 @@ class Lowering:
         for nid, buf in kernel.reads.items():
             if buf.kind != "workspace" or buf.base is not None or last.get(buf.vid) != k or buf.vid in alias_to.values():
                 continue
-            if buf.nbytes != kernel.dest.nbytes or buf.dtype != kernel.dest.dtype:
+            if not _same_bytes(buf, kernel.dest):
                 continue
             readers = [m for m in kernel.members if any(i.id == nid for i in m.inputs)]
             if all(m.type.shape == root.type.shape and
                    all(i.type.shape == root.type.shape for i in m.inputs if i.id == nid) for m in readers):
                 return buf.vid
         return None
+
+
+def _nbytes(t):
+    """Byte size of a type, or None when it depends on symbolic dimensions."""
+    return t.nbytes if t.is_static else None
+
+
+def _same_bytes(a: Buffer, b: Buffer) -> bool:
+    if a.nbytes is not None and b.nbytes is not None:
+        return a.nbytes == b.nbytes and a.dtype == b.dtype
+    return tuple(a.shape) == tuple(b.shape) and a.dtype == b.dtype
+
+
+class WorkspaceLayout:
+    """Workspace offsets by first-fit over live ranges, computed for given symbol values
+    (the memory plan is a function of the symbols; for static programs it is placed once
+    at lowering)."""
+
+    def __init__(self, values, first, last, alias_to, plan_memory):
+        self.values, self.first, self.last = values, first, last
+        self.alias_to, self.plan_memory = alias_to, plan_memory
+        self.static_size = -1
+
+    def nbytes(self, b, binding) -> int:
+        if b.nbytes is not None:
+            return b.nbytes
+        from ..ir import TensorType
+
+        return TensorType(b.shape, b.dtype).nbytes_for(binding)
+
+    def place(self, binding: dict):
+        """(offset per value id, total bytes)."""
+        offsets = {}
+        if not self.plan_memory:
+            off = 0
+            for b in self.values:
+                offsets[b.vid] = off
+                off += _align(max(self.nbytes(b, binding), 1))
+            return offsets, off
+        first, last, alias_to = self.first, self.last, self.alias_to
+        placed = []  # (offset, size, first, last)
+        size = 0
+        for b in sorted(self.values, key=lambda x: first.get(x.vid, 0)):
+            if b.vid not in first:
+                offsets[b.vid] = 0
+                continue
+            if b.vid in alias_to:
+                continue
+            need = _align(max(self.nbytes(b, binding), 1))
+            lo, hi = first[b.vid], last[b.vid]
+            busy = sorted((o, o + sz) for o, sz, f, l in placed if not (l < lo or f > hi))
+            off = 0
+            for s0, s1 in busy:
+                if off + need <= s0:
+                    break
+                off = max(off, s1)
+            offsets[b.vid] = off
+            placed.append((off, need, lo, hi))
+            size = max(size, off + need)
+        for vid, src in alias_to.items():
+            while src in alias_to:
+                src = alias_to[src]
+            offsets[vid] = offsets[src]
+        return offsets, size
 
 
 def lower_program(graph, name: str = "main", use_gemm: bool = True, plan_memory: bool = True,

@@ -206,11 +206,13 @@ def mean(x, axis=None, keepdims=False):
 
     shape = shape_of(x)
     axes = normalize_axes(axis, len(shape))
-    count = int(np.prod([shape[a] for a in axes], dtype=np.int64))
     dt = dtype_of(x)
     fdt = dt if dtypes.is_float(dt) else "float64"
     total = sum(cast_to(x, fdt), axis=axes, keepdims=keepdims)
-    return divide(total, np.asarray(count, dtype=fdt))  # 0/0 gives NaN, as numpy
+    from .symbolic_size import dim_size
+
+    count = dim_size([shape[a] for a in axes], fdt)  # a run-time value over symbolic axes
+    return divide(total, count)  # 0/0 gives NaN, as numpy
 
 
 def _arg(opname, x, axis, keepdims):

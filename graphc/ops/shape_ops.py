@@ -44,8 +44,42 @@ def _resolve_shape(shape, size):
     return shape
 
 
+def _resolve_symbolic(shape, xs):
+    """_resolve_shape when symbolic dimensions are involved (issue 13): sizes are
+    products of an int and symbols; -1 may stand for one symbol (times 1) or an int."""
+    shape = tuple(d if isinstance(d, str) else _shape_entry(d) for d in shape)
+    if shape.count(-1) > 1:
+        raise ShapeError("can only specify one unknown dimension (-1)")
+
+    def split(dims):
+        static = int(np.prod([d for d in dims if not isinstance(d, str) and d != -1], dtype=np.int64))
+        return static, sorted(str(d) for d in dims if isinstance(d, str))
+
+    x_static, x_syms = split(xs)
+    n_static, n_syms = split(shape)
+    if -1 in shape:
+        rest = list(x_syms)
+        for d in n_syms:
+            if d not in rest:
+                raise ShapeError(f"cannot reshape array of shape {tuple(xs)} into shape {shape}")
+            rest.remove(d)
+        if n_static == 0 or x_static % n_static:
+            raise ShapeError(f"cannot reshape array of shape {tuple(xs)} into shape {shape}")
+        q = x_static // n_static
+        if rest and (len(rest) > 1 or q != 1):
+            raise ShapeError(f"reshape of shape {tuple(xs)} into {shape}: the -1 would be "
+                             f"{' * '.join([str(q)] + rest)}, and a dimension is an int or one symbol")
+        shape = tuple((rest[0] if rest else q) if d == -1 else d for d in shape)
+        n_static, n_syms = split(shape)
+    if any(not isinstance(d, str) and d < 0 for d in shape) or (n_static, n_syms) != (x_static, x_syms):
+        raise ShapeError(f"cannot reshape array of shape {tuple(xs)} into shape {shape}")
+    return shape
+
+
 def _reshape_infer(types, attrs):
     (t,) = types
+    if not t.is_static or any(isinstance(d, str) for d in attrs["shape"]):
+        return TensorType(_resolve_symbolic(attrs["shape"], t.shape), t.dtype)
     return TensorType(_resolve_shape(attrs["shape"], t.size), t.dtype)
 
 
@@ -63,7 +97,11 @@ def reshape(x, shape):
     """numpy.reshape (one -1 allowed)."""
     xs = shape_of(x)
     try:
-        new = _resolve_shape(shape, int(np.prod(xs, dtype=np.int64)))
+        if any(isinstance(d, str) for d in xs) or any(isinstance(d, str) for d in (
+                shape if isinstance(shape, (tuple, list)) else (shape,))):
+            new = _resolve_symbolic(shape if isinstance(shape, (tuple, list)) else (shape,), xs)
+        else:
+            new = _resolve_shape(shape, int(np.prod(xs, dtype=np.int64)))
     except (ArgumentError, ShapeError) as e:
         raise type(e)(f"reshape: {e} (operand shape {tuple(xs)})\n  at {user_source_line()}") from None
     if tuple(new) == tuple(xs) and not isinstance(x, (np.ndarray, list, int, float)):
@@ -154,7 +192,7 @@ defop("broadcast_to", "injective", _bcast_infer, lambda a, x: np.broadcast_to(x,
 
 def broadcast_to(x, shape):
     """numpy.broadcast_to."""
-    shape = tuple(int(d) for d in shape)
+    shape = tuple(d if isinstance(d, str) else int(d) for d in shape)  # str: a symbolic dimension
     if tuple(shape_of(x)) == shape and not isinstance(x, (np.ndarray, int, float)):
         return x
     return bind("broadcast_to", [x], shape=shape)
@@ -271,6 +309,16 @@ def _getitem(x, key):
             final_shape.append(1)
             continue
         d = shape[axis]
+        if isinstance(d, str):  # a symbolic dimension: only taken whole ([:]) for now
+            if not (isinstance(k, slice) and k == slice(None)):
+                raise IndexingError(f"axis {axis} has the symbolic size {d!r}: only ':' can index it "
+                                    f"(integer indices and partial slices need a static size)")
+            starts.append(0)
+            steps.append(1)
+            sizes.append(d)
+            final_shape.append(d)
+            axis += 1
+            continue
         if isinstance(k, slice):
             start, stop, step = k.indices(d)
             n = len(range(start, stop, step))

@@ -25,8 +25,8 @@ class ConstantFold(Pass):
         mapping = {}
         for n in graph.nodes:
             op = get_op(n.op)
-            if op.kind == "source" or not op.pure or n.type.dtype == "tuple":
-                continue
+            if op.kind == "source" or not op.pure or n.type.dtype == "tuple" or not n.type.is_static:
+                continue  # (a symbolic size is only known at run time)
             if not n.inputs and n.type.size > 64:
                 continue  # a big fill/iota is cheaper to compute than to store
             if not all(_is_const(mapping.get(i.id, i)) for i in n.inputs):

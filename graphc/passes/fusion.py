@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..ir.types import SYMBOL_SIZE_HINT
 from ..ops.registry import get_op
 from .manager import Pass, register_pass
 
@@ -37,7 +38,8 @@ def uses_gemm(node, target: str = "cpu") -> bool:
     if target != "cpu" or node.op not in GEMM_OPS or node.type.dtype not in ("float32", "float64"):
         return False
     k = node.inputs[0].type.shape[-1]
-    return node.type.size * k >= GEMM_MIN_WORK
+    k = SYMBOL_SIZE_HINT if isinstance(k, str) else k  # a symbolic size is assumed large
+    return node.type.size_hint * k >= GEMM_MIN_WORK
 
 
 @dataclass

@@ -83,6 +83,8 @@ class Placer:
         self.want_gpu = ctx.target == "cuda"
         self.default = "/gpu:0" if (self.want_gpu or "/gpu:0" in devices) else CPU
         self.device: dict = {}   # node id -> device
+        # a program with symbolic dimensions is CPU code only (GPU code needs static sizes)
+        self.symbolic = any(not p.type.is_static for p in graph.params)
 
     def describe(self, node) -> str:
         where = f" at {node.loc}" if node.loc else ""
@@ -97,7 +99,7 @@ class Placer:
         if requested not in self.devices:
             problem = f"device {requested} does not exist" + _unavailable_reason(self.devices)
             strict = pinned or (kind == "gpu" and self.want_gpu)
-        elif not has_kernel(node, kind):
+        elif not has_kernel(node, kind) or (kind == "gpu" and self.symbolic):
             problem = f"no {kind.upper()} kernel is registered for {node.op} with dtype {node.type.dtype}"
             strict = pinned
         else:

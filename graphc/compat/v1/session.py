@@ -119,7 +119,15 @@ class _Plan:
         needs_value = set().union(*[op._static_inputs for op in self.device_ops])
         self.static_feeds = [i for i, t in enumerate(self.fed) if t in needs_value]
         self._initialization()
-        self.fn = gc.compile(self._replay_fn(session), **self._placement_options(session._config, order))
+        options = self._placement_options(session._config, order)
+        self.fn = gc.compile(self._replay_fn(session), **options)
+        # Placeholders whose leading dimension is None (the batch) share one symbolic
+        # dimension: one program serves every batch size fed (issue 13). A plan whose
+        # ops do not support symbolic sizes falls back to ``fn`` (one program per shape).
+        static = set(self.static_feeds)
+        self.batch_feeds = [i for i, t in enumerate(self.fed) if i not in static and _leading_dim_unknown(t)]
+        self.fn_batch = (gc.compile(self._replay_fn(session), dynamic="batch", dynamic_args=self.batch_feeds,
+                                    **options) if self.batch_feeds else None)
 
     def _layout(self, leaves):
         """Program outputs (fetched tensors, then summary inputs, then fetched variables)
@@ -174,6 +182,23 @@ class _Plan:
 
         return session_run
 
+    def call(self, arrays):
+        """Run the plan's program: the batch-symbolic one when the batch feeds agree in
+        their leading size and it compiles, else the one specialized on these shapes."""
+        fb = self.fn_batch
+        if fb is not None:
+            leading = {arrays[i].shape[0] if getattr(arrays[i], "ndim", 0) else None for i in self.batch_feeds}
+            if len(leading) == 1 and None not in leading:
+                if fb.trace_count and fb._cache:  # compiled: its errors are this run's
+                    return fb(*arrays)
+                try:
+                    return fb(*arrays)
+                except Exception:
+                    if fb._cache:
+                        raise  # it compiled, so a genuine error of this run
+                    self.fn_batch = None  # some op needs static sizes: specialize per shape
+        return self.fn(*arrays)
+
     def results(self, outs):
         values = []
         env = None
@@ -194,6 +219,12 @@ class _Plan:
         for op in self.host_ops:
             op._replay(env, None)
         return env
+
+
+def _leading_dim_unknown(t) -> bool:
+    """A placeholder of unknown rank, or whose first dimension is None."""
+    dims = t._shape.dims_
+    return dims is None or (len(dims) > 0 and dims[0] is None)
 
 
 def _check_feeds(order):
@@ -302,7 +333,8 @@ class Session:
     @property
     def compile_count(self):
         """How many programs this session has traced and compiled (for tests and tuning)."""
-        return sum(p.fn.trace_count for p in self._plans.values())
+        return sum(p.fn.trace_count + (p.fn_batch.trace_count if p.fn_batch is not None else 0)
+                   for p in self._plans.values())
 
     # -- running -------------------------------------------------------------------------
     def run(self, fetches, feed_dict=None, options=None, run_metadata=None):
@@ -326,7 +358,7 @@ class Session:
         for i in plan.static_feeds:
             arrays[i] = arrays[i].item()  # a Python number: the program specializes on it
         try:
-            outs = plan.fn(*arrays)
+            outs = plan.call(arrays)
         except GraphcError as e:
             raise InvalidArgumentError(None, None, str(e)) from e
         if plan.initializes:
