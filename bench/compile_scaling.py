@@ -14,7 +14,9 @@ Every measurement runs in a fresh process so nothing is shared through memory:
 - JAX: ``jax.jit`` compile + first call from the peers' interpreter
   (``/work/peers/bin/python`` or ``$GRAPHC_PEERS_PYTHON``), when it has JAX.
 "compile" is the wall time of the first call (trace, compile, run); "step" the median
-of later calls. graphc's phase breakdown comes from ``f.compile_stats`` when it exists.
+of later calls. Then the MNIST MLP Adam step (784-300-100-10) compiled once with a
+symbolic batch (``dynamic="batch"``) against static compiles, per call at batches 256
+and 2000 (medians, interleaved rounds). graphc's phase breakdown comes from ``f.compile_stats`` when it exists.
 The machine may be shared: compare ratios from one run, not absolute seconds.
 """
 from __future__ import annotations
@@ -76,6 +78,47 @@ def child_graphc(layers: int) -> dict:
            "step_s": _median_step(lambda: f(x))}
     if hasattr(f, "compile_stats"):
         out["stats"] = f.compile_stats(x)
+    return out
+
+
+def child_symbolic() -> dict:
+    """Per-call time of the MLP Adam step: symbolic batch vs static, at 256 and 2000."""
+    import numpy as np
+
+    import graphc as gc
+
+    def make(dynamic):
+        vs = []
+        for k, shp in enumerate(((784, 300), (300, 100), (100, 10))):
+            r = np.random.default_rng(k)
+            vs += [gc.Variable((r.standard_normal(shp) / np.sqrt(shp[0])).astype(np.float32)),
+                   gc.Variable(np.zeros(shp[1], np.float32))]
+        opt = gc.optim.Adam(1e-3)
+
+        def step(x, y):
+            w1, b1, w2, b2, w3, b3 = vs
+            h = gc.relu(x @ w1 + b1)
+            h = gc.relu(h @ w2 + b2)
+            loss = gc.nn.sparse_softmax_cross_entropy(h @ w3 + b3, y).mean()
+            opt.minimize(loss)
+            return loss
+
+        return gc.compile(step, dynamic=dynamic)
+
+    rng = np.random.default_rng(0)
+    sym = make("batch")
+    out = {}
+    for n in (256, 2000):
+        x = rng.random((n, 784), dtype=np.float32)
+        y = rng.integers(0, 10, n).astype(np.int64)
+        static = make(None)
+        sym(x, y), static(x, y)
+        ts, tt = [], []
+        for _ in range(7):  # interleaved, so both see the same machine load
+            ts.append(_median_step(lambda: sym(x, y), reps=5))
+            tt.append(_median_step(lambda: static(x, y), reps=5))
+        out[str(n)] = {"symbolic_s": sorted(ts)[3], "static_s": sorted(tt)[3]}
+    out["symbolic_compiles"] = sym.trace_count
     return out
 
 
@@ -166,11 +209,13 @@ def main(argv=None) -> int:
     ap.add_argument("--layers", default="2,8,32,64")
     ap.add_argument("--json", default=None, help="write the results to this file")
     ap.add_argument("--no-jax", action="store_true")
+    ap.add_argument("--no-symbolic", action="store_true", help="skip the symbolic-batch step timing")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         layers = int(args.layers)
-        res = {"graphc": child_graphc, "jax": child_jax, "runtime": lambda _: child_runtime()}[args.child](layers)
+        res = {"graphc": child_graphc, "jax": child_jax, "runtime": lambda _: child_runtime(),
+               "symbolic": lambda _: child_symbolic()}[args.child](layers)
         print(json.dumps(res))
         return 0
 
@@ -203,9 +248,20 @@ def main(argv=None) -> int:
                 print(f"    {name}: ERROR {res['error']}")
             elif res.get("stats"):
                 print(f"    {name}: {_phases_text(res['stats'])}")
+    result = {"depth": rows}
+    if not args.no_symbolic:
+        sym = _run_child(sys.executable, "symbolic", 0)
+        result["symbolic_batch"] = sym
+        for n in ("256", "2000"):
+            if n in sym:
+                a, b = sym[n]["symbolic_s"], sym[n]["static_s"]
+                print(f"MLP Adam step batch {n}: symbolic {1e3 * a:.2f} ms, static {1e3 * b:.2f} ms "
+                      f"(ratio {a / b:.3f}; compiled once for all batches: {sym.get('symbolic_compiles') == 1})")
+        if "error" in sym:
+            print(f"symbolic: ERROR {sym['error']}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+            json.dump(result, f, indent=1)
     return 0
 
 
