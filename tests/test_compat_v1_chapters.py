@@ -409,23 +409,23 @@ def test_ch14_sequence_length_pads_with_zeros_and_keeps_last_state():
 
 
 def test_ch14_mnist_rnn_classifier(mnist):
-    """Digits as 28 rows of 28 pixels through a BasicRNNCell(64) in dynamic_rnn, logits
-    from the final state, Adam 0.003, 3 epochs of 3000 digits (the book: 0.97 after 100
-    epochs of 55000). graphc: 0.70-0.79 depending on the initial draws; TF 1.x expected
-    in the same range; threshold 0.65."""
-    n_steps, n_inputs, n_neurons = 28, 28, 64
+    """Digits as 28 rows of 28 pixels through the book's BasicRNNCell(150) in dynamic_rnn,
+    logits from the final state, Adam 0.001, 3 epochs of 3000 digits (the book: 0.97
+    after 100 epochs of 55000). graphc: 0.82-0.84 over graph seeds 0-3; TF 1.x expected
+    in the same range; threshold 0.72."""
+    n_steps, n_inputs, n_neurons = 28, 28, 150
     X = tf.placeholder(tf.float32, [None, n_steps, n_inputs])
     y = tf.placeholder(tf.int32, [None])
     basic_cell = tf.contrib.rnn.BasicRNNCell(num_units=n_neurons)
     outputs, states = tf.nn.dynamic_rnn(basic_cell, X, dtype=tf.float32)
     logits = tf.layers.dense(states, 10)
     loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
-    training_op = tf.train.AdamOptimizer(learning_rate=0.003).minimize(loss)
+    training_op = tf.train.AdamOptimizer(learning_rate=0.001).minimize(loss)
     accuracy = tf.reduce_mean(tf.cast(tf.nn.in_top_k(logits, y, 1), tf.float32))
     X_train, y_train, X_test, y_test = mnist
     X_train, X_test = X_train.reshape(-1, 28, 28), X_test.reshape(-1, 28, 28)
     assert train_and_eval((X_train, y_train, X_test, y_test), X, y, loss, accuracy, training_op,
-                          n_epochs=3) > 0.65
+                          n_epochs=3) > 0.72
 
 
 def test_ch14_bidirectional_stacked_dropout_gru_classifier(mnist):
