@@ -769,9 +769,10 @@ def test_ch16_policy_gradients_cartpole():
     """The REINFORCE listing: 4-4-1 policy net (ELU, He init), action =
     tf.multinomial(log([p, 1 - p]), 1), gradients fed back through placeholders scaled
     by normalized discounted rewards (rate 0.95), 10 games per update, Adam 0.01, 40
-    updates (the book: 250). The initial policy lasts about 20 steps; graphc's lasts 38
-    on average over the last 10 updates (54 at the last); TF 1.x expected to improve as
-    much; threshold: the last 10 updates' mean above 30 and above 1.4 x the first 10's."""
+    updates (the book: 250). A random policy lasts about 22 steps. graphc: from 20 (mean
+    of the first 10 updates) to 38 (last 10); over other seeds from 14 to 30 and from
+    22 to 40. TF 1.x expected to improve as much; threshold: the last 10 updates' mean
+    above 25 and above 1.5 x the first 10's."""
     n_inputs, n_hidden, n_outputs = 4, 4, 1
     initializer = tf.contrib.layers.variance_scaling_initializer()
     X = tf.placeholder(tf.float32, shape=[None, n_inputs])
@@ -821,7 +822,7 @@ def test_ch16_policy_gradients_cartpole():
                 check_finite(mean_gradients)
                 feed_dict[gradient_placeholder] = mean_gradients
             sess.run(training_op, feed_dict=feed_dict)
-    assert np.mean(lengths[-10:]) > max(30.0, 1.4 * np.mean(lengths[:10])), lengths
+    assert np.mean(lengths[-10:]) > max(25.0, 1.5 * np.mean(lengths[:10])), lengths
 
 
 class Corridor:
