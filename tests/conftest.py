@@ -12,4 +12,4 @@ settings.load_profile(os.environ.get("GRAPHC_HYPOTHESIS_PROFILE", "ci"))
 
 def pytest_addoption(parser):
     parser.addoption("--fuzz", type=int, default=None,
-                     help="number of random programs for tests/test_fuzz.py (also GRAPHC_FUZZ; default 120)")
+                     help="number of random programs for tests/test_fuzz.py (also GRAPHC_FUZZ; default 160)")

@@ -12,7 +12,7 @@ raise a GraphcError. Random smooth float64 programs check ``gc.grad`` against ce
 finite differences.
 
 Budget: ``pytest --fuzz=N`` or ``GRAPHC_FUZZ=N`` runs N forward programs and N/5
-gradient programs (default 120; CI). At scale, without stopping at the first failure:
+gradient programs (default 160; CI). At scale, without stopping at the first failure:
 ``python tests/test_fuzz.py --forward 10000 --grad 2000 --log fuzz.log``.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import graphc as gc  # noqa: E402
 from fuzzgen import Generator, Program, compare  # noqa: E402
 
-DEFAULT_FORWARD = 120
+DEFAULT_FORWARD = 160
 
 
 def fuzz_count(config=None) -> int:

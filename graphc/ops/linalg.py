@@ -51,8 +51,12 @@ def _matmul_emit(kb, node, idx):
         bv = kb.read(b, operand_index(b, k, idx[-1]))
         if node.type.dtype == "bool":
             return [kb.logical("or", accs[0], kb.logical("and", av, bv))]
-        # the product only feeds the accumulator: contracting it into an FMA is safe
-        return [kb.add(accs[0], kb.mul(av, bv, assoc=True), assoc=True)]
+        # Not contracted into an FMA: an FMA never rounds an overflowing product to
+        # inf, so products overflowing to +inf and -inf would sum to whichever came
+        # first instead of NaN (numpy's sum of rounded products; the GEMM step repairs
+        # its FMA results the same way, gemm_overflow.py). Issue 18 item 6,
+        # tests/test_regressions.py::test_matmul_products_overflowing_both_ways.
+        return [kb.add(accs[0], kb.mul(av, bv), assoc=True)]
 
     return kb.reduce(level, [k_extent], [kb.const(0, node.type.dtype)], step)[0]
 
