@@ -186,3 +186,18 @@ def test_issue_example_matmul_overflow():
     w[0::2] *= -1
     for fuse, got in both_modes(lambda x, w: x @ w, x, w):
         assert np.all(np.isnan(got)), f"fuse={fuse}"
+
+
+# -- fuzzer seed 20103008: a product reduction reassociated across elements ------------------
+def test_prod_of_scaled_values_keeps_inf_times_zero():
+    """prod(x + x) over a short axis: LLVM's reassociation turned (2a)(2b)(2c) into
+    8abc, so 0 * (2 * 3e38 = inf) = NaN became 0 * 3e38 * 8 = 0."""
+    y = np.ones((3, 7, 3), np.float32)
+    y[0, 0, 0], y[0, 0, 1] = 0, 3e38
+    with np.errstate(all="ignore"):
+        want_axis = np.prod(y + y, axis=2)
+        want_all = np.prod(y + y)
+    for fuse, got in both_modes(lambda r: gc.prod(r + r, axis=2), y):
+        np.testing.assert_array_equal(got, want_axis, err_msg=f"fuse={fuse}")
+    for fuse, got in both_modes(lambda r: gc.prod(r + r), y):
+        np.testing.assert_array_equal(got, want_all, err_msg=f"fuse={fuse}")

@@ -369,8 +369,13 @@ class KernelBuilder:
         return self._op(a.dtype, lambda bl, x, y: bl.sub(x, y), a, b)
 
     def mul(self, a, b, assoc=False):
+        """``assoc``: a product reduction's accumulator (or a product feeding an FMA-able
+        accumulation). It may contract but never reassociate: with `reassoc`, LLVM pulls
+        constant factors of the elements out of an unrolled product (prod(2x) becomes
+        8 * x0*x1*x2), which moves where it overflows (0 * 3e38 * 8 = 0 where numpy's
+        0 * inf is NaN). A product reduction therefore runs in order, unvectorized."""
         if a.dtype in ("float32", "float64"):
-            flags = ASSOC if assoc else FAST
+            flags = MUL_ASSOC if assoc else FAST
             return self._op(a.dtype, lambda bl, x, y: bl.fmul(x, y, flags=flags), a, b)
         if a.dtype == "bool":
             return self._op("bool", lambda bl, x, y: bl.and_(x, y), a, b)
@@ -496,6 +501,7 @@ class KernelBuilder:
 # No nnan/ninf either: NaN and inf must behave as in numpy.
 ASSOC = ("reassoc", "contract", "nsz")
 FAST = ()
+MUL_ASSOC = ("contract",)  # see KernelBuilder.mul
 
 
 def _is_zero(v: V) -> bool:
