@@ -119,6 +119,38 @@ def test_ch10_dnn_with_contrib_fully_connected_and_arg_scope(mnist):
     assert train_and_eval(mnist, X, y, loss, accuracy, training_op, n_epochs=3) > 0.85
 
 
+def test_ch10_dnn_classifier_with_the_estimator_api(mnist):
+    """The chapter's first listing: tf.estimator.DNNClassifier(hidden_units=[300, 100],
+    n_classes=10) on a numeric feature column, trained from numpy_input_fn (3 epochs
+    instead of 40), evaluated and used for predictions. graphc: accuracy 0.906; TF 1.x
+    expected 0.89-0.92 (the same Adagrad 0.05 on summed losses); threshold 0.86. Then a
+    two-class classifier (TF's binary head) on a linearly separable problem: >= 0.95."""
+    X_train, y_train, X_test, y_test = mnist
+    feature_cols = [tf.feature_column.numeric_column("X", shape=[28 * 28])]
+    dnn_clf = tf.estimator.DNNClassifier(hidden_units=[300, 100], n_classes=10, feature_columns=feature_cols)
+    input_fn = tf.estimator.inputs.numpy_input_fn(x={"X": X_train}, y=y_train, num_epochs=3, batch_size=50,
+                                                  shuffle=True)
+    dnn_clf.train(input_fn=input_fn)
+    test_input_fn = tf.estimator.inputs.numpy_input_fn(x={"X": X_test}, y=y_test, shuffle=False)
+    eval_results = dnn_clf.evaluate(input_fn=test_input_fn)
+    y_pred = list(dnn_clf.predict(input_fn=test_input_fn))
+    check_finite(eval_results["loss"], eval_results["average_loss"])
+    assert eval_results["global_step"] == 180 and eval_results["accuracy"] > 0.86
+    assert len(y_pred) == 1000 and set(y_pred[0]) == {"logits", "probabilities", "class_ids", "classes"}
+    predicted = np.array([p["class_ids"][0] for p in y_pred])
+    assert abs(np.mean(predicted == y_test) - eval_results["accuracy"]) < 1e-6
+    np.testing.assert_allclose([p["probabilities"].sum() for p in y_pred], 1.0, rtol=1e-5)
+
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(400, 2)).astype(np.float32)
+    labels = (points[:, 0] + points[:, 1] > 0).astype(np.int64)
+    binary = tf.estimator.DNNClassifier([8], [tf.feature_column.numeric_column("p", shape=[2])])
+    binary.train(tf.estimator.inputs.numpy_input_fn({"p": points}, labels, batch_size=20, num_epochs=5,
+                                                    shuffle=True))
+    result = binary.evaluate(tf.estimator.inputs.numpy_input_fn({"p": points}, labels, shuffle=False))
+    assert result["accuracy"] >= 0.95
+
+
 # -- chapter 11: training deep nets -------------------------------------------------------------------
 
 
