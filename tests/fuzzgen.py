@@ -115,6 +115,8 @@ def _in_f64(fn):
     within 0.5 ulp for float32)."""
     def g(x, *rest, **kw):
         x = np.asarray(x)
+        if x.dtype.kind in "iu":  # numpy computes these in float64 (and -x must not wrap)
+            return np.asarray(fn(x.astype(np.float64), *rest, **kw))
         r = fn(x.astype(np.float64) if x.dtype == np.float32 else x, *rest, **kw)
         return np.asarray(r).astype(x.dtype) if x.dtype == np.float32 else np.asarray(r)
     return g
