@@ -118,7 +118,7 @@ def _pow_int_emit(kb, node, a, b):
     is_negative = kb.cmp("<", b, zero)
     e = kb.select(is_negative, zero, b)
     result, base = one, a
-    for k in range(_exponent_bits(node)):
+    for _ in range(_exponent_bits(node)):
         bit_set = kb.cmp("!=", kb.bitwise("and", e, one), zero)
         result = kb.select(bit_set, kb.mul(result, base), result)
         base = kb.mul(base, base)
