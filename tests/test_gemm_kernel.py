@@ -235,3 +235,55 @@ def test_bad_dtype():
         G.emit_gemm(ir.Module(), "g", "int32")
     with pytest.raises(ValueError):
         G.gemm_pack_buffer_elems("float16")
+
+
+def _packed_b_kernels(dtype, model):
+    """The GEMM reading a pre-packed B (``_bpacked``) and its packer, JIT-compiled for
+    ``model`` (the variant control_lowering uses for loop-invariant RNN weights)."""
+    import ctypes
+
+    import llvmlite.binding as llvm
+    import llvmlite.ir as ir
+
+    key = ("bpacked", dtype, model)
+    if key not in _CACHE:
+        tm = G._target_machine_for(MODELS[model])
+        mod = ir.Module("packed_gemm_test")
+        mod.triple = llvm.get_process_triple()
+        G.emit_gemm_with_packed_b(mod, "g", dtype, MODELS[model])
+        llmod = llvm.parse_assembly(str(mod))
+        llmod.verify()
+        engine = llvm.create_mcjit_compiler(llmod, tm)
+        engine.finalize_object()
+        i64, vp = ctypes.c_int64, ctypes.c_void_p
+        gemm = ctypes.CFUNCTYPE(None, *[i64] * 3, vp, i64, i64, vp, i64, i64, vp, *[i64] * 4, vp)(
+            engine.get_function_address("g_bpacked"))
+        pack = ctypes.CFUNCTYPE(None, i64, i64, vp, i64, i64, vp)(engine.get_function_address("g_pack_b"))
+        gemm.engine = engine
+        _CACHE[key] = gemm, pack
+    return _CACHE[key]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("model", MODEL_IDS)
+def test_prepacked_b_variant_per_model(dtype, model):
+    """The B-prepacked GEMM for every micro-kernel shape: edge tiles, K = 0, K > KC,
+    1 x N and N x 1, transposed B, two row ranges sharing one packed B."""
+    gemm, pack = _packed_b_kernels(dtype, model)
+    cfg = G.gemm_config(dtype, MODELS[model])
+    rng = np.random.default_rng(11)
+    for M, N, K, trans in [(13, 37, 5, False), (29, 3 * cfg.NR + 1, cfg.KC + 7, True), (1, 70, 33, False),
+                           (40, 1, 90, True), (7, 9, 0, True)]:
+        A = rng.standard_normal((M, K)).astype(dtype)
+        B = rng.standard_normal((K, N)).astype(dtype)
+        b_store = np.ascontiguousarray(B.T) if trans else B
+        b_rs, b_cs = (1, K) if trans else (N, 1)
+        packed = np.full(G.packed_b_elems(dtype, K, N, MODELS[model]) + 64, np.nan, dtype)
+        start = (-packed.ctypes.data % 64) // packed.itemsize  # 64-byte aligned, as the runtime does
+        pptr = packed.ctypes.data + start * packed.itemsize
+        pack(K, N, b_store.ctypes.data, b_rs, b_cs, pptr)
+        scratch = np.zeros(G.gemm_pack_buffer_elems(dtype, MODELS[model]) + 64, dtype)
+        C = np.full((M, N), np.nan, dtype)
+        for m0, m1 in [(0, M // 2), (M // 2, M)]:
+            gemm(M, N, K, A.ctypes.data, K, 1, pptr, 0, 0, C.ctypes.data, N, 0, m0, m1, scratch.ctypes.data)
+        check(C, A, B, dtype)
