@@ -295,3 +295,19 @@ def test_random_ops_in_a_while_loop_body_are_refused():
     with pytest.raises(gc.TraceError, match="while_loop"):
         gc.compile(lambda x: gc.while_loop(lambda v: v.sum() < 3, lambda v: v + gc.random.uniform((2,)), x))(
             np.zeros(2, np.float32))
+
+
+def test_gradient_of_a_scan_whose_body_branches():
+    """Reverse scan through a cond in the body (RNN step with a data-dependent rule) vs
+    float64 finite differences (rtol 1e-6)."""
+    def f(xs, w):
+        c, ys = gc.scan(lambda c, x: (gc.cond(x > 0, lambda: gc.tanh(c * w + x), lambda: c * 0.5 - x), c),
+                        np.float64(0.3), xs)
+        return c + ys.sum()
+
+    xs, w = np.array([1.0, -0.5, 0.7, -1.2, 0.4]), np.float64(0.8)
+    gx, gw = gc.compile(gc.grad(f, argnums=(0, 1)))(xs, w)
+    eps = 1e-6
+    fdx = [(f(xs + eps * e, w) - f(xs - eps * e, w)) / (2 * eps) for e in np.eye(5)]
+    np.testing.assert_allclose(gx, fdx, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(gw, (f(xs, w + eps) - f(xs, w - eps)) / (2 * eps), rtol=1e-6)
