@@ -452,3 +452,25 @@ def test_dropout_inside_cond_with_a_fed_keep_prob():
         dropped = sess.run(y, {x: data, training: True, keep_prob: 0.5})
         np.testing.assert_array_equal(sess.run(y, {x: data}), data)
     assert set(np.unique(dropped)) <= {0.0, 2.0} and 0.45 < (dropped == 0).mean() < 0.55
+
+
+def test_reset_graph_gives_the_same_layer_initialization():
+    """The books' reset_graph() (reset_default_graph + set_random_seed(42)) before each
+    model: dense layers' Glorot kernels, variance-scaling kernels and truncated-normal
+    variables start identical in every rebuild (TF 1.x)."""
+    def build():
+        tf.reset_default_graph()
+        tf.set_random_seed(42)
+        x = tf.placeholder(tf.float32, (None, 5))
+        h = tf.layers.dense(x, 4, activation=tf.nn.relu, name="h")
+        tf.layers.dense(h, 2, name="o", kernel_initializer=tf.variance_scaling_initializer())
+        tf.Variable(tf.truncated_normal((3, 2), stddev=0.1), name="w3")
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            return sess.run(tf.global_variables())
+
+    first, second = build(), build()
+    assert len(first) == 5
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+    assert np.abs(first[0]).max() > 0 and np.abs(first[4]).max() > 0
