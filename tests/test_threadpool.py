@@ -314,7 +314,7 @@ def test_standalone_object_exports_only_public_symbols():
     asm = tm.emit_assembly(mod)
     exported = {line.split()[1] for line in asm.splitlines() if line.strip().startswith(".globl")}
     assert exported == {"graphc_parallel_for", "graphc_set_num_threads", "graphc_get_num_threads"}
-    for libc in ("pthread_create", "syscall", "sysconf", "getenv"):
+    for libc in ("pthread_create", "syscall", "sysconf", "sched_getaffinity", "getenv"):
         assert libc in asm
     globs = {g.name: g.linkage for g in mod.global_variables}
     assert all(l == llvm.Linkage.internal for l in globs.values()), globs
@@ -322,7 +322,7 @@ def test_standalone_object_exports_only_public_symbols():
 
 def test_env_var_and_default_in_fresh_process():
     code = ("from graphc.codegen import threadpool as tp; import os;"
-            "print(tp.get_num_threads(), os.sysconf('SC_NPROCESSORS_ONLN'))")
+            "print(tp.get_num_threads(), len(os.sched_getaffinity(0)))")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {k: v for k, v in os.environ.items() if k != "GRAPHC_NUM_THREADS"}
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
@@ -333,6 +333,18 @@ def test_env_var_and_default_in_fresh_process():
     got, _ = subprocess.run([sys.executable, "-c", code], env=env, check=True,
                             capture_output=True, text=True).stdout.split()
     assert got == "5"
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs sched_setaffinity (Linux)")
+def test_default_follows_the_affinity_mask():
+    """A process limited to one CPU (taskset, a container's cpuset) defaults to one thread."""
+    code = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))});"
+            "from graphc.codegen import threadpool as tp; print(tp.get_num_threads())")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {k: v for k, v in os.environ.items() if k != "GRAPHC_NUM_THREADS"}
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
+    assert out.stdout.split() == ["1"]
 
 
 @pytest.mark.parametrize("nthreads", [2, 8])

@@ -1,7 +1,7 @@
 """A GIL-free thread pool for graphc kernels, emitted as LLVM IR.
 
 The pool is plain LLVM IR that only calls libc (pthread_create, pthread_detach,
-syscall(SYS_futex), sysconf, getenv, strtol, getpid), so the very same IR can be
+syscall(SYS_futex), sysconf, sched_getaffinity, getenv, strtol, getpid), so the very same IR can be
 JIT-compiled in-process or linked into a standalone shared library.
 
 C interface (defined by :func:`emit_threadpool`, declared by :func:`declare_threadpool`)::
@@ -12,7 +12,8 @@ C interface (defined by :func:`emit_threadpool`, declared by :func:`declare_thre
     // thread) or the call is nested inside fn.  n < 0 acts as 0, grain < 1 as 1.
     void    graphc_parallel_for(void (*fn)(void *ctx, int64_t begin, int64_t end),
                                 void *ctx, int64_t n, int64_t grain);
-    // Default: GRAPHC_NUM_THREADS (read at first use) else sysconf(_SC_NPROCESSORS_ONLN).
+    // Default: GRAPHC_NUM_THREADS (read at first use) else the CPUs this process may run
+    // on (sched_getaffinity: a container or taskset limits it), else sysconf(_SC_NPROCESSORS_ONLN).
     void    graphc_set_num_threads(int32_t n);   // clamped to MAX_THREADS; n <= 0: default
     int32_t graphc_get_num_threads(void);
 
@@ -85,8 +86,9 @@ _FUTEX_WAKE_PRIVATE = 1 | 128
 _SYS_FUTEX = {"x86_64": 202, "amd64": 202, "aarch64": 98, "arm64": 98, "riscv64": 98}
 _ENV_NAME = "GRAPHC_NUM_THREADS"
 
-_LIBC_SYMBOLS = ("pthread_create", "pthread_detach", "syscall", "sysconf",
+_LIBC_SYMBOLS = ("pthread_create", "pthread_detach", "syscall", "sysconf", "sched_getaffinity",
                  "getenv", "strtol", "getpid")
+_AFFINITY_WORDS = 16  # a 1024-CPU mask; larger machines fall back to sysconf
 
 _i8 = ir.IntType(8)
 _i32 = ir.IntType(32)
@@ -172,6 +174,7 @@ class _Emitter:
         self.pthread_detach = d("pthread_detach", _i32, [_i64])
         self.syscall = d("syscall", _i64, [_i64], var_arg=True)
         self.sysconf = d("sysconf", _i64, [_i32])
+        self.sched_getaffinity = d("sched_getaffinity", _i32, [_i32, _i64, _ptr])
         self.getenv = d("getenv", _ptr, [_ptr])
         self.strtol = d("strtol", _i64, [_ptr, _ptr, _i32])
         self.getpid = d("getpid", _i32, [])
@@ -194,6 +197,7 @@ class _Emitter:
 
         self.fns = {name: self._define(name, fnty) for name, fnty in _PUBLIC.items()}
         self.default_threads = self._func("graphc_tp_default_threads", _i32, [])
+        self.usable_cpus = self._func("graphc_tp_usable_cpus", _i64, [])
         self.ensure_workers = self._func("graphc_tp_ensure_workers", _i32, [_i32])
         self.wait_done = self._func("graphc_tp_wait_done", _void, [])
         self.worker_main = self._func("graphc_tp_worker_main", _ptr, [_ptr])
@@ -273,7 +277,30 @@ class _Emitter:
         b.position_at_end(use_env)
         b.ret(self._clamp_threads(b, v))
         b.position_at_end(ncpu)
-        b.ret(self._clamp_threads(b, b.call(self.sysconf, [_i32(_SC_NPROCESSORS_ONLN)])))
+        b.ret(self._clamp_threads(b, b.call(self.usable_cpus, [])))
+
+    def emit_usable_cpus(self):
+        """CPUs in this process's affinity mask (what os.sched_getaffinity counts), else
+        the online CPUs: a container or taskset limited to 2 of 64 CPUs gets 2 threads."""
+        f = self.usable_cpus
+        b = ir.IRBuilder(f.append_basic_block("entry"))
+        count_bb, fallback = f.append_basic_block("count"), f.append_basic_block("fallback")
+        words = ir.ArrayType(_i64, _AFFINITY_WORDS)
+        mask = b.alloca(words)
+        r = b.call(self.sched_getaffinity, [_i32(0), _i64(_AFFINITY_WORDS * 8), mask])
+        b.cbranch(b.icmp_signed("==", r, _i32(0)), count_bb, fallback)
+        b.position_at_end(count_bb)
+        ctpop = _get_or_declare(self.m, "llvm.ctpop.i64", ir.FunctionType(_i64, [_i64]))
+        total = _i64(0)
+        for w in range(_AFFINITY_WORDS):
+            word = b.load(b.gep(mask, [_i32(0), _i32(w)], inbounds=True), typ=_i64)
+            total = b.add(total, b.call(ctpop, [word]))
+        have = f.append_basic_block("have")
+        b.cbranch(b.icmp_signed(">=", total, _i64(1)), have, fallback)
+        b.position_at_end(have)
+        b.ret(total)
+        b.position_at_end(fallback)
+        b.ret(b.call(self.sysconf, [_i32(_SC_NPROCESSORS_ONLN)]))
 
     def emit_get_set(self):
         f = self.fns["graphc_get_num_threads"]
@@ -358,8 +385,7 @@ class _Emitter:
             # first use, or we are a fork() child whose workers do not exist
             b.store(pid, self.pool_pid)
             b.store(_i32(0), self.nworkers)
-            b.store(self._clamp_threads(b, b.call(self.sysconf, [_i32(_SC_NPROCESSORS_ONLN)])),
-                    self.ncpu)
+            b.store(self._clamp_threads(b, b.call(self.usable_cpus, [])), self.ncpu)
             b.store_atomic(_i32(0), self.caller_sleeping, "seq_cst", 4)
         head, create, done = (f.append_basic_block(n) for n in ("head", "create", "done"))
         b.branch(head)
@@ -505,6 +531,7 @@ class _Emitter:
 
     def emit(self):
         self.emit_default_threads()
+        self.emit_usable_cpus()
         self.emit_get_set()
         self.emit_worker_main()
         self.emit_ensure_workers()
