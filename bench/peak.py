@@ -29,7 +29,7 @@ def accumulators(model) -> int:
     return max(1, min(free, max(10, model.fma_accumulators + 4)))
 
 
-def _module(model):
+def _module(model, suffix=""):
     from graphc.codegen.threadpool import declare_threadpool
 
     lanes = model.lanes("float32")
@@ -40,7 +40,7 @@ def _module(model):
     fma = ir.Function(mod, ir.FunctionType(vt, [vt] * 3), name=f"llvm.{op}.v{lanes}f32")
     i8p = ir.IntType(8).as_pointer()
     i64 = ir.IntType(64)
-    body = ir.Function(mod, ir.FunctionType(ir.VoidType(), [i8p, i64, i64]), "fma_peak_body")
+    body = ir.Function(mod, ir.FunctionType(ir.VoidType(), [i8p, i64, i64]), "fma_peak_body" + suffix)
     b = ir.IRBuilder(body.append_basic_block("entry"))
     loop = body.append_basic_block("loop")
     done = body.append_basic_block("done")
@@ -68,7 +68,7 @@ def _module(model):
     b.store(total, out, align=4)  # the caller's buffer is not vector aligned
     b.ret_void()
     pfor = declare_threadpool(mod)["graphc_parallel_for"]
-    main = ir.Function(mod, ir.FunctionType(ir.VoidType(), [i8p, i64]), "fma_peak_main")
+    main = ir.Function(mod, ir.FunctionType(ir.VoidType(), [i8p, i64]), "fma_peak_main" + suffix)
     b = ir.IRBuilder(main.append_basic_block("entry"))
     b.call(pfor, [b.bitcast(body, pfor.function_type.args[0]), main.args[0], main.args[1], ir.Constant(i64, 1)])
     b.ret_void()
@@ -83,19 +83,23 @@ def _load(model):
     load it next to the thread pool; returns the entry's address."""
     import llvmlite.binding as llvm
     from graphc.codegen import llvm_cpu, threadpool
+    from graphc.codegen.gemm_runtime import _model_tag
 
     key = (model.name, model.features)
+    suffix = "_" + _model_tag(model)  # one probe per model can live in the engine
     if key not in _loaded:
         threadpool.get_runtime_engine()
         if hasattr(threadpool, "publish_symbols"):  # the pool's symbols, for the object's calls
             threadpool.publish_symbols()
-        mod_ir, lanes, chains = _module(model)
+        mod_ir, lanes, chains = _module(model, suffix)
         mod = llvm.parse_assembly(str(mod_ir))
-        tm = llvm_cpu.jit_object_target_machine()
+        llvm_cpu.init_llvm()
+        tm = llvm.Target.from_default_triple().create_target_machine(  # as the JIT's, for `model`
+            cpu=model.name, features=model.features, opt=3, jit=True)
         mod.triple, mod.data_layout = tm.triple, str(tm.target_data)
-        llvm_cpu.optimize(mod, llvm_cpu.target_machine())
+        llvm_cpu.optimize(mod, tm)
         threadpool.add_object(tm.emit_object(mod))
-        _loaded[key] = (threadpool.get_function_address("fma_peak_main"), lanes, chains)
+        _loaded[key] = (threadpool.get_function_address("fma_peak_main" + suffix), lanes, chains)
     return _loaded[key]
 
 
