@@ -313,9 +313,10 @@ def test_session_run_compiles_once_per_signature():
         assert sess.compile_count == base + 1            # same fetches and feed shape: one program
         sess.run([y], {X: np.ones((3, 4))})              # same tensors, other nesting: same program
         assert sess.compile_count == base + 1
-        sess.run(y, {X: np.ones((5, 4))})
+        sess.run(y, {X: np.ones((5, 4))})                # another batch: the same program
+        assert sess.compile_count == base + 1            # (X's None dimension is symbolic, issue 13)
         sess.run([y, X * 2.0], {X: np.ones((5, 4))})
-        assert sess.compile_count == base + 3            # new feed shape / new fetches
+        assert sess.compile_count == base + 2            # new fetches
 
 
 def test_session_run_is_one_native_call_like_gc_compile():

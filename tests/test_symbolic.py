@@ -220,7 +220,7 @@ def test_export_with_symbolic_batch_c_api(tmp_path):
     assert lines[4] == "negative 3"  # DMLP_ERR_SIZE_MISMATCH
     # and from Python through the same library
     x = r.standard_normal((5, 6)).astype(np.float32)
-    # (a reduction vectorized differently than in the JIT's kernels: rtol 2e-5, as above)
+    # (the export optimizes one module, the JIT each kernel apart: rtol 2e-5, as above)
     np.testing.assert_allclose(lib.load()(x), gc.compile(mlp)(x), rtol=2e-5, atol=1e-7)
     assert os.path.exists(lib.path)
 

@@ -128,6 +128,7 @@ class _Plan:
         self.batch_feeds = [i for i, t in enumerate(self.fed) if i not in static and _leading_dim_unknown(t)]
         self.fn_batch = (gc.compile(self._replay_fn(session), dynamic="batch", dynamic_args=self.batch_feeds,
                                     **options) if self.batch_feeds else None)
+        self.batch_failed: set = set()  # feed signatures (without the batch) it could not compile
 
     def _layout(self, leaves):
         """Program outputs (fetched tensors, then summary inputs, then fetched variables)
@@ -188,15 +189,16 @@ class _Plan:
         fb = self.fn_batch
         if fb is not None:
             leading = {arrays[i].shape[0] if getattr(arrays[i], "ndim", 0) else None for i in self.batch_feeds}
-            if len(leading) == 1 and None not in leading:
-                if fb.trace_count and fb._cache:  # compiled: its errors are this run's
-                    return fb(*arrays)
+            # what the batch-symbolic program specializes on: everything but the batch
+            key = tuple((a.shape[1:], a.dtype.str) if isinstance(a, np.ndarray) else (type(a), a) for a in arrays)
+            if len(leading) == 1 and None not in leading and key not in self.batch_failed:
+                traces, compiled = fb.trace_count, len(fb._cache)
                 try:
                     return fb(*arrays)
                 except Exception:
-                    if fb._cache:
+                    if not (fb.trace_count > traces and len(fb._cache) == compiled):
                         raise  # it compiled, so a genuine error of this run
-                    self.fn_batch = None  # some op needs static sizes: specialize per shape
+                    self.batch_failed.add(key)  # some op needs static sizes: specialize per shape
         return self.fn(*arrays)
 
     def results(self, outs):
@@ -333,7 +335,8 @@ class Session:
     @property
     def compile_count(self):
         """How many programs this session has traced and compiled (for tests and tuning)."""
-        return sum(p.fn.trace_count + (p.fn_batch.trace_count if p.fn_batch is not None else 0)
+        # (programs compiled: an attempt at a batch-symbolic program that an op refused is not one)
+        return sum(len(p.fn._cache) + (len(p.fn_batch._cache) if p.fn_batch is not None else 0)
                    for p in self._plans.values())
 
     # -- running -------------------------------------------------------------------------
