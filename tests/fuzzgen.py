@@ -139,6 +139,14 @@ def _np_matmul(a, b):
     return np.where(np.isfinite(s), r, s).astype(r.dtype)
 
 
+def _np_power(x, y):
+    """Integer powers stay integer (wrapping); float powers are evaluated in float64."""
+    x = np.asarray(x)
+    if x.dtype.kind in "biu" and isinstance(y, (int, np.integer)) and not isinstance(y, bool):
+        return np.power(x, y)
+    return _in_f64(np.power)(x, y)
+
+
 def _np_getitem(x, key):
     return x[key]
 
@@ -157,7 +165,7 @@ NP_OPS = {
     "logical_and": np.logical_and, "logical_or": np.logical_or, "logical_not": np.logical_not,
     "negative": np.negative, "abs": np.abs, "square": np.square,
     "exp": _in_f64(np.exp), "log": _in_f64(np.log), "sqrt": _in_f64(np.sqrt), "tanh": _in_f64(np.tanh),
-    "sigmoid": _in_f64(_np_sigmoid), "power": _in_f64(np.power),
+    "sigmoid": _in_f64(_np_sigmoid), "power": _np_power,
     "relu": lambda x: np.maximum(x, np.zeros((), x.dtype)),
     "where": np.where, "cast": lambda x, dtype: x.astype(dtype),
     "sum": np.sum, "mean": _np_mean, "max": np.max, "min": np.min, "prod": np.prod,
