@@ -119,6 +119,29 @@ def _reads_aligned(consumer, node, aligned) -> bool:
     return False
 
 
+def _unit_axes_only(a, b) -> bool:
+    """Shapes equal up to inserted or removed size-1 axes."""
+    return [d for d in a if d != 1] == [d for d in b if d != 1]
+
+
+def _reads_in_order(consumer, node, in_order) -> bool:
+    """Whether ``consumer`` reads ``node`` without reordering axes: elementwise ops and
+    broadcasts (axes kept, size-1 axes read at 0, leading axes added), size-1 axes
+    inserted or removed (expand_dims, squeeze, such reshapes), trailing reductions. A
+    row reduction read through such consumers still depends only on the root's outer
+    loops; behind a transpose, a general reshape or slicing it would be recomputed for
+    every output element (softmax(x).T), so fusion keeps it out of such groups.
+    (``_reads_aligned`` is the stricter rule the row stash needs.)"""
+    if not in_order.get(consumer.id):
+        return False
+    kind = get_op(consumer.op).kind
+    if kind == "elementwise" or _trailing_reduction(consumer) or consumer.op in ("broadcast_to", "expand_dims", "squeeze"):
+        return True
+    if consumer.op == "reshape":
+        return _unit_axes_only(consumer.type.shape, node.type.shape)
+    return False
+
+
 def aligned_members(root, members) -> set:
     """Ids of the members of a kernel group read only at root-aligned indices (the root
     included); see ``_reads_aligned``. ``members`` is in topological order."""
@@ -155,7 +178,7 @@ class Fusion(Pass):
         roots = {n.id for n in graph.roots()}
         by_id = {n.id: n for n in graph.nodes}
         group_of: dict[int, int] = {}   # node id -> id of the group root it is inlined into
-        aligned: dict[int, bool] = {}   # node id -> read only at its group root's loop indices
+        in_order: dict[int, bool] = {}  # node id -> read with its axes in the root's order
         inline: set = set()
         must_materialize: set = set()
         gemm = ctx.target == "cpu"
@@ -169,12 +192,12 @@ class Fusion(Pass):
                         must_materialize.add(i.id)
             if not computed(n) or n.id in roots or n.id in must_materialize or not consumers:
                 self._own_group(n, group_of, must_materialize)
-                aligned[n.id] = True
+                in_order[n.id] = True
                 continue
             targets = {group_of.get(c.id, c.id) for c in consumers}
             if len(targets) != 1:
                 self._own_group(n, group_of, must_materialize)
-                aligned[n.id] = True
+                in_order[n.id] = True
                 continue
             target = by_id[next(iter(targets))]
             if target.op in GEMM_OPS:
@@ -189,14 +212,14 @@ class Fusion(Pass):
                 # a row reduction fuses only where its rows follow the root's outer loops;
                 # behind an index remapping it would be recomputed for every element
                 fusible = (_trailing_reduction(n) and target.type.ndim == n.inputs[0].type.ndim
-                           and all(_reads_aligned(c, n, aligned) for c in consumers))
+                           and all(_reads_in_order(c, n, in_order) for c in consumers))
             if fusible:
                 inline.add(n.id)
                 group_of[n.id] = target.id
-                aligned[n.id] = all(_reads_aligned(c, n, aligned) for c in consumers)
+                in_order[n.id] = all(_reads_in_order(c, n, in_order) for c in consumers)
             else:
                 self._own_group(n, group_of, must_materialize)
-                aligned[n.id] = True
+                in_order[n.id] = True
 
         groups = build_groups(graph, inline, group_of)
         self._attach_epilogues(graph, groups, users, gemm)
