@@ -83,6 +83,42 @@ class _Compiled:
         self.executable = executable
         self.compile_seconds = compile_seconds
         self.pass_timings = pass_timings
+        tree = optimized.out_tree
+        leaf = tree.kind == "leaf"
+        flat_tuple = tree.kind == "tuple" and all(c.kind == "leaf" for c in tree.children)
+        # outputs rebuilt without walking the tree in the common shapes (one array, a flat tuple)
+        self._rebuild = (lambda outs: outs[0]) if leaf else tuple if flat_tuple else functools.partial(unflatten, tree)
+
+    def run(self, arrays):
+        """Call the executable with the flattened input arrays; outputs in the function's structure."""
+        return self._rebuild(self.executable(arrays))
+
+
+class _CachedCompiled(_Compiled):
+    """A signature whose program came from the program cache (codegen/program_cache.py):
+    the executable is ready; the traced text, the optimized graph and the full Program
+    (for ``ir``, ``graph``, ``memory_plan``) are built again only when asked for."""
+
+    _LAZY = ("traced", "optimized", "program", "pass_timings")
+
+    def __init__(self, graph, optimize_and_lower, executable, compile_seconds, stats):
+        self._graph, self._optimize_and_lower = graph, optimize_and_lower
+        super().__init__(None, graph, executable.program, executable, compile_seconds, {}, stats)
+        for name in self._LAZY:  # graph stood in for the optimized one: same out_tree
+            del self.__dict__[name]
+
+    def __getattr__(self, name):
+        if name not in _CachedCompiled._LAZY:
+            raise AttributeError(name)
+        if name == "traced":
+            self.traced = format_graph(self._graph)
+        else:
+            from .codegen import stats
+
+            with stats.collect(stats.CompileStats()):
+                self.optimized, self.program, ctx = self._optimize_and_lower(self._graph)
+            self.pass_timings = dict(ctx.timings)
+        return self.__dict__[name]
 
 
 class CompiledFunction:
@@ -100,6 +136,7 @@ class CompiledFunction:
                          if dynamic is not None or shapes is not None else None)
         self._cache: dict = {}   # full signature -> _Compiled
         self._fast: dict = {}    # per-call key (shapes, dtype objects) -> _Compiled
+        self._flat: dict = {}    # same, for calls with plain ndarrays only: no pytree to flatten
         self._lock = threading.Lock()
         self.trace_count = 0
         functools.update_wrapper(self, fn)
@@ -133,30 +170,59 @@ class CompiledFunction:
         from .codegen.target import get_target
         from .passes import PassContext, PassManager, default_pipeline
 
+        from .codegen import program_cache
+
         t0 = time.perf_counter()
         self.trace_count += 1
-        with stats.collect(stats.CompileStats()) as st:
-            with stats.phase("trace"):
-                graph = trace(self.python_function, *args, shapes=shapes)
-                traced_text = format_graph(graph)
+
+        def optimize_and_lower(graph):
+            optimized = graph.copy()
+            ctx = PassContext(fuse=self.fuse, target=self.target, options=dict(self.options))
             with stats.phase("passes"):
-                optimized = graph.copy()
-                ctx = PassContext(fuse=self.fuse, target=self.target, options=dict(self.options))
                 PassManager(default_pipeline(ctx), ctx).run(optimized)
             with stats.phase("lower"):
                 program = lower_program(optimized, name=graph.name, pass_context=ctx)
+            return optimized, program, ctx
+
+        with stats.collect(stats.CompileStats()) as st:
+            with stats.phase("trace"):
+                graph = trace(self.python_function, *args, shapes=shapes)
+            key = None
+            if self.target == "cpu":
+                with stats.phase("program_cache"):
+                    key = program_cache.graph_key(graph, {"fuse": self.fuse, "target": self.target,
+                                                          "name": graph.name, "options": dict(self.options)})
+                    record = program_cache.load(key) if key is not None else None
+                    executable = program_cache.load_executable(record, graph) if record is not None else None
+                if executable is not None:  # trace -> hash -> load: no passes, lowering or LLVM
+                    return _CachedCompiled(graph, optimize_and_lower, executable, time.perf_counter() - t0, st)
+            optimized, program, ctx = optimize_and_lower(graph)
             executable = get_target(ctx.target).compile(program)  # placement may move it to/off the GPU
+            if key is not None and ctx.target == "cpu":
+                record = program_cache.record_for(program, executable, graph)
+                if record is not None:
+                    record["kernels_total"] = st.kernels_total
+                    program_cache.store(key, record)
         executable.graph = optimized
-        return _Compiled(traced_text, optimized, program, executable, time.perf_counter() - t0, dict(ctx.timings), st)
+        return _Compiled(format_graph(graph), optimized, program, executable, time.perf_counter() - t0,
+                         dict(ctx.timings), st)
 
     # -- calling -------------------------------------------------------------------------
     def __call__(self, *args):
+        # fast path: positional plain ndarrays whose (shape, dtype) tuple was seen before
+        # (the executable still checks every input before native code)
+        key = tuple([(a.shape, a.dtype) for a in args if type(a) is np.ndarray])
+        if len(key) == len(args):
+            hit = self._flat.get(key)
+            if hit is not None:
+                return hit.run(args)
         leaves, tree = flatten(args)
         compiled = self._compile(args, leaves, tree)
+        if len(key) == len(args):
+            self._flat[key] = compiled
         arrays = [x if isinstance(x, np.ndarray) else np.asarray(x) for x in leaves
                   if isinstance(x, (np.ndarray, np.generic))]
-        outs = compiled.executable(arrays)
-        return unflatten(compiled.optimized.out_tree, outs)
+        return compiled.run(arrays)
 
     # -- introspection -------------------------------------------------------------------
     def ir(self, *args, stage: str = "optimized") -> str:

@@ -24,6 +24,36 @@ def address(a: np.ndarray) -> int:
     return a.__array_interface__["data"][0]
 
 
+def _data_field_offset():
+    """Byte offset of the ``data`` pointer in numpy's array object, or None.
+
+    numpy's C struct (PyArrayObject_fields) starts with the object header and then
+    ``char *data``; reading that field costs ~0.3 us against ~2 us for building
+    ``__array_interface__``, which matters for calls on tiny arrays. The offset is
+    derived from this interpreter's header size and confirmed on probe arrays (a view
+    included); anything else (another Python implementation, a changed layout) keeps
+    the portable ``address``."""
+    if sys.implementation.name != "cpython":
+        return None
+    offset = object.__basicsize__
+    base = np.arange(8, dtype=np.int64)
+    for probe in (base, base[3:], np.zeros((2, 3), np.float32)):
+        if ctypes.c_void_p.from_address(id(probe) + offset).value != address(probe):
+            return None
+    return offset
+
+
+_DATA_OFFSET = _data_field_offset()
+_read_pointer = ctypes.c_void_p.from_address
+
+
+def pointer(a: np.ndarray) -> int:
+    """Data pointer of ``a`` (as ``address``), read from the array object where possible."""
+    if _DATA_OFFSET is None:
+        return address(a)
+    return _read_pointer(id(a) + _DATA_OFFSET).value
+
+
 def check_inputs(arrays, specs) -> list:
     """Validate arrays against (shape, dtype) specs before native code sees them; returns
     C-contiguous arrays (native code assumes row-major buffers)."""
@@ -75,6 +105,11 @@ class Executable:
         self._lock = threading.Lock()
         self._recycled = [None] * len(self.outputs)
         self._workspace_address = address(self._workspace)
+        # per-call fast path: the exact dtype objects expected (numpy's native-order
+        # singletons), and one argument array reused by the thread holding the lock
+        self._input_specs = [(shape, np.dtype(dtype)) for shape, dtype in self.inputs]
+        self._args = self._args_type()
+        self._args[n - 1] = self._workspace_address
 
     def check_inputs(self, arrays):
         return check_inputs(arrays, self.inputs)
@@ -101,20 +136,51 @@ class Executable:
         # owner: arr.base, the tuple, the local name, getrefcount's argument.
         return sys.getrefcount(arr) == 3 and sys.getrefcount(owner) == 4
 
+    def _inputs_ready(self, arrays) -> bool:
+        """True when every input already is what native code needs: a plain ndarray with
+        exactly the expected shape and (native-order) dtype, C-contiguous. Then the
+        full check_inputs, which would pass them through unchanged, is skipped."""
+        specs = self._input_specs
+        if len(arrays) != len(specs):
+            return False
+        for a, (shape, dtype) in zip(arrays, specs):
+            if type(a) is not np.ndarray or a.dtype is not dtype or a.shape != shape or not a.flags.c_contiguous:
+                return False
+        return True
+
     def __call__(self, arrays):
-        arrays = self.check_inputs(arrays)
-        owned = self._lock.acquire(blocking=False)
+        if not self._inputs_ready(arrays):
+            arrays = self.check_inputs(arrays)  # raises on a mismatch; copies strided inputs
+        if not self._lock.acquire(blocking=False):
+            return self._call_concurrent(arrays)
         try:
-            private = None if owned else aligned_empty(self._workspace.shape, "uint8")  # kept alive for the call
-            workspace = self._workspace_address if owned else address(private)
-            outs = self._outputs(owned)
-            var_arrays = [var._storage_for_call() for var in self.variables]
-            ptrs = [address(a) for a in arrays] + [address(o) for o in outs] + \
-                   [address(v) for v in var_arrays] + [workspace]
-            rc = self._fn(self._args_type(*ptrs))
+            outs = self._outputs(True)
+            args, k = self._args, 0
+            for a in arrays:
+                args[k] = pointer(a)
+                k += 1
+            for o in outs:
+                args[k] = pointer(o)
+                k += 1
+            for var in self.variables:
+                args[k] = pointer(var._storage_for_call())
+                k += 1
+            rc = self._fn(args)  # the workspace pointer sits in the last slot since __init__
         finally:
-            if owned:
-                self._lock.release()
+            self._lock.release()
+        if rc != 0:
+            raise RuntimeFailure(f"compiled code returned error code {rc}")
+        return outs
+
+    def _call_concurrent(self, arrays):
+        """A call while another thread is in: a private workspace, fresh outputs and its
+        own argument array."""
+        private = aligned_empty(self._workspace.shape, "uint8")  # kept alive for the call
+        outs = self._outputs(False)
+        var_arrays = [var._storage_for_call() for var in self.variables]
+        ptrs = [address(a) for a in arrays] + [address(o) for o in outs] + \
+               [address(v) for v in var_arrays] + [address(private)]
+        rc = self._fn(self._args_type(*ptrs))
         if rc != 0:
             raise RuntimeFailure(f"compiled code returned error code {rc}")
         return outs

@@ -1,0 +1,50 @@
+"""The per-call fast path (plain C-contiguous ndarrays seen before) skips no check: after
+it is warm, inputs of another byte order, layout, shape or subclass still get the full
+check (converted or refused before native code), and outputs keep the function's
+structure."""
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc._runtime import executable
+
+
+def test_data_pointer_read_matches_array_interface():
+    base = np.arange(24, dtype=np.float64).reshape(4, 6)
+    for a in (base, base[1:], base[:, 2:], np.empty(0, np.float32), np.float32(3) * np.ones(1, np.float32)):
+        assert executable.pointer(a) == executable.address(a)
+
+
+def test_inputs_after_the_fast_path_is_warm_are_still_checked():
+    f = gc.compile(lambda x: x * 2 + 1)
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    expect = x * 2 + 1
+    np.testing.assert_array_equal(f(x), expect)
+    np.testing.assert_array_equal(f(x), expect)                    # fast path
+    np.testing.assert_array_equal(f(x.astype(">f4")), expect)      # foreign byte order: converted
+    np.testing.assert_array_equal(f(np.asfortranarray(x)), expect)  # not C-contiguous: copied
+    wide = np.zeros((3, 8), np.float32)
+    wide[:, ::2] = x
+    np.testing.assert_array_equal(f(wide[:, ::2]), expect)         # strided view: copied
+    with pytest.raises(TypeError, match="masked"):
+        f(np.ma.masked_array(x, mask=x > 5))
+    ex = f._compile((x,)).executable
+    with pytest.raises(TypeError, match="expected float32"):
+        ex([x.astype(np.float64)])                                 # the executable's own check
+    with pytest.raises(TypeError, match="expects 1 array inputs"):
+        ex([x, x])
+    np.testing.assert_array_equal(f(x.astype(np.float64)), x.astype(np.float64) * 2 + 1)  # a new signature
+
+
+def test_output_structures_on_the_fast_path():
+    x = np.arange(4, dtype=np.float32)
+    one = gc.compile(lambda x: x + 1)
+    pair = gc.compile(lambda x: (x + 1, x * 2))
+    nested = gc.compile(lambda x: {"a": x + 1, "b": [x * 2]})
+    for _ in range(2):
+        assert isinstance(one(x), np.ndarray)
+        p = pair(x)
+        assert isinstance(p, tuple) and len(p) == 2
+        np.testing.assert_array_equal(p[1], x * 2)
+        n = nested(x)
+        np.testing.assert_array_equal(n["b"][0], x * 2)
