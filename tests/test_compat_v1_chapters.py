@@ -149,6 +149,27 @@ def test_ch10_dnn_classifier_with_the_estimator_api(mnist):
                                                     shuffle=True))
     result = binary.evaluate(tf.estimator.inputs.numpy_input_fn({"p": points}, labels, shuffle=False))
     assert result["accuracy"] >= 0.95
+    # loss: the mean over the 4 evaluation batches (128, 128, 128, 16) of each batch's summed loss
+    np.testing.assert_allclose(result["loss"] * 4, result["average_loss"] * 400, rtol=1e-5)
+
+
+def test_ch10_contrib_learn_dnn_classifier_skcompat(mnist):
+    """The first edition's listing: infer_real_valued_columns_from_input, contrib.learn's
+    DNNClassifier wrapped in SKCompat, fit(batch_size=50, steps=300 instead of 40000),
+    predict(...)["classes"]. graphc: accuracy 0.915; TF 1.x expected 0.9-0.93; threshold
+    0.86, and evaluate's accuracy equals the predictions'."""
+    X_train, y_train, X_test, y_test = mnist
+    feature_columns = tf.contrib.learn.infer_real_valued_columns_from_input(X_train)
+    dnn_clf = tf.contrib.learn.DNNClassifier(hidden_units=[300, 100], n_classes=10,
+                                             feature_columns=feature_columns)
+    dnn_clf = tf.contrib.learn.SKCompat(dnn_clf)
+    dnn_clf.fit(X_train, y_train, batch_size=50, steps=300)
+    y_pred = dnn_clf.predict(X_test)
+    accuracy = np.mean(y_pred["classes"] == y_test)
+    evaluation = dnn_clf.evaluate(X_test, y_test)
+    check_finite(evaluation["loss"], y_pred["probabilities"])
+    assert evaluation["global_step"] == 300 and abs(evaluation["accuracy"] - accuracy) < 1e-6
+    assert accuracy > 0.86
 
 
 # -- chapter 11: training deep nets -------------------------------------------------------------------

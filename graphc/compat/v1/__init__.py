@@ -37,12 +37,13 @@ from .nn_sampled import multinomial, categorical as _categorical
 from .moving_averages import moving_average_variables
 from .rnn_bidirectional import reverse_sequence
 from .math_extra import count_nonzero, reduce_logsumexp, sign, slice, tile  # noqa: A004
-from .estimator import estimator, feature_column
+from .estimator import estimator, feature_column, learn as _learn
 from . import contrib as _contrib, initializers as _initializers
 from . import layers, nn, summary, train  # noqa: E402
 import types as _types
 
-contrib = _types.SimpleNamespace(layers=_contrib.layers, rnn=_contrib.rnn, framework=_contrib.framework)
+contrib = _types.SimpleNamespace(layers=_contrib.layers, rnn=_contrib.rnn, framework=_contrib.framework,
+                                 learn=_learn)
 losses = _contrib.losses
 linalg = _types.SimpleNamespace(inv=matrix_inverse, matmul=matmul, transpose=matrix_transpose)
 initializers = _types.SimpleNamespace(

@@ -95,7 +95,7 @@ class DNNClassifier:
 
     def __init__(self, hidden_units, feature_columns, model_dir=None, n_classes=2, weight_column=None,
                  label_vocabulary=None, optimizer="Adagrad", activation_fn=nn.relu, dropout=None,
-                 input_layer_partitioner=None, config=None, warm_start_from=None, loss_reduction=None,
+                 input_layer_partitioner=None, config=None, warm_start_from=None, loss_reduction="sum",
                  batch_norm=False):
         if weight_column is not None or label_vocabulary is not None or batch_norm:
             raise NotImplementedError("DNNClassifier: weight_column, label_vocabulary and batch_norm are not "
@@ -109,6 +109,9 @@ class DNNClassifier:
         self._activation = activation_fn
         self._dropout = dropout
         self.model_dir = model_dir
+        if loss_reduction not in ("sum", "weighted_mean", "weighted_sum_over_batch_size", "sum_over_batch_size"):
+            raise ValueError(f"DNNClassifier: unsupported loss_reduction {loss_reduction!r}")
+        self._mean_loss = loss_reduction != "sum"
         self._graph = None
 
     # -- graph ------------------------------------------------------------------------------------
@@ -138,7 +141,7 @@ class DNNClassifier:
                 probabilities = nn.softmax(logits)
             self._logits, self._probabilities = logits, probabilities
             self._class_ids = argmax(probabilities, 1)
-            self._loss = reduce_sum(per_example)                       # TF 1.x: Reduction.SUM
+            self._loss = reduce_mean(per_example) if self._mean_loss else reduce_sum(per_example)  # TF 1.x: SUM
             self._average_loss = reduce_mean(per_example)
             self._accuracy = reduce_mean(cast(equal(self._class_ids, self._labels), dtypes.float32))
             self._global_step = train.get_or_create_global_step()
@@ -194,18 +197,18 @@ class DNNClassifier:
         if self._graph is None:
             raise ValueError("Could not find trained model: train it first")
         correct = total = 0
-        loss_sum, batch_losses = 0.0, []
+        example_loss, batch_losses = 0.0, []
         for i, (features, labels) in enumerate(data.batches()):
             if steps is not None and i >= steps:
                 break
-            acc, loss = self._session.run([self._accuracy, self._loss],
-                                          self._feed(self._features(features), labels, False))
+            acc, loss, average = self._session.run([self._accuracy, self._loss, self._average_loss],
+                                                   self._feed(self._features(features), labels, False))
             n = len(labels)
             correct += acc * n
             total += n
-            loss_sum += loss
+            example_loss += average * n
             batch_losses.append(loss)
-        return {"accuracy": np.float32(correct / total), "average_loss": np.float32(loss_sum / total),
+        return {"accuracy": np.float32(correct / total), "average_loss": np.float32(example_loss / total),
                 "loss": np.float32(np.mean(batch_losses)), "global_step": self.get_global_step()}
 
     def predict(self, input_fn, predict_keys=None, hooks=None, checkpoint_path=None, yield_single_examples=True):
@@ -224,6 +227,51 @@ class DNNClassifier:
                 yield out
 
 
+# -- tf.contrib.learn (the book's first edition) ---------------------------------------------------
+
+
+def infer_real_valued_columns_from_input(x):
+    """One numeric column (key "") with the shape of an example of x."""
+    return [NumericColumn("", np.asarray(x).shape[1:] or (1,))]
+
+
+class LearnDNNClassifier:
+    """tf.contrib.learn.DNNClassifier, scikit-learn style (as SKCompat wraps it): fit(x, y,
+    batch_size, steps), evaluate(x, y), predict(x) -> {"classes", "probabilities", "logits"}.
+    The loss is the batch mean (contrib.learn's), Adagrad 0.05 as the estimator's."""
+
+    def __init__(self, hidden_units, feature_columns, model_dir=None, n_classes=2, optimizer="Adagrad",
+                 activation_fn=nn.relu, dropout=None, **kwargs):
+        self._est = DNNClassifier(hidden_units, feature_columns, model_dir, n_classes, optimizer=optimizer,
+                                  activation_fn=activation_fn, dropout=dropout, loss_reduction="weighted_mean")
+        self._key = feature_columns[0].key if len(feature_columns) == 1 else None
+
+    def _x(self, x):
+        return x if isinstance(x, dict) else {self._key: x}
+
+    def fit(self, x, y, batch_size=None, steps=None, max_steps=None, monitors=None):
+        self._est.train(numpy_input_fn(self._x(x), y, batch_size=batch_size or 128, num_epochs=None, shuffle=True),
+                        steps=steps, max_steps=max_steps)
+        return self
+
+    def evaluate(self, x=None, y=None, batch_size=None, steps=None, metrics=None, name=None):
+        return self._est.evaluate(numpy_input_fn(self._x(x), y, batch_size=batch_size or 128, shuffle=False))
+
+    def predict(self, x, batch_size=None, outputs=None):
+        rows = list(self._est.predict(numpy_input_fn(self._x(x), None, batch_size=batch_size or 128,
+                                                     shuffle=False)))
+        return {"classes": np.array([r["class_ids"][0] for r in rows]),
+                "probabilities": np.stack([r["probabilities"] for r in rows]),
+                "logits": np.stack([r["logits"] for r in rows])}
+
+
+def SKCompat(estimator_):  # noqa: N802  (TF's name)
+    """tf.contrib.learn.SKCompat: graphc's LearnDNNClassifier already has the scikit-learn API."""
+    return estimator_
+
+
 estimator = types.SimpleNamespace(DNNClassifier=DNNClassifier,
                                   inputs=types.SimpleNamespace(numpy_input_fn=numpy_input_fn))
 feature_column = types.SimpleNamespace(numeric_column=numeric_column)
+learn = types.SimpleNamespace(DNNClassifier=LearnDNNClassifier, SKCompat=SKCompat,
+                              infer_real_valued_columns_from_input=infer_real_valued_columns_from_input)
