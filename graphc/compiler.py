@@ -165,17 +165,15 @@ class CompiledFunction:
             return hit
 
     def _build(self, args, shapes=None) -> _Compiled:
-        from .codegen import stats
-        from .codegen.program import lower_program
-        from .codegen.target import get_target
-        from .passes import PassContext, PassManager, default_pipeline
-
-        from .codegen import program_cache
+        from .codegen import program_cache, stats
 
         t0 = time.perf_counter()
         self.trace_count += 1
 
         def optimize_and_lower(graph):
+            from .codegen.program import lower_program
+            from .passes import PassContext, PassManager, default_pipeline
+
             optimized = graph.copy()
             ctx = PassContext(fuse=self.fuse, target=self.target, options=dict(self.options))
             with stats.phase("passes"):
@@ -197,6 +195,8 @@ class CompiledFunction:
                 if executable is not None:  # trace -> hash -> load: no passes, lowering or LLVM
                     return _CachedCompiled(graph, optimize_and_lower, executable, time.perf_counter() - t0, st)
             optimized, program, ctx = optimize_and_lower(graph)
+            from .codegen.target import get_target
+
             executable = get_target(ctx.target).compile(program)  # placement may move it to/off the GPU
             if key is not None and ctx.target == "cpu":
                 record = program_cache.record_for(program, executable, graph)
@@ -262,6 +262,7 @@ class CompiledFunction:
         compiled = self._compile(args)
         out = compiled.stats.as_dict() if compiled.stats is not None else {}
         out["compile_seconds"] = round(compiled.compile_seconds, 6)
+        out["program_from_cache"] = isinstance(compiled, _CachedCompiled)  # trace -> hash -> load
         return out
 
     def compile_time(self, *args) -> float:

@@ -90,8 +90,16 @@ def user_source_line() -> str:
     """
     frame = sys._getframe(1)
     while frame is not None:
-        filename = os.path.abspath(frame.f_code.co_filename)
-        if not filename.startswith(_PKG_DIR) and "/_pytest/" not in filename and "pluggy" not in filename:
-            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        code_file = frame.f_code.co_filename
+        internal = _internal_files.get(code_file)
+        if internal is None:  # abspath per frame made this a tenth of tracing time: memoized per file
+            filename = os.path.abspath(code_file)
+            internal = _internal_files[code_file] = (
+                filename.startswith(_PKG_DIR) or "/_pytest/" in filename or "pluggy" in filename)
+        if not internal:
+            return f"{code_file}:{frame.f_lineno}"
         frame = frame.f_back
     return "<unknown>"
+
+
+_internal_files: dict = {}  # co_filename -> whether it is graphc's (or pytest's) own

@@ -42,7 +42,9 @@ class Variable:
 
     @property
     def dtype(self):
-        return self._value.dtype.name
+        from .dtypes import dtype_name
+
+        return dtype_name(self._value.dtype)
 
     @property
     def ndim(self):

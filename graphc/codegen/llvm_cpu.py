@@ -155,6 +155,7 @@ class CPUTarget(Target):
     def gemm_function(self, module, program, step):
         """(task function, row chunks) of a GEMM step, emitted once per distinct structure."""
         from .gemm import gemm_pack_buffer_elems
+        from .gemm_overflow import ensure_overflow_fixup_jitted
         from .gemm_runtime import ensure_jitted
         from .kernel_key import gemm_key
 
@@ -165,6 +166,7 @@ class CPUTarget(Target):
         if self.split:
             with stats.phase("runtime"):
                 ensure_jitted(dt)  # the shared GEMM runtime the task calls (once per process)
+                ensure_overflow_fixup_jitted(dt)  # and its overflow repair (gemm_overflow.py)
         fn = self._shared_function(module, _with_symbols(gemm_key(step, chunks, pack_bytes), program), KERNEL_TYPE,
                                    lambda m, name, linkage: self.emit_gemm_step(m, program, step, name, linkage)[0],
                                    self._prefix + step.name,
@@ -356,7 +358,7 @@ class CPUTarget(Target):
         dt = node.type.dtype
         T = mem_type(dt)
         gemm_fn = declare_gemm(module, dt, step.b_packed)  # defined once per process (gemm_runtime.py)
-        overflow_fn = declare_overflow_fixup(module, dt)
+        overflow_fn = declare_overflow_fixup(module, dt, shared=self.split)
         epi_fn = (self.emit_kernel(module, program, step.epilogue, (name or self._prefix + step.name) + "_epilogue")
                   if step.epilogue is not None else None)
         a_node, b_node = node.inputs
@@ -636,20 +638,21 @@ def new_jit_target_machine():
     return llvm.Target.from_default_triple().create_target_machine(cpu=cpu, features=feats, opt=3, jit=True)
 
 
-CACHE_FORMAT = "graphc-obj-3;units;tm=jit-default"  # bump when the optimization pipeline or target machine changes
+CACHE_FORMAT = "graphc-obj-4;units;tm=jit-default;sha256"  # bump when the optimization pipeline or target machine changes
 
 
-def load_runtime_object(llvm_ir, exported: list, name: str | None = None) -> None:
-    """Compile (without the IR pipeline) or fetch from the cache a runtime module, load
-    it, and publish its ``exported`` functions in LLVM's global symbol table so that
-    program objects loaded later resolve their calls to them.
+def load_runtime_object(llvm_ir, exported: list, name: str | None = None, speed_level: int = 0) -> None:
+    """Compile (without the IR pipeline unless ``speed_level``) or fetch from the cache a
+    runtime module, load it, and publish its ``exported`` functions in LLVM's global
+    symbol table so that program objects loaded later resolve their calls to them.
 
     ``llvm_ir`` may be a function producing the text; with ``name`` the cache key is
     that name and graphc's source hash, so a cached runtime needs no IR generation."""
     from . import threadpool
     from .kernel_key import source_hash
 
-    key = _cache_key(f"runtime:{name}:{source_hash()}") if name else _cache_key(llvm_ir)
+    key = (_cache_key(f"runtime:{name}:{source_hash()}:O{speed_level}") if name
+           else _cache_key(f"{llvm_ir}:O{speed_level}"))
     obj = _cache_read(key)
     if obj is None:
         if callable(llvm_ir):
@@ -659,6 +662,8 @@ def load_runtime_object(llvm_ir, exported: list, name: str | None = None) -> Non
         tm = jit_object_target_machine()
         mod.triple = tm.triple
         mod.data_layout = str(tm.target_data)
+        if speed_level:
+            optimize(mod, target_machine(), speed_level)
         obj = tm.emit_object(mod)
         _cache_write(key, obj)
     threadpool.add_object(obj)
@@ -704,9 +709,13 @@ def _cache_read(key: str):
         return None
     try:
         with open(os.path.join(d, key + ".o"), "rb") as f:
-            return f.read()
+            data = f.read()
     except OSError:
         return None
+    # a damaged file (truncated write, disk error) is a miss: loading garbage into the
+    # JIT could crash the process
+    digest, body = data[:32], data[32:]
+    return body if len(data) > 32 and hashlib.sha256(body).digest() == digest else None
 
 
 def _cache_write(key: str, data: bytes) -> None:
@@ -718,7 +727,7 @@ def _cache_write(key: str, data: bytes) -> None:
         os.makedirs(d, exist_ok=True)
         tmp = os.path.join(d, f".{key}.{os.getpid()}.tmp")
         with open(tmp, "wb") as f:
-            f.write(data)
+            f.write(hashlib.sha256(data).digest() + data)  # checked by _cache_read
         os.replace(tmp, os.path.join(d, key + ".o"))
     except OSError:
         pass  # a read-only home only costs the cache

@@ -12,7 +12,7 @@ import threading
 import time
 
 # "runtime": loading the model-independent runtime (thread pool, GEMM) on first use
-PHASES = ("trace", "passes", "lower", "emit_ir", "llvm_optimize", "emit_object", "load", "runtime")
+PHASES = ("trace", "passes", "lower", "emit_ir", "llvm_optimize", "emit_object", "load", "runtime", "program_cache")
 
 _local = threading.local()
 

@@ -13,6 +13,9 @@ from ..tracing import Tensor, bind, static_type
 
 def broadcast_shapes(*shapes) -> tuple:
     """numpy broadcasting of shapes, or ShapeError."""
+    first = shapes[0] if shapes else ()
+    if type(first) is tuple and all(s == first for s in shapes):  # the common case: equal shapes
+        return first
     ndim = max((len(s) for s in shapes), default=0)
     out = []
     for k in range(ndim):
