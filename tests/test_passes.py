@@ -121,3 +121,57 @@ def test_compiled_code_is_cached_on_disk_and_shared_in_process(tmp_path):
     second = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0 and second.stdout == first.stdout
     assert sorted(os.listdir(tmp_path)) == sorted(objects)  # nothing new compiled
+
+
+def _step_kinds(f, *args):
+    """(step name, where it stores) for every step of f's program."""
+    prog = f._compile(args).program
+    return [(s.name, s.epilogue.dest.kind if getattr(s, "epilogue", None) is not None else s.dest.kind)
+            for s in prog.kernels]
+
+
+def test_gemm_epilogue_updates_a_variable_in_place():
+    """w <- w - lr * (x.T @ dy): the GEMM's epilogue writes w itself (no copy kernel),
+    with the right values over several steps; the previous value is read before."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((96, 80)).astype(np.float32)
+    dy = rng.standard_normal((96, 70)).astype(np.float32)
+    w0 = rng.standard_normal((80, 70)).astype(np.float32)
+    w = gc.Variable(w0.copy())
+
+    def step(x, dy):
+        out = (x @ w).sum()          # reads the old w first
+        w.assign(w - 0.01 * (x.T @ dy))
+        return out
+
+    f = gc.compile(step)
+    kinds = _step_kinds(f, x, dy)
+    assert not any("assign" in name for name, _ in kinds), kinds
+    assert any("gemm" in name and kind == "variable" for name, kind in kinds), kinds
+    ref = w0.astype(np.float64)
+    for _ in range(3):
+        got = f(x, dy)
+        np.testing.assert_allclose(got, (x @ ref).sum(), rtol=1e-4)
+        ref = ref - 0.01 * (x.astype(np.float64).T @ dy)
+        np.testing.assert_allclose(w.numpy(), ref, rtol=1e-4, atol=1e-5)
+
+
+def test_gemm_reading_the_variable_it_updates_is_not_in_place():
+    """w <- w - lr * (w.T @ w): the GEMM reads w while row blocks are written, so the new
+    value goes through a separate buffer (values checked against numpy)."""
+    rng = np.random.default_rng(4)
+    w0 = rng.standard_normal((64, 64)).astype(np.float32)
+    w = gc.Variable(w0.copy())
+
+    def step(s):
+        w.assign(w - 0.01 * (w.T @ w))
+        return s * 2
+
+    s = np.float32(1.0)
+    f = gc.compile(step)
+    kinds = _step_kinds(f, s)
+    assert any("gemm" in name and kind == "workspace" for name, kind in kinds), kinds
+    f(s)
+    ref = w0.astype(np.float64)
+    ref = ref - 0.01 * (ref.T @ ref)
+    np.testing.assert_allclose(w.numpy(), ref, rtol=1e-4, atol=1e-4)

@@ -259,11 +259,26 @@ class Lowering:
         """Let the kernel computing a variable's new value store it straight into the
         variable, saving a copy kernel, when that is safe: no later step reads the old
         value, and the kernel itself reads the old value only elementwise at the index
-        it writes."""
+        it writes.
+
+        The kernel may be a GEMM step's epilogue (``w - lr * (x.T @ dy)``): it then writes
+        the variable row block by row block right after the GEMM computed those rows, so
+        the GEMM must not read the variable itself, and C gets a buffer of its own (the
+        epilogue reads the old value where C would otherwise be written)."""
         k = next((i for i, s in enumerate(steps) if isinstance(s, Kernel) and s.root is node), None)
-        if k is None or steps[k].dest.kind != "workspace":
+        gemm = None
+        if k is None:
+            k = next((i for i, s in enumerate(steps) if isinstance(s, GemmStep) and s.epilogue is not None
+                      and s.epilogue.root is node), None)
+            if k is None:
+                return False
+            gemm, kernel = steps[k], steps[k].epilogue
+            if any(b.root().kind == "variable" and b.root().slot == slot for b in (gemm.a, gemm.b)):
+                return False
+        else:
+            kernel = steps[k]
+        if kernel.dest.kind != "workspace":
             return False
-        kernel = steps[k]
 
         def reads_var(step) -> bool:
             if isinstance(step, Kernel):
@@ -284,6 +299,11 @@ class Lowering:
                     return False
         old = kernel.dest
         new = Buffer("variable", slot, node.type.shape, node.type.dtype, _nbytes(node.type))
+        if gemm is not None and gemm.dest is old:
+            c = self.new_workspace(gemm.node.type)
+            gemm.dest = c
+            self.buffers[gemm.node.id] = c
+            kernel.reads = {nid: (c if b is old else b) for nid, b in kernel.reads.items()}
         kernel.dest = new
         self.buffers[node.id] = new
         for s in steps[k + 1:]:  # later readers of the new value now find it in the variable

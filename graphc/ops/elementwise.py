@@ -210,7 +210,10 @@ _unary("sigmoid", _np_sigmoid, lambda kb, a: kb.math("sigmoid", a), float_only=T
        vjp=lambda g, ins, out, a: [multiply(g, multiply(out, subtract(cast_to(1, dtype_of(out)), out)))])
 _unary("relu", lambda x: np.maximum(x, np.zeros((), x.dtype)),
        lambda kb, a: kb.maximum(a, kb.const(0, a.dtype)),
-       vjp=lambda g, ins, out, a: [where(greater(ins[0], cast_to(0, dtype_of(ins[0]))), g, cast_to(0, dtype_of(g)))])
+       # the mask from the output (as TF's ReluGrad): relu(x) > 0 exactly where x > 0 (NaN and
+       # -0.0 included), and then the pre-activation need not be kept, so a GEMM's bias add and
+       # relu form one epilogue instead of two kernels
+       vjp=lambda g, ins, out, a: [where(greater(out, cast_to(0, dtype_of(out))), g, cast_to(0, dtype_of(g)))])
 
 # The identity whose gradient is zero (tf.stop_gradient / jax.lax.stop_gradient): the value
 # flows forward, nothing flows back.
