@@ -8,8 +8,10 @@ second call with the same signature goes straight to native code.
 from __future__ import annotations
 
 import functools
+import os
 import threading
 import time
+import weakref
 
 import numpy as np
 
@@ -94,6 +96,21 @@ class _Compiled:
         return self._rebuild(self.executable(arrays))
 
 
+def _optimize_and_lower(graph, fuse, target, options):
+    """Passes on a copy of the traced graph, then lowering to a Program."""
+    from .codegen import stats
+    from .codegen.program import lower_program
+    from .passes import PassContext, PassManager, default_pipeline
+
+    optimized = graph.copy()
+    ctx = PassContext(fuse=fuse, target=target, options=dict(options))
+    with stats.phase("passes"):
+        PassManager(default_pipeline(ctx), ctx).run(optimized)
+    with stats.phase("lower"):
+        program = lower_program(optimized, name=graph.name, pass_context=ctx)
+    return optimized, program, ctx
+
+
 class _CachedCompiled(_Compiled):
     """A signature whose program came from the program cache (codegen/program_cache.py):
     the executable is ready; the traced text, the optimized graph and the full Program
@@ -106,6 +123,13 @@ class _CachedCompiled(_Compiled):
         super().__init__(None, graph, executable.program, executable, compile_seconds, {}, stats)
         for name in self._LAZY:  # graph stood in for the optimized one: same out_tree
             del self.__dict__[name]
+        me = weakref.ref(self)  # (no cycle: the executable's code is freed with it, issue 18)
+        executable.llvm_ir = lambda: me()._llvm_ir()
+
+    def _llvm_ir(self) -> str:
+        from .codegen.llvm_cpu import CPUTarget
+
+        return str(CPUTarget().build_module(self.program))  # the whole program, as export emits it
 
     def __getattr__(self, name):
         if name not in _CachedCompiled._LAZY:
@@ -170,23 +194,16 @@ class CompiledFunction:
         t0 = time.perf_counter()
         self.trace_count += 1
 
-        def optimize_and_lower(graph):
-            from .codegen.program import lower_program
-            from .passes import PassContext, PassManager, default_pipeline
-
-            optimized = graph.copy()
-            ctx = PassContext(fuse=self.fuse, target=self.target, options=dict(self.options))
-            with stats.phase("passes"):
-                PassManager(default_pipeline(ctx), ctx).run(optimized)
-            with stats.phase("lower"):
-                program = lower_program(optimized, name=graph.name, pass_context=ctx)
-            return optimized, program, ctx
+        # (module-level, not a closure over self: a cached program must not form a
+        # reference cycle, or its code would outlive the function until a gc pass)
+        optimize_and_lower = functools.partial(_optimize_and_lower, fuse=self.fuse, target=self.target,
+                                               options=self.options)
 
         with stats.collect(stats.CompileStats()) as st:
             with stats.phase("trace"):
                 graph = trace(self.python_function, *args, shapes=shapes)
             key = None
-            if self.target == "cpu":
+            if self.target == "cpu" and os.environ.get("GRAPHC_PROGRAM_CACHE", "1") != "0":
                 with stats.phase("program_cache"):
                     key = program_cache.graph_key(graph, {"fuse": self.fuse, "target": self.target,
                                                           "name": graph.name, "options": dict(self.options)})

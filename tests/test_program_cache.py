@@ -42,6 +42,8 @@ def test_second_compile_loads_the_program():
     assert _from_cache(f2, X)
     # introspection of a cached program rebuilds what it needs
     assert "tanh" in f2.ir(X, stage="optimized")
+    assert f2.ir(X, stage="traced") == f1.ir(X, stage="traced")
+    assert "define" in f2.ir(X, stage="llvm")
     assert f2.memory_plan(X)["planned_peak_bytes"] == f1.memory_plan(X)["planned_peak_bytes"]
 
 
@@ -161,3 +163,22 @@ def test_damaged_cache_is_recompiled(cache_dir, damage):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                        env=dict(os.environ, GRAPHC_CACHE_DIR=str(cache_dir)))
     assert r.returncode == 0, r.stderr[-3000:]
+
+
+def test_cached_program_is_freed_without_a_gc_pass():
+    """No reference cycle: dropping the function frees its executable (and so its code
+    units, issue 18) at once."""
+    import gc as pygc
+    import weakref
+
+    gc.compile(lambda x: gc.sigmoid(x) * 3.0)(X)
+    f2 = gc.compile(lambda x: gc.sigmoid(x) * 3.0)
+    f2(X)
+    assert _from_cache(f2, X)
+    ref = weakref.ref(next(iter(f2._cache.values())).executable)
+    pygc.disable()
+    try:
+        del f2
+        assert ref() is None
+    finally:
+        pygc.enable()

@@ -120,10 +120,14 @@ def graph_key(graph, options: dict) -> str | None:
         parts.append(f"options={_canon(options, var_index)}")
     except (_Uncacheable, KeyError):
         return None
+    from . import stats
+
+    with stats.phase("runtime"):  # the first call starts the thread pool (needed to run anyway)
+        threads = get_num_threads()
     cpu, feats = llvm_cpu.host_cpu()
     env = sorted((k, v) for k, v in os.environ.items()
                  if k.startswith("GRAPHC_") and k not in ("GRAPHC_CACHE_DIR", "GRAPHC_CACHE"))
-    parts += [FORMAT, cpu, feats, str(get_num_threads()), str(llvm_cpu.llvm.llvm_version_info),
+    parts += [FORMAT, cpu, feats, str(threads), str(llvm_cpu.llvm.llvm_version_info),
               llvm_cpu._llvmlite_version(), llvm_cpu.CACHE_FORMAT, package_source_hash(), repr(env)]
     h.update("\n".join(parts).encode())
     return h.hexdigest()[:40]
