@@ -478,6 +478,13 @@ def emit_gemm_with_packed_b(module: ir.Module, name: str, dtype: str = "float32"
     return fn
 
 
+def emit_gemm_variant(module: ir.Module, name: str, dtype: str = "float32", b_packed: bool = False, model=None):
+    """One half of ``emit_gemm_with_packed_b``: the GEMM ``name`` alone, or (``b_packed``)
+    the GEMM ``name`` reading a pre-packed B plus its packer ``name[:-8] + "_pack_b"``
+    (``name`` ends in "_bpacked"), so the JIT compiles the packed pair only when used."""
+    return _emit_gemm_blocked(module, name, dtype, gemm_config(dtype, model), b_packed=b_packed)
+
+
 def _emit_gemm_blocked(module, name, dtype, cfg: GemmConfig, unroll=_UNROLL, b_packed=False):
     """emit_gemm with an explicit configuration (the tuning probe varies it)."""
     T, size = _check_dtype(dtype)

@@ -19,6 +19,8 @@ when that sum is NaN. Finite results (the common case) are left as the FMAs made
 """
 from __future__ import annotations
 
+import threading
+
 import llvmlite.ir as ir
 
 from .gemm import counted_loop
@@ -28,13 +30,54 @@ I64 = ir.IntType(64)
 _TYPES = {"float32": ir.FloatType(), "float64": ir.DoubleType()}
 
 
-def declare_overflow_fixup(module: ir.Module, dtype: str) -> ir.Function:
-    """The fix-up function for ``dtype`` in ``module`` (defined once per module, internal)."""
+FIXUP_TYPES = {dt: ir.FunctionType(ir.VoidType(), [I64, I64, T.as_pointer(), I64, I64, T.as_pointer(), I64, I64,
+                                                     T.as_pointer(), I64, I64, I64])
+               for dt, T in _TYPES.items()}
+_lock = threading.Lock()
+_jitted: set = set()
+
+
+def shared_symbol(dtype: str) -> str:
+    """The JIT runtime's fix-up for ``dtype`` (tagged by CPU model, as the GEMM runtime)."""
+    from .gemm_runtime import _model_tag
+
+    return f"graphc_gemm_overflow_{dtype}_{_model_tag()}"
+
+
+def declare_overflow_fixup(module: ir.Module, dtype: str, shared: bool = False) -> ir.Function:
+    """The fix-up function for ``dtype`` in ``module``. ``shared`` (the JIT's code units):
+    only declared; ``ensure_overflow_fixup_jitted`` loads its one optimized copy, instead
+    of every GEMM unit optimizing its own (~80 ms each). Otherwise (one module, the AOT
+    export): defined once per module, internal."""
+    if shared:
+        name = shared_symbol(dtype)
+        fn = module.globals.get(name)
+        return fn if fn is not None else ir.Function(module, FIXUP_TYPES[dtype], name)
     name = f"graphc_gemm_overflow_{dtype}"
     fn = module.globals.get(name)
     if fn is None:
         fn = _emit(module, name, _TYPES[dtype])
     return fn
+
+
+def ensure_overflow_fixup_jitted(dtype: str) -> None:
+    """Load the shared fix-up of ``dtype`` into the process-wide JIT engine (once per
+    process and CPU model; optimized at O3 so its scan vectorizes; its object goes
+    through the disk cache like the GEMM runtime's)."""
+    from .llvm_cpu import KERNEL_SPEED_LEVEL, load_runtime_object
+
+    name = shared_symbol(dtype)
+    with _lock:
+        if name in _jitted:
+            return
+
+        def text():
+            mod = ir.Module(f"graphc_gemm_overflow_runtime_{dtype}")
+            _emit(mod, name, _TYPES[dtype]).linkage = "external"
+            return str(mod)
+
+        load_runtime_object(text, [name], name=name, speed_level=KERNEL_SPEED_LEVEL)
+        _jitted.add(name)
 
 
 def _emit(module, name, T):

@@ -16,7 +16,7 @@ import threading
 
 from llvmlite import ir
 
-from .gemm import emit_gemm_with_packed_b
+from .gemm import emit_gemm_variant, emit_gemm_with_packed_b
 
 DTYPES = ("float32", "float64")
 _lock = threading.Lock()
@@ -80,24 +80,32 @@ def declare_pack_b(module: ir.Module, dtype: str) -> ir.Function:
     return ir.Function(module, PACK_B_TYPE, name)
 
 
-def ensure_jitted(dtype: str) -> None:
+def ensure_jitted(dtype: str, b_packed: bool = True) -> None:
     """Load the GEMM of ``dtype`` for the current CPU model into the process-wide JIT
     engine (once per process and model; its object code goes through the same on-disk
-    cache as compiled programs).
+    cache as compiled programs), with the overflow repair every GEMM step calls
+    (gemm_overflow.py). ``b_packed``: also the B-prepacked GEMM and its packer, a second
+    object; the code generator passes False for a GEMM step that does not use them (no
+    loop-invariant weights), which halves the runtime's cold compile for such programs.
 
     No IR optimization pipeline: gemm.py emits explicit SSA vector code, and measured
     GFLOP/s are the same without it (220 vs 223 at 1024^3), while compiling takes
     ~0.09 s instead of ~0.6 s."""
+    from .gemm_overflow import ensure_overflow_fixup_jitted
     from .llvm_cpu import load_runtime_object
 
     name = symbol(dtype)
+    parts = [(name, [name], False)]
+    if b_packed:
+        parts.append((name + "_bpacked", [name + "_bpacked", name + "_pack_b"], True))
     with _lock:
-        if name not in _jitted:
-            names = exported(dtype)
+        for part, names, packed in parts:
+            if part in _jitted:
+                continue
 
-            def text():
+            def text(part=part, names=names, packed=packed):
                 mod = ir.Module(f"graphc_gemm_runtime_{dtype}")
-                emit_gemm_with_packed_b(mod, name, dtype)
+                emit_gemm_variant(mod, part, dtype, b_packed=packed)
                 for f in mod.functions:
                     if not f.is_declaration and f.name not in names:
                         f.linkage = "internal"
@@ -105,5 +113,6 @@ def ensure_jitted(dtype: str) -> None:
 
             # keyed by symbol (dtype, CPU model) and graphc's source hash: a GEMM found
             # in the disk cache needs no IR generation (H6, issue 13)
-            load_runtime_object(text, names, name=name)
-            _jitted.add(name)
+            load_runtime_object(text, names, name=part)
+            _jitted.add(part)
+    ensure_overflow_fixup_jitted(dtype)

@@ -283,7 +283,9 @@ def load_executable(record: dict, graph):
         with stats.phase("runtime"):
             threadpool.publish_symbols()
             for dt in record["gemm_dtypes"]:
-                ensure_jitted(str(dt))
+                # recorded programs are flat (Kernel and GemmStep only, see record_for):
+                # no loop, so no B-prepacked GEMM to load (H10)
+                ensure_jitted(str(dt), b_packed=False)
         missing = _Missing()
         units = [code_cache.get_unit(str(k), [str(sym)], missing.build) for k, sym in record["units"]]
         entry_key, entry_name = str(record["entry"][0]), str(record["entry"][1])
