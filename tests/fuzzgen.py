@@ -562,6 +562,8 @@ class Generator:
         if op in ("maximum", "minimum"):
             return np.all(np.abs(np.asarray(refs[0]) - np.asarray(refs[1])) > margin)
         if op in ("max", "min"):
+            if x.size == 0:
+                return False
             axis = params.get("axis")
             axes = tuple(range(x.ndim)) if axis is None else tuple(np.atleast_1d(axis))
             moved = np.moveaxis(x, axes, tuple(range(-len(axes), 0)))
