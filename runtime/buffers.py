@@ -1,6 +1,7 @@
 """Aligned host buffers: 64-byte alignment so vector loads never straddle cache lines."""
 from __future__ import annotations
 
+import functools
 import math
 import os
 
@@ -9,10 +10,13 @@ import numpy as np
 from ..errors import OutOfMemoryError
 
 ALIGN = 64
+_INTP_MAX = int(np.iinfo(np.intp).max)
 
 
+@functools.lru_cache(maxsize=None)
 def physical_memory_bytes() -> int | None:
-    """This machine's RAM (None where the OS does not say)."""
+    """This machine's RAM (None where the OS does not say); read once per process (every
+    output allocation checks against it)."""
     try:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
@@ -27,7 +31,7 @@ def check_allocation(shape, dtype, what: str = "array") -> int:
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     nbytes = math.prod(int(d) for d in shape) * dtype.itemsize
     ram = physical_memory_bytes()
-    if nbytes > np.iinfo(np.intp).max or (ram is not None and nbytes > ram):
+    if nbytes > _INTP_MAX or (ram is not None and nbytes > ram):
         limit = f"this machine has {_gib(ram)}" if ram is not None else "more than 64-bit sizes allow"
         raise OutOfMemoryError(f"cannot allocate {what} {dtype.name}{list(shape)} ({_gib(nbytes)}): {limit}")
     return nbytes

@@ -18,9 +18,10 @@ from .buffers import aligned_empty, check_allocation
 ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.POINTER(ctypes.c_void_p))
 
 
-def address(a: np.ndarray) -> int:
-    """Data pointer of an array. (``a.ctypes.data`` would leave a reference cycle that
-    keeps ``a`` alive until the garbage collector runs, defeating output recycling.)"""
+def interface_address(a: np.ndarray) -> int:
+    """Data pointer of an array, the portable way. (``a.ctypes.data`` would leave a
+    reference cycle that keeps ``a`` alive until the garbage collector runs, defeating
+    output recycling.)"""
     return a.__array_interface__["data"][0]
 
 
@@ -38,7 +39,7 @@ def _data_field_offset():
     offset = object.__basicsize__
     base = np.arange(8, dtype=np.int64)
     for probe in (base, base[3:], np.zeros((2, 3), np.float32)):
-        if ctypes.c_void_p.from_address(id(probe) + offset).value != address(probe):
+        if ctypes.c_void_p.from_address(id(probe) + offset).value != interface_address(probe):
             return None
     return offset
 
@@ -47,11 +48,13 @@ _DATA_OFFSET = _data_field_offset()
 _read_pointer = ctypes.c_void_p.from_address
 
 
-def pointer(a: np.ndarray) -> int:
-    """Data pointer of ``a`` (as ``address``), read from the array object where possible."""
+def address(a: np.ndarray) -> int:
+    """Data pointer of ``a`` (as ``interface_address``), read from the array object where
+    the layout was confirmed at import."""
     if _DATA_OFFSET is None:
-        return address(a)
+        return interface_address(a)
     return _read_pointer(id(a) + _DATA_OFFSET).value
+
 
 
 def check_inputs(arrays, specs) -> list:
@@ -157,13 +160,13 @@ class Executable:
             outs = self._outputs(True)
             args, k = self._args, 0
             for a in arrays:
-                args[k] = pointer(a)
+                args[k] = address(a)
                 k += 1
             for o in outs:
-                args[k] = pointer(o)
+                args[k] = address(o)
                 k += 1
             for var in self.variables:
-                args[k] = pointer(var._storage_for_call())
+                args[k] = address(var._storage_for_call())
                 k += 1
             rc = self._fn(args)  # the workspace pointer sits in the last slot since __init__
         finally:

@@ -12,7 +12,7 @@ from graphc._runtime import executable
 def test_data_pointer_read_matches_array_interface():
     base = np.arange(24, dtype=np.float64).reshape(4, 6)
     for a in (base, base[1:], base[:, 2:], np.empty(0, np.float32), np.float32(3) * np.ones(1, np.float32)):
-        assert executable.pointer(a) == executable.address(a)
+        assert executable.address(a) == executable.interface_address(a)
 
 
 def test_inputs_after_the_fast_path_is_warm_are_still_checked():
