@@ -144,7 +144,12 @@ def _np_power(x, y):
     x = np.asarray(x)
     if x.dtype.kind in "biu" and isinstance(y, (int, np.integer)) and not isinstance(y, bool):
         return np.power(x, y)
-    return _in_f64(np.power)(x, y)
+    r = _in_f64(np.power)(x, y)
+    if isinstance(y, float) and y == 0.5:
+        # graphc follows C99 pow (documented, graphc/ops/elementwise.py): (-inf) ** 0.5 is
+        # +inf, where numpy computes x ** 0.5 as sqrt(x) (NaN)
+        r = np.where(np.asarray(x) == -np.inf, np.asarray(np.inf, r.dtype), r).astype(r.dtype)
+    return r
 
 
 def _np_getitem(x, key):
