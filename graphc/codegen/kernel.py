@@ -162,17 +162,29 @@ class KernelBuilder:
             v = self._index_consts[value] = V(ir.Constant(I64, value), self.root, "index")
         return v
 
-    def _bin_ir(self, fn, a: V, b: V, dtype: str) -> V:
+    def _bin_ir(self, fn, a: V, b: V, dtype: str, name: str | None = None) -> V:
+        """``fn(a, b)``; a named index operation is made once per pair of operands (its
+        entry shares the read cache, so it is dropped with the loop that defines it): an
+        index computed twice is then the same value, and reads at it hit the read cache
+        (``input_indices`` of reshape and slice rely on it)."""
+        key = ("index-op", name, id(a.v), id(b.v)) if name else None
+        if key is not None:
+            hit = self._cache.get(key)
+            if hit is not None and hit[0].level.alive:
+                return hit[0]
         level = self.deepest(a, b)
         with self.at(level) as bld:
-            return V(fn(bld, a.v, b.v), level, dtype)
+            value = V(fn(bld, a.v, b.v), level, dtype)
+        if key is not None:
+            self._cache[key] = (value, (a, b))  # keep a and b alive so ids stay unique
+        return value
 
     def iadd(self, a: V, b: V) -> V:
         if _is_zero(b):
             return a
         if _is_zero(a):
             return b
-        return self._bin_ir(lambda bl, x, y: bl.add(x, y), a, b, "index")
+        return self._bin_ir(lambda bl, x, y: bl.add(x, y), a, b, "index", "add")
 
     def imul(self, a: V, b: V) -> V:
         if _is_one(b):
@@ -181,17 +193,17 @@ class KernelBuilder:
             return b
         if _is_zero(a) or _is_zero(b):
             return self.index(0)
-        return self._bin_ir(lambda bl, x, y: bl.mul(x, y), a, b, "index")
+        return self._bin_ir(lambda bl, x, y: bl.mul(x, y), a, b, "index", "mul")
 
     def idiv(self, a: V, b: V) -> V:
         if _is_one(b):
             return a
-        return self._bin_ir(lambda bl, x, y: bl.udiv(x, y), a, b, "index")
+        return self._bin_ir(lambda bl, x, y: bl.udiv(x, y), a, b, "index", "udiv")
 
     def imod(self, a: V, b: V) -> V:
         if _is_one(b):
             return self.index(0)
-        return self._bin_ir(lambda bl, x, y: bl.urem(x, y), a, b, "index")
+        return self._bin_ir(lambda bl, x, y: bl.urem(x, y), a, b, "index", "urem")
 
     def flat_index(self, idx, shape, strides=None) -> V:
         """Row-major flat offset of a multi-index (strides in elements; 0 = broadcast)."""
@@ -266,10 +278,8 @@ class KernelBuilder:
             ptr, shape = self.stash[node.id]
             value = self.load(ptr, self.flat_index(idx, shape), node.type.dtype)
         elif node.id in self.inline:
-            from ..ops.registry import get_op
-
-            op = get_op(node.op)
-            emit = op.lowerings.get(self.target.name, op.emit)
+            emit = self._emit_fn(node)
+            self._emit_chain_below(node, idx)
             value = emit(self, node, list(idx))
             if node.id in self.stash:
                 ptr, shape = self.stash[node.id]
@@ -278,6 +288,49 @@ class KernelBuilder:
             value = self.read_buffer(self, node, idx)
         self._cache[key] = (value, idx)  # keep idx alive so ids stay unique
         return value
+
+    def _emit_fn(self, node):
+        from ..ops.registry import get_op
+
+        op = get_op(node.op)
+        return op.lowerings.get(self.target.name, op.emit)
+
+    def _cached(self, node, idx) -> bool:
+        hit = self._cache.get((node.id, tuple(id(i.v) for i in idx)))
+        return hit is not None and hit[0].level.alive
+
+    def _emit_chain_below(self, node, idx):
+        """Emit the fused inputs of ``node`` bottom-up before ``node`` itself.
+
+        ``read`` -> ``emit`` -> ``read`` recursion is a few Python frames per fused op, so a
+        chain of a few hundred elementwise ops (a deep model, an unrolled RNN) would hit
+        Python's recursion limit. Ops whose ``emit`` declares ``input_indices`` (where it
+        will read each input) let us walk the chain with an explicit stack and emit it in
+        post-order (inputs first); ``emit`` then finds every input in the read cache, so
+        the recursion depth no longer grows with the chain's length. Ops without the
+        declaration are simply emitted on demand, as before.
+        """
+        order, stack, seen = [], [(node, idx, False)], set()
+        while stack:
+            n, ix, inputs_done = stack.pop()
+            if inputs_done:
+                order.append((n, ix))
+                continue
+            where = getattr(self._emit_fn(n), "input_indices", None)
+            if where is None:
+                if n is not node:
+                    order.append((n, ix))
+                continue
+            if n is not node:
+                stack.append((n, ix, True))
+            for inp, iix in zip(reversed(n.inputs), reversed(where(self, n, ix))):
+                key = (inp.id, tuple(id(i.v) for i in iix))
+                if key in seen or inp.id not in self.inline or inp.id in self.stash or self._cached(inp, iix):
+                    continue
+                seen.add(key)
+                stack.append((inp, iix, False))
+        for n, ix in order:
+            self.read(n, ix)
 
     # -- loops -------------------------------------------------------------------------
     def loop(self, parent: Level, start: V, stop: V, body, name="i", reduction=False):
@@ -318,6 +371,7 @@ class KernelBuilder:
     def reduce(self, level: Level, extents, inits, step):
         """Reduction loops over ``extents`` placed at ``level``.
 
+        extents: sizes (the loop runs from 0), or (start, stop) pairs of index V.
         inits: list of V (initial accumulator values, at the entry level).
         step(ivars, accs) -> list of new accumulator V (same dtypes).
         Returns the final accumulators as V at ``level``.
@@ -340,12 +394,73 @@ class KernelBuilder:
                     for (s, _), nv in zip(slots, new):
                         b.store(nv.v, s)
                 return
-            self.loop(parent, self.index(0), self.index(extents[depth]),
+            extent = extents[depth]  # a size, or a (start V, stop V) range
+            start, stop = extent if isinstance(extent, tuple) else (self.index(0), self.index(extent))
+            self.loop(parent, start, stop,
                       lambda iv: nest(iv.level, depth + 1, ivars + [iv]), name="r", reduction=True)
 
         nest(level, 0, [])
         with self.at(level) as b:
             return [V(b.load(s), level, dt) for s, dt in slots]
+
+    # Blocked summation. A float sum accumulates in (vector-lane) partial sums; one lane
+    # that has grown much larger than the elements stops absorbing them: a float32 sum
+    # of 2**41 ones stalls at 2**24 per lane, and in general the error grows like
+    # eps * n / lanes. Summing blocks of SUM_BLOCK elements into a fresh accumulator
+    # and adding the block sums into an outer accumulator bounds it by about
+    # eps * (SUM_BLOCK / lanes + n / SUM_BLOCK), as numpy's pairwise summation does (its
+    # blocks are 128). The outer accumulator of a float32 sum is a float64, so the
+    # second term is float64's eps: exact for any realistic n. The block is long enough
+    # that the per-block cost (the vector accumulators' final horizontal add, the
+    # loop's setup: tens of instructions) is well under 1% of reading 4096 elements,
+    # and short enough that one lane's partial sum of ~4096 / lanes terms stays as
+    # accurate as numpy's. A property of the arithmetic, not of one CPU's speed.
+    SUM_BLOCK = 4096
+    block_sums = True  # GPU block reductions combine in a tree already (GPUKernelBuilder)
+
+    def sum_reduce(self, level: Level, extents, acc_dtype: str, element) -> V:
+        """Sum of ``element(ivars)`` (V of ``acc_dtype``) over the reduction ``extents``.
+
+        Integer sums, short ones (<= SUM_BLOCK elements) and sums over symbolic sizes are
+        one plain loop nest. Longer float sums split the reduction into blocks of at most
+        SUM_BLOCK elements: the first axis (from the innermost) where the elements of the
+        inner axes exceed SUM_BLOCK is cut into chunks, so a block is one chunk of that
+        axis times all axes inside it; each block is summed (vectorized) into a fresh
+        accumulator and then added, in order, into the outer one.
+        """
+        def plain():
+            step = lambda ivars, accs: [self.add(accs[0], element(ivars), assoc=True)]
+            return self.reduce(level, extents, [self.const(0, acc_dtype)], step)[0]
+
+        if (not self.block_sums or acc_dtype not in ("float32", "float64")
+                or any(isinstance(e, (str, tuple, V)) for e in extents)):
+            return plain()
+        inner = 1
+        for k in range(len(extents) - 1, -1, -1):
+            if inner * int(extents[k]) > self.SUM_BLOCK:
+                break
+            inner *= int(extents[k])
+        else:
+            return plain()
+        size_k = int(extents[k])
+        chunk = max(1, self.SUM_BLOCK // inner)
+        nchunks = -(-size_k // chunk)
+        outer_dtype = "float64"
+
+        def outer_step(ovars, accs):
+            lead, c = ovars[:-1], ovars[-1]
+            start = self.imul(c, self.index(chunk))
+            end = self.iadd(start, self.index(chunk))
+            stop = self.select(self.cmp("<", end, self.index(size_k)), end, self.index(size_k))
+            block_extents = [(start, stop)] + list(extents[k + 1:])
+            step = lambda ivars, baccs: [self.add(baccs[0], element(lead + ivars), assoc=True)]
+            block = self.reduce(c.level, block_extents, [self.const(0, acc_dtype)], step)[0]
+            # in order, without reassociation: the outer loop is short and stays scalar
+            return [self.add(accs[0], self.cast(block, outer_dtype))]
+
+        outer_extents = list(extents[:k]) + [nchunks]
+        total = self.reduce(level, outer_extents, [self.const(0, outer_dtype)], outer_step)[0]
+        return self.cast(total, acc_dtype)
 
     # -- scalar arithmetic ---------------------------------------------------------------
     def _op(self, dtype, fn, *vals) -> V:

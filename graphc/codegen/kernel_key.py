@@ -52,20 +52,25 @@ def describe_kernel(kernel) -> tuple:
     numbering: dict = {}
     entries = []
 
-    def visit(node):
+    # Post-order numbering (inputs before their user, in input order), with an explicit
+    # stack rather than recursion: a fused chain may be thousands of ops deep.
+    stack = [(kernel.root, False)]
+    while stack:
+        node, inputs_done = stack.pop()
         if node.id in numbering:
-            return numbering[node.id]
+            continue
         if node.id in kernel.inline:
-            refs = tuple(visit(i) for i in node.inputs)
+            if not inputs_done:
+                stack.append((node, True))
+                stack.extend((i, False) for i in reversed(node.inputs) if i.id not in numbering)
+                continue
+            refs = tuple(numbering[i.id] for i in node.inputs)
             attrs = tuple(sorted((k, _attr(v)) for k, v in node.attrs.items()))
             entry = ("m", node.op, attrs, str(node.type), refs)
         else:
             entry = ("r", param_index[kernel.reads[node.id].key()], str(node.type))
         numbering[node.id] = len(entries)
         entries.append(entry)
-        return numbering[node.id]
-
-    visit(kernel.root)
     dest = param_index[kernel.dest.key()]
     return ("kernel", tuple(kernel.shape), dest, len(params),
             tuple((b.dtype,) for b in params), tuple(entries))

@@ -32,6 +32,8 @@ class GPUKernelBuilder(KernelBuilder):
     a thread's own loop) stay serial, since a barrier there would diverge.
     """
 
+    block_sums = False  # sums combine per thread and then in a block-wide tree (_BlockReduce)
+
     def __init__(self, func, target, inline=frozenset(), sim=False, block=BLOCK):
         super().__init__(func, target, inline=inline)
         self.sim = sim

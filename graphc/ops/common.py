@@ -57,12 +57,16 @@ def normalize_axes(axis, ndim: int) -> tuple:
     return axes
 
 
-def read_broadcast(kb, node, out_shape, idx):
-    """Value of ``node`` (broadcastable to out_shape) at output multi-index ``idx``."""
+def broadcast_index(kb, node, out_shape, idx) -> list:
+    """The multi-index of ``node`` (broadcastable to out_shape) read at output ``idx``."""
     shape = node.type.shape
     offset = len(out_shape) - len(shape)
-    sub = [kb.index(0) if d == 1 else idx[offset + k] for k, d in enumerate(shape)]
-    return kb.read(node, sub)
+    return [kb.index(0) if d == 1 else idx[offset + k] for k, d in enumerate(shape)]
+
+
+def read_broadcast(kb, node, out_shape, idx):
+    """Value of ``node`` (broadcastable to out_shape) at output multi-index ``idx``."""
+    return kb.read(node, broadcast_index(kb, node, out_shape, idx))
 
 
 def dtype_of(x) -> str:

@@ -12,7 +12,7 @@ from .. import dtypes
 from ..errors import DTypeError, InvalidValueError, user_source_line
 from ..ir import TensorType
 from ..tracing import bind, static_type
-from .common import (broadcast_shapes, cast_to, dtype_of, promote, read_broadcast,
+from .common import (broadcast_index, broadcast_shapes, cast_to, dtype_of, promote, read_broadcast,
                      require_float, same_dtype, shape_of, sum_to_shape)
 from .registry import defop
 
@@ -40,6 +40,8 @@ def _unary(name, np_fn, scalar, vjp=None, float_only=False, out_dtype=None, no_b
     def emit(kb, node, idx):
         return scalar(kb, kb.read(node.inputs[0], idx))
 
+    # where emit reads its input (lets the KernelBuilder emit long chains bottom-up)
+    emit.input_indices = lambda kb, node, idx: [list(idx)]
     defop(name, "elementwise", infer, impl, emit=emit, vjp=vjp)
 
 
@@ -63,6 +65,9 @@ def _binary(name, np_fn, scalar, vjp=None, out_dtype=None, float_only=False, no_
         b = read_broadcast(kb, node.inputs[1], shape, idx)
         return scalar(kb, a, b)
 
+    # where default_emit reads its inputs (lets the KernelBuilder emit long chains bottom-up)
+    default_emit.input_indices = lambda kb, node, idx: [
+        broadcast_index(kb, i, node.type.shape, idx) for i in node.inputs]
     defop(name, "elementwise", infer, impl, emit=emit or default_emit, vjp=vjp)
 
 

@@ -114,10 +114,15 @@ def _make_emit(kind):
             inits = [kb.const(_init_value(kind, acc_dt), acc_dt), kb.const(0, "int64")]
             return kb.reduce(level, extents, inits, step)[1]
 
-        def step(rv, accs):
+        def element(rv):
             v = kb.read(x, _input_index(kb, node, idx, rv))
-            if v.dtype != acc_dt:
-                v = kb.cast(v, acc_dt)
+            return kb.cast(v, acc_dt) if v.dtype != acc_dt else v
+
+        if kind == "sum":  # blocked over long axes, for accuracy (KernelBuilder.sum_reduce)
+            return kb.sum_reduce(level, extents, acc_dt, element)
+
+        def step(rv, accs):
+            v = element(rv)
             (acc,) = accs
             if kind == "sum":
                 return [kb.add(acc, v, assoc=True)]

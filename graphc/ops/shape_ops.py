@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import ArgumentError, IndexingError, ShapeError, user_source_line
 from ..ir import TensorType
 from ..tracing import bind, static_type
-from .common import dtype_of, normalize_axis, shape_of, sum_to_shape
+from .common import broadcast_index, dtype_of, normalize_axis, shape_of, sum_to_shape
 from .registry import defop
 
 
@@ -83,10 +83,17 @@ def _reshape_infer(types, attrs):
     return TensorType(_resolve_shape(attrs["shape"], t.size), t.dtype)
 
 
+def _reshape_index(kb, node, idx):
+    return kb.unflatten(kb.flat_index(idx, node.type.shape), node.inputs[0].type.shape)
+
+
 def _reshape_emit(kb, node, idx):
-    flat = kb.flat_index(idx, node.type.shape)
-    src = node.inputs[0]
-    return kb.read(src, kb.unflatten(flat, src.type.shape))
+    return kb.read(node.inputs[0], _reshape_index(kb, node, idx))
+
+
+# Where an emit reads its input (the KernelBuilder emits long fused chains bottom-up with
+# it instead of recursing; index arithmetic is memoized, so the indices are the same values).
+_reshape_emit.input_indices = lambda kb, node, idx: [_reshape_index(kb, node, idx)]
 
 
 defop("reshape", "injective", _reshape_infer, lambda a, x: np.reshape(x, a["shape"]), emit=_reshape_emit,
@@ -143,12 +150,19 @@ def _transpose_infer(types, attrs):
     return TensorType(tuple(t.shape[p] for p in perm), t.dtype)
 
 
-def _transpose_emit(kb, node, idx):
+def _transpose_index(kb, node, idx):
     perm = node.attrs["perm"]
     src_idx = [None] * len(perm)
     for k, p in enumerate(perm):
         src_idx[p] = idx[k]
-    return kb.read(node.inputs[0], src_idx)
+    return src_idx
+
+
+def _transpose_emit(kb, node, idx):
+    return kb.read(node.inputs[0], _transpose_index(kb, node, idx))
+
+
+_transpose_emit.input_indices = lambda kb, node, idx: [_transpose_index(kb, node, idx)]
 
 
 def _transpose_vjp(g, ins, out, attrs):
@@ -186,6 +200,9 @@ def _bcast_emit(kb, node, idx):
     return read_broadcast(kb, node.inputs[0], node.type.shape, idx)
 
 
+_bcast_emit.input_indices = lambda kb, node, idx: [broadcast_index(kb, node.inputs[0], node.type.shape, idx)]
+
+
 defop("broadcast_to", "injective", _bcast_infer, lambda a, x: np.broadcast_to(x, a["shape"]).copy(),
       emit=_bcast_emit, vjp=lambda g, ins, out, a: [sum_to_shape(g, shape_of(ins[0]))])
 
@@ -217,11 +234,16 @@ def _slice_impl(attrs, x):
     return x[sl].copy()
 
 
+def _slice_index(kb, node, idx):
+    return [kb.iadd(kb.index(s), kb.imul(i, kb.index(st)))
+            for i, s, st in zip(idx, node.attrs["starts"], node.attrs["steps"])]
+
+
 def _slice_emit(kb, node, idx):
-    src = []
-    for i, s, st in zip(idx, node.attrs["starts"], node.attrs["steps"]):
-        src.append(kb.iadd(kb.index(s), kb.imul(i, kb.index(st))))
-    return kb.read(node.inputs[0], src)
+    return kb.read(node.inputs[0], _slice_index(kb, node, idx))
+
+
+_slice_emit.input_indices = lambda kb, node, idx: [_slice_index(kb, node, idx)]
 
 
 def _slice_vjp(g, ins, out, attrs):

@@ -31,6 +31,12 @@ from .manager import Pass, register_pass
 GEMM_OPS = ("matmul",)
 # Below this many multiply-adds a plain loop nest beats packing for the GEMM kernel.
 GEMM_MIN_WORK = 1 << 15
+# At most this many ops fuse into one kernel. LLVM's optimizer takes superlinear time in
+# the size of a loop body (a 3,000-op elementwise chain in one kernel: ~10x the time of
+# 1,000 ops), so an unbounded group makes a deep model's compile time grow faster than
+# its depth. Past a few hundred ops, storing and reloading one intermediate per element
+# is a negligible share of the kernel's work, so cutting long chains here costs no speed.
+MAX_FUSED_OPS = 256
 
 
 def uses_gemm(node, target: str = "cpu") -> bool:
@@ -181,6 +187,7 @@ class Fusion(Pass):
         in_order: dict[int, bool] = {}  # node id -> read with its axes in the root's order
         inline: set = set()
         must_materialize: set = set()
+        group_size: dict[int, int] = {}  # group root id -> ops inlined into it so far
         gemm = ctx.target == "cpu"
 
         for n in reversed(graph.nodes):
@@ -213,9 +220,12 @@ class Fusion(Pass):
                 # behind an index remapping it would be recomputed for every element
                 fusible = (_trailing_reduction(n) and target.type.ndim == n.inputs[0].type.ndim
                            and all(_reads_in_order(c, n, in_order) for c in consumers))
+            if fusible and group_size.get(target.id, 1) >= MAX_FUSED_OPS:
+                fusible = False  # a long chain continues in a kernel of its own
             if fusible:
                 inline.add(n.id)
                 group_of[n.id] = target.id
+                group_size[target.id] = group_size.get(target.id, 1) + 1
                 in_order[n.id] = all(_reads_in_order(c, n, in_order) for c in consumers)
             else:
                 self._own_group(n, group_of, must_materialize)
