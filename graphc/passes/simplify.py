@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Node
+from ..ir import Node, TensorType
 from .manager import Pass, register_pass
 
 
@@ -38,8 +38,50 @@ def _identity_operand(node: Node, neutral, commutative=True):
     return None
 
 
-def _simplify(n: Node):
+# A leading-axis sum at least this large (elements) runs as a GEMM with a row of ones.
+COLUMN_SUM_GEMM_MIN = 1 << 18
+# ... over at most this many rows: the GEMM accumulates in the element type (blocks of
+# KC rows), so longer sums keep the loop nest's blocked float64 summation (see
+# test_reduction_accuracy.py); at 2**20 rows the float32 bound is ~2**20/KC * eps.
+COLUMN_SUM_GEMM_MAX_ROWS = 1 << 20
+
+
+def _column_sum_as_gemm(n: Node):
+    """reduce_sum over leading axes of a large input -> ones(1, R) @ x.reshape(R, C).
+
+    The bias gradient of a conv layer sums (N, H, W, C) over N, H, W. As a loop nest
+    the reduction runs column by column: every column strides through the whole input
+    (and recomputes nothing, but re-streams it from beyond L2 once per column: ~20x
+    slower than a row-order pass at MNIST-CNN sizes). The GEMM reads the input row by
+    row, packed, at full vector width; only inputs larger than typical L2 sizes take it.
+    A broadcast input stays a loop nest (the GEMM would materialize it at full size).
+    """
+    if n.op != "reduce_sum" or not n.type.is_static or n.type.dtype not in ("float32", "float64"):
+        return None
+    x = n.inputs[0]
+    if x.type.dtype != n.type.dtype or not x.type.is_static or x.op == "broadcast_to":
+        return None
+    axes = tuple(n.attrs["axes"])
+    lead = len(axes)
+    if not axes or axes != tuple(range(lead)) or lead == x.type.ndim:
+        return None
+    rows = int(np.prod(x.type.shape[:lead], dtype=np.int64))
+    cols = int(np.prod(x.type.shape[lead:], dtype=np.int64))
+    if rows < 2 or rows > COLUMN_SUM_GEMM_MAX_ROWS or rows * cols < COLUMN_SUM_GEMM_MIN:
+        return None
+    dt = n.type.dtype
+    ones = Node("fill", [], {"shape": (1, rows), "value": 1.0, "dtype": dt}, TensorType((1, rows), dt), n.loc, n.device)
+    flat = Node("reshape", [x], {"shape": (rows, cols)}, TensorType((rows, cols), dt), n.loc, n.device)
+    total = Node("matmul", [ones, flat], {}, TensorType((1, cols), dt), n.loc, n.device)
+    return Node("reshape", [total], {"shape": n.type.shape}, n.type, n.loc, n.device)
+
+
+def _simplify(n: Node, target: str = "cpu"):
     op = n.op
+    if target == "cpu":  # the CPU GEMM's row-order reads; other targets reduce as they are
+        as_gemm = _column_sum_as_gemm(n)
+        if as_gemm is not None:
+            return as_gemm
     if op in ("add",):
         return _identity_operand(n, 0)
     if op == "subtract":
@@ -92,7 +134,7 @@ class AlgebraicSimplify(Pass):
             mapping = {}
             for n in graph.nodes:
                 n.inputs = [mapping.get(i.id, i) for i in n.inputs]
-                r = _simplify(n)
+                r = _simplify(n, ctx.target)
                 if r is not None and r is not n:
                     mapping[n.id] = r
             if not mapping:
