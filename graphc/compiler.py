@@ -8,7 +8,6 @@ second call with the same signature goes straight to native code.
 from __future__ import annotations
 
 import functools
-import os
 import threading
 import time
 import weakref
@@ -203,7 +202,7 @@ class CompiledFunction:
             with stats.phase("trace"):
                 graph = trace(self.python_function, *args, shapes=shapes)
             key = None
-            if self.target == "cpu" and os.environ.get("GRAPHC_PROGRAM_CACHE", "1") != "0":
+            if self.target == "cpu" and program_cache.applies(self.options):
                 with stats.phase("program_cache"):
                     key = program_cache.graph_key(graph, {"fuse": self.fuse, "target": self.target,
                                                           "name": graph.name, "options": dict(self.options)})

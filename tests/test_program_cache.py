@@ -182,3 +182,18 @@ def test_cached_program_is_freed_without_a_gc_pass():
         assert ref() is None
     finally:
         pygc.enable()
+
+
+def test_pass_side_effects_are_not_skipped(capsys):
+    """The placement log (compat.v1 log_device_placement) comes from a pass: a program
+    that asks for it is compiled, not loaded, every time."""
+    import graphc.compat.v1 as tf
+
+    for _ in range(2):
+        tf.reset_default_graph()
+        a = tf.placeholder(tf.float32, [2], name="a")
+        b = tf.add(a * 2.0, 1.0, name="b")
+        with tf.Session(config=tf.ConfigProto(log_device_placement=True)) as sess:
+            np.testing.assert_allclose(sess.run(b, {a: [1.0, 2.0]}), [3.0, 5.0])
+        out = capsys.readouterr().out
+        assert "multiply: /cpu:0" in out and "add: /cpu:0" in out

@@ -34,6 +34,13 @@ class _Uncacheable(Exception):
     pass
 
 
+def applies(options: dict) -> bool:
+    """Whether a program may come from the cache: not when the passes were asked for
+    side effects a cached program would skip (the placement log, IR dumps)."""
+    return (os.environ.get("GRAPHC_PROGRAM_CACHE", "1") != "0" and not options.get("log_device_placement")
+            and not options.get("dump_dir") and not os.environ.get("GRAPHC_DUMP_IR"))
+
+
 # -- the key ---------------------------------------------------------------------------------
 def variable_order(graph) -> list:
     """The graph's variables in a process-independent order: first read, then first update."""
