@@ -201,3 +201,16 @@ def test_prod_of_scaled_values_keeps_inf_times_zero():
         np.testing.assert_array_equal(got, want_axis, err_msg=f"fuse={fuse}")
     for fuse, got in both_modes(lambda r: gc.prod(r + r), y):
         np.testing.assert_array_equal(got, want_all, err_msg=f"fuse={fuse}")
+
+
+def test_adding_positive_zero_is_not_an_identity():
+    """-0.0 + 0.0 is +0.0 (IEEE 754, numpy): the simplifier may drop only x + (-0.0) and
+    x - 0.0 (fuzzer seed 424213202 found `0.0 + x` returning -0.0)."""
+    x = np.array([-0.0, 0.0, 1.5, -np.inf, np.nan], np.float32)
+    for fn in (lambda x: x + 0.0, lambda x: 0.0 + x, lambda x: x + (-0.0), lambda x: x - 0.0,
+               lambda x: x - (-0.0)):
+        for fuse in (True, False):
+            got = gc.compile(fn, fuse=fuse)(x)
+            want = fn(x)
+            np.testing.assert_array_equal(got, want)
+            np.testing.assert_array_equal(np.signbit(got), np.signbit(want))

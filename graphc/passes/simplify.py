@@ -2,8 +2,8 @@
 
 Each rule looks at one node and may return a replacement node; the pass applies rules
 until nothing changes. Rules keep numpy semantics exactly (``x * 1`` is ``x`` only when
-the result dtype and shape equal x's; ``x + 0`` likewise, up to the sign of a zero; ``x - x`` is *not* 0 because
-of NaN and inf).
+the result dtype and shape equal x's; for floats ``x + (-0.0)`` and ``x - 0.0`` are x, but
+``x + 0.0`` is not, since ``-0.0 + 0.0`` is +0.0; ``x - x`` is *not* 0 because of NaN and inf).
 """
 from __future__ import annotations
 
@@ -28,12 +28,29 @@ def _same_type(a: Node, b: Node) -> bool:
     return a.type == b.type
 
 
+class _SignedZero:
+    """Matches a float zero of one sign only: x + 0.0 is not x when x is -0.0."""
+
+    def __init__(self, negative: bool):
+        self.negative = negative
+
+    def __eq__(self, value):
+        return isinstance(value, float) and value == 0.0 and bool(np.signbit(value)) == self.negative
+
+    __hash__ = None
+
+
+def _exact_zero(node: Node, negative: bool):
+    """The zero that is an exact identity of add (negative=True) / subtract for node's dtype."""
+    return _SignedZero(negative) if node.type.dtype.startswith("float") else 0
+
+
 def _identity_operand(node: Node, neutral, commutative=True):
     """For x op c where c is the neutral element (broadcasting into x's type), return x."""
     a, b = node.inputs
-    if _const_value(b) == neutral and _same_type(a, node) and _const_value(b) is not None:
+    if _const_value(b) is not None and neutral == _const_value(b) and _same_type(a, node):
         return a
-    if commutative and _const_value(a) == neutral and _const_value(a) is not None and _same_type(b, node):
+    if commutative and _const_value(a) is not None and neutral == _const_value(a) and _same_type(b, node):
         return b
     return None
 
@@ -83,9 +100,9 @@ def _simplify(n: Node, target: str = "cpu"):
         if as_gemm is not None:
             return as_gemm
     if op in ("add",):
-        return _identity_operand(n, 0)
+        return _identity_operand(n, _exact_zero(n, negative=True))
     if op == "subtract":
-        return _identity_operand(n, 0, commutative=False)
+        return _identity_operand(n, _exact_zero(n, negative=False), commutative=False)
     if op == "multiply":
         return _identity_operand(n, 1)
     if op == "divide":
