@@ -144,7 +144,7 @@ def _simplify(n: Node, target: str = "cpu"):
 @register_pass
 class AlgebraicSimplify(Pass):
     name = "simplify"
-    reason = "remove identities (x*1, x+0, x/1, x**1, --x, same-type casts), fold transpose and reshape chains"
+    reason = "remove identities (x*1, x-0, x/1, x**1, --x, same-type casts), fold transpose and reshape chains"
 
     def run(self, graph, ctx):
         for _ in range(8):  # a chain of rewrites settles in a few rounds
