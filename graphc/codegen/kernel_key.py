@@ -108,18 +108,29 @@ def source_hash() -> str:
     op ``emit``) is never reused."""
     global _source_hash
     if _source_hash is None:
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        h = hashlib.sha256()
-        for dirpath, dirnames, filenames in _walk(root, _CODEGEN_SOURCES):
-            dirnames.sort()
-            for name in sorted(filenames):
-                if name.endswith(".py"):
-                    path = os.path.join(dirpath, name)
-                    h.update(os.path.relpath(path, root).encode())
-                    with open(path, "rb") as f:
-                        h.update(f.read())
-        _source_hash = h.hexdigest()[:16]
+        root = graphc_root()
+        _source_hash = hash_python_sources(root, _walk(root, _CODEGEN_SOURCES))[:16]
     return _source_hash
+
+
+def graphc_root() -> str:
+    """The graphc package folder."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def hash_python_sources(root, walk) -> str:
+    """SHA-256 over the .py files an os.walk-like iterator yields (relative path and bytes,
+    in sorted order; __pycache__ skipped), shared by the kernel and program cache keys."""
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in walk:
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for name in sorted(filenames):
+            if name.endswith(".py"):
+                path = os.path.join(dirpath, name)
+                h.update(os.path.relpath(path, root).encode())
+                with open(path, "rb") as f:
+                    h.update(f.read())
+    return h.hexdigest()
 
 
 _CODEGEN_SOURCES = ("codegen", "ops", "ir", "dtypes.py", "errors.py")

@@ -147,17 +147,10 @@ def package_source_hash() -> str:
     """Hash of every graphc source file (passes and lowering shape the program too)."""
     global _package_hash
     if _package_hash is None:
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        h = hashlib.sha256()
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-            for name in sorted(filenames):
-                if name.endswith(".py"):
-                    path = os.path.join(dirpath, name)
-                    h.update(os.path.relpath(path, root).encode())
-                    with open(path, "rb") as f:
-                        h.update(f.read())
-        _package_hash = h.hexdigest()
+        from .kernel_key import graphc_root, hash_python_sources
+
+        root = graphc_root()
+        _package_hash = hash_python_sources(root, os.walk(root))
     return _package_hash
 
 
