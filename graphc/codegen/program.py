@@ -240,12 +240,14 @@ class Lowering:
                 tmp = self.new_workspace(n.type)
                 steps.append(Kernel(f"k{len(steps)}_snapshot_{var_slots[var]}", n, frozenset(), tmp, {n.id: src}, n.type.shape))
                 source[var] = tmp
+        index = _StepIndex(steps)
         for var, n in updates:
-            if var not in source and self.update_in_place(steps, n, var_slots[var], outputs):
+            if var not in source and self.update_in_place(steps, n, var_slots[var], index):
                 continue
             dest = Buffer("variable", var_slots[var], n.type.shape, n.type.dtype, _nbytes(n.type))
             steps.append(Kernel(f"k{len(steps)}_assign_{var_slots[var]}", n, frozenset(), dest,
                                 {n.id: source.get(var) or self.buffer_of(n)}, n.type.shape))
+            index.add(len(steps) - 1)
 
         steps = [s for s in steps if all(isinstance(d, str) or d > 0 for d in s.shape)]
         symbols = sorted({str(d) for p in g.params for d in p.type.symbols})
@@ -255,7 +257,7 @@ class Lowering:
         naive = sum(b.nbytes for b in self.workspace_values)
         return Program(self.name, steps, inputs, outputs, variables, layout.static_size, naive)
 
-    def update_in_place(self, steps, node, slot, outputs) -> bool:
+    def update_in_place(self, steps, node, slot, index: "_StepIndex") -> bool:
         """Let the kernel computing a variable's new value store it straight into the
         variable, saving a copy kernel, when that is safe: no later step reads the old
         value, and the kernel itself reads the old value only elementwise at the index
@@ -265,11 +267,10 @@ class Lowering:
         the variable row block by row block right after the GEMM computed those rows, so
         the GEMM must not read the variable itself, and C gets a buffer of its own (the
         epilogue reads the old value where C would otherwise be written)."""
-        k = next((i for i, s in enumerate(steps) if isinstance(s, Kernel) and s.root is node), None)
+        k = index.kernel_of.get(node.id)
         gemm = None
         if k is None:
-            k = next((i for i, s in enumerate(steps) if isinstance(s, GemmStep) and s.epilogue is not None
-                      and s.epilogue.root is node), None)
+            k = index.epilogue_of.get(node.id)
             if k is None:
                 return False
             gemm, kernel = steps[k], steps[k].epilogue
@@ -280,14 +281,7 @@ class Lowering:
         if kernel.dest.kind != "workspace":
             return False
 
-        def reads_var(step) -> bool:
-            if isinstance(step, Kernel):
-                bufs = step.reads.values()
-            else:
-                bufs = [b for b in step.all_buffers() if b is not step.dest]
-            return any(b.root().kind == "variable" and b.root().slot == slot for b in bufs)
-
-        if any(reads_var(s) for s in steps[k + 1:]):
+        if index.last_read.get(slot, -1) > k:  # a later step reads the old value
             return False
         for nid, buf in kernel.reads.items():
             if buf.root().kind == "variable" and buf.root().slot == slot:
@@ -306,7 +300,10 @@ class Lowering:
             kernel.reads = {nid: (c if b is old else b) for nid, b in kernel.reads.items()}
         kernel.dest = new
         self.buffers[node.id] = new
-        for s in steps[k + 1:]:  # later readers of the new value now find it in the variable
+        for j in index.readers.get(id(old), ()):  # later readers of the new value now find it in the variable
+            if j <= k:
+                continue
+            s = steps[j]
             if isinstance(s, Kernel):
                 s.reads = {nid: (new if b is old else b) for nid, b in s.reads.items()}
             elif isinstance(s, GemmStep):
@@ -419,6 +416,42 @@ class Lowering:
                 return buf.vid
         return None
 
+
+
+def _read_buffers(step) -> list:
+    """The buffers a step reads (a GEMM step: all but its C; its epilogue's are included)."""
+    if isinstance(step, Kernel):
+        return list(step.reads.values())
+    return [b for b in step.all_buffers() if b is not step.dest]
+
+
+class _StepIndex:
+    """Where each value is computed and read among a program's steps, so that moving
+    every variable update in place costs one pass over the steps instead of one per
+    variable (the 64-layer Adam step has ~200 updates and ~400 steps)."""
+
+    def __init__(self, steps):
+        self.steps = steps
+        self.kernel_of: dict = {}    # node id -> index of the Kernel computing it
+        self.epilogue_of: dict = {}  # node id -> index of the GEMM step whose epilogue computes it
+        self.last_read: dict = {}    # variable slot -> last index of a step reading it
+        self.readers: dict = {}      # id(workspace Buffer) -> indices of steps reading it
+        for k in range(len(steps)):
+            self.add(k)
+
+    def add(self, k: int) -> None:
+        s = self.steps[k]
+        if isinstance(s, Kernel):
+            self.kernel_of.setdefault(s.root.id, k)
+        elif isinstance(s, GemmStep) and s.epilogue is not None:
+            self.epilogue_of.setdefault(s.epilogue.root.id, k)
+        for b in _read_buffers(s):
+            r = b.root()
+            if r.kind == "variable":
+                self.last_read[r.slot] = max(self.last_read.get(r.slot, -1), k)
+            lst = self.readers.setdefault(id(b), [])
+            if not lst or lst[-1] != k:
+                lst.append(k)
 
 def _nbytes(t):
     """Byte size of a type, or None when it depends on symbolic dimensions."""
