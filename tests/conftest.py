@@ -3,6 +3,10 @@ import os
 
 from hypothesis import HealthCheck, settings
 
+# Verify the IR after every pass (the default is once, after the last pass: cheaper
+# compiles), so a broken rewrite fails the test that triggers it, naming the pass.
+os.environ.setdefault("GRAPHC_VERIFY", "each")
+
 settings.register_profile("ci", max_examples=25, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.register_profile("thorough", max_examples=300, deadline=None,
