@@ -8,7 +8,9 @@
 """
 from . import ops as _ops  # registers every op
 from . import passes as _passes  # registers every pass
-from .compiler import CompiledFunction, compile, trace
+from .compiler import CompiledFunction, compile, jit, trace
+from .pytree import register_pytree_node, tree_map
+from .numpy_interop import NumpyOnTracedValueError
 from .errors import (ArgumentError, CheckpointError, CompileError, DeviceError, DTypeError, ExportError,
                      GraphcError, IndexingError, InvalidValueError, OutOfMemoryError, ScalarOverflowError,
                      ShapeError, TraceError, UnknownOpError, VerificationError)

@@ -22,6 +22,14 @@ def _differentiable(node) -> bool:
     return dtypes.is_float(node.type.dtype) or node.type.dtype == "tuple"
 
 
+def _grad_inputs(node) -> list:
+    """The values gradients flow to from ``node``: its inputs, plus the ones a node of
+    gc.custom_vjp / gc.checkpoint lists in ``_grad_inputs`` (the function's arguments,
+    which its rule differentiates by other means; graphc/transforms.py)."""
+    extra = node.attrs.get("_grad_inputs")
+    return node.inputs if not extra else list(node.inputs) + list(extra)
+
+
 def _between(trace, y_nodes, x_ids):
     """Nodes on some path from an x to a y, in topological (trace) order."""
     reach_back = set()
@@ -31,14 +39,14 @@ def _between(trace, y_nodes, x_ids):
         if n.id in reach_back:
             continue
         reach_back.add(n.id)
-        stack.extend(n.inputs)
+        stack.extend(_grad_inputs(n))
     forward = set(x_ids)
     ordered = []
     for n in trace.graph.nodes:
         if n.id in forward and n.id in reach_back:
             ordered.append(n)
             continue
-        if n.id in reach_back and any(i.id in forward for i in n.inputs):
+        if n.id in reach_back and any(i.id in forward for i in _grad_inputs(n)):
             forward.add(n.id)
             ordered.append(n)
     return ordered, forward
@@ -99,9 +107,10 @@ def gradients(ys, xs, grad_ys=None):
         op = get_op(node.op)
         if op.vjp is None:
             raise TraceError(f"op '{node.op}' has no gradient rule (traced at {node.loc})")
-        in_tensors = [Tensor(i, trace) for i in node.inputs]
+        inputs = _grad_inputs(node)
+        in_tensors = [Tensor(i, trace) for i in inputs]
         in_grads = op.vjp(g, in_tensors, Tensor(node, trace), node.attrs)
-        for inp, ig in zip(node.inputs, in_grads):
+        for inp, ig in zip(inputs, in_grads):
             if ig is None or inp.id not in on_path or not _differentiable(inp):
                 continue
             _accumulate(grads, inp, ig)
@@ -150,7 +159,11 @@ def value_and_grad(fn, argnums=0):
                 args[k] = Tensor(as_node(np.asarray(args[k]), trace), trace)
         out = fn(*args)
         if tuple(getattr(out, "shape", ())) != ():
-            raise TraceError(f"grad needs a scalar-valued function; got shape {getattr(out, 'shape', None)}")
+            node = getattr(out, "node", None)
+            made = f" (the output was computed at {node.loc})" if node is not None and node.loc else ""
+            raise TraceError(f"grad needs a scalar-valued function, but {getattr(fn, '__name__', 'the function')} "
+                             f"returned shape {tuple(getattr(out, 'shape', ()))}{made}; reduce it (e.g. .sum()) "
+                             f"or use gc.jacrev for a Jacobian\n  at {user_source_line()}")
         targets = [args[k] for k in nums]
         _require_float_grad(out, targets, nums)
         gs = gradients(out, targets)

@@ -21,6 +21,9 @@ from .pytree import flatten, unflatten
 from .tracing import Tensor, Trace, as_node
 
 _SCALARS = (bool, int, float)
+# True while a trace is being recorded (graphc/profiler.py): calls then go through the
+# profiled entry. The one check on the call path.
+_PROFILING = False
 
 
 def _leaf_signature(x):
@@ -28,8 +31,28 @@ def _leaf_signature(x):
         return ("array", tuple(np.shape(x)), dtypes.canonical(np.asarray(x).dtype))
     if isinstance(x, _SCALARS):
         return ("static", type(x).__name__, x)
-    raise TypeError(f"compiled function arguments must be numpy arrays (or nested tuples/lists/dicts "
-                    f"of them, or Python scalars); got {type(x).__name__}")
+    raise TypeError(f"compiled function arguments must be numpy arrays (or pytrees of them: tuples, "
+                    f"lists, dicts, namedtuples, dataclasses, registered nodes; or Python scalars); got "
+                    f"{type(x).__name__} (mark a non-array argument static with static_argnums/static_argnames)")
+
+
+# Options gc.compile accepts besides target/fuse/dynamic/shapes/dynamic_args/static_arg*,
+# read by the passes (placement) and the pass manager (dump_dir). Anything else is a typo
+# or an option of another framework: refused, since silently ignoring it hides the mistake.
+_PASS_OPTIONS = ("placement", "allow_soft_placement", "log_device_placement", "devices", "dump_dir")
+_COMPILE_ARGS = ("target", "fuse", "dynamic", "shapes", "dynamic_args", "static_argnums", "static_argnames")
+
+
+def _check_options(options) -> None:
+    import difflib
+
+    valid = _COMPILE_ARGS + _PASS_OPTIONS
+    for name in options:
+        if name not in _PASS_OPTIONS:
+            close = difflib.get_close_matches(name, valid, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TypeError(f"gc.compile got an unknown option {name!r}{hint}; valid options: "
+                            f"{', '.join(valid)}")
 
 
 def signature_of(args) -> tuple:
@@ -92,6 +115,10 @@ class _Compiled:
 
     def run(self, arrays):
         """Call the executable with the flattened input arrays; outputs in the function's structure."""
+        if _PROFILING:
+            from .profiler import run_profiled
+
+            return self._rebuild(run_profiled(self, arrays))
         return self._rebuild(self.executable(arrays))
 
 
@@ -102,7 +129,7 @@ def _optimize_and_lower(graph, fuse, target, options):
     from .passes import PassContext, PassManager, default_pipeline
 
     optimized = graph.copy()
-    ctx = PassContext(fuse=fuse, target=target, options=dict(options))
+    ctx = PassContext(fuse=fuse, target=target, options=dict(options), dump_dir=options.get("dump_dir"))
     with stats.phase("passes"):
         PassManager(default_pipeline(ctx), ctx).run(optimized)
     with stats.phase("lower"):
@@ -147,10 +174,17 @@ class _CachedCompiled(_Compiled):
 class CompiledFunction:
     """The result of gc.compile: call it with numpy arrays."""
 
-    def __init__(self, fn, target="cpu", fuse=True, dynamic=None, shapes=None, dynamic_args=None, **options):
+    def __init__(self, fn, target="cpu", fuse=True, dynamic=None, shapes=None, dynamic_args=None,
+                 static_argnums=None, static_argnames=None, **options):
+        from .calling import CallSpec
         from .symbolic import SymbolicSpec
 
+        _check_options(options)
+        if not callable(fn):
+            raise TypeError(f"gc.compile: expected a function, got {type(fn).__name__}")
         self.python_function = fn
+        # keyword arguments and static arguments (graphc/calling.py)
+        self._callspec = CallSpec(fn, static_argnums, static_argnames)
         self.target = target
         self.fuse = fuse
         self.options = options
@@ -165,11 +199,15 @@ class CompiledFunction:
         functools.update_wrapper(self, fn)
 
     # -- compilation ---------------------------------------------------------------------
-    def _compile(self, args, leaves=None, tree=None) -> _Compiled:
+    def _compile(self, args, leaves=None, tree=None, call=None) -> _Compiled:
+        """The compiled program for these (dynamic) arguments; ``call`` is the call key of
+        graphc/calling.py when the call had keyword or static arguments, else None."""
         if leaves is None:
             leaves, tree = flatten(args)
         # fast key: dtype objects and shapes as they come (validated on a miss)
         key = (tree, tuple((x.shape, x.dtype) if isinstance(x, np.ndarray) else _leaf_signature(x) for x in leaves))
+        if call is not None:
+            key = (call,) + key
         hit = self._fast.get(key)
         if hit is not None:
             return hit
@@ -180,14 +218,23 @@ class CompiledFunction:
                 x, (np.ndarray, np.generic)) else None)
             full = (tree, tuple(s if shp is None or s[0] != "array" else (s[0], shp, s[2])
                                 for s, shp in zip(full[1], shapes)))
+        if call is not None:
+            full = (call,) + full
         with self._lock:
             hit = self._cache.get(full)
             if hit is None:
-                hit = self._cache[full] = self._build(args, shapes)
+                hit = self._cache[full] = self._build(args, shapes, call)
             self._fast[key] = hit
             return hit
 
-    def _build(self, args, shapes=None) -> _Compiled:
+    def _compile_call(self, args, kwargs) -> _Compiled:
+        """_compile for a call as the user writes it (keyword and static arguments allowed)."""
+        if kwargs or self._callspec.has_static:
+            args, call = self._callspec.canonical(args, kwargs)
+            return self._compile(args, call=call)
+        return self._compile(args)
+
+    def _build(self, args, shapes=None, call=None) -> _Compiled:
         from .codegen import program_cache, stats
 
         t0 = time.perf_counter()
@@ -200,7 +247,8 @@ class CompiledFunction:
 
         with stats.collect(stats.CompileStats()) as st:
             with stats.phase("trace"):
-                graph = trace(self.python_function, *args, shapes=shapes)
+                fn = self.python_function if call is None else self._callspec.specialize(call)
+                graph = trace(fn, *args, shapes=shapes)
             key = None
             if self.target == "cpu" and program_cache.applies(self.options):
                 with stats.phase("program_cache"):
@@ -224,7 +272,13 @@ class CompiledFunction:
                          dict(ctx.timings), st)
 
     # -- calling -------------------------------------------------------------------------
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
+        if kwargs or self._callspec.has_static:
+            args, call = self._callspec.canonical(args, kwargs)
+            leaves, tree = flatten(args)
+            compiled = self._compile(args, leaves, tree, call)
+            return compiled.run([x if isinstance(x, np.ndarray) else np.asarray(x) for x in leaves
+                                 if isinstance(x, (np.ndarray, np.generic))])
         # fast path: positional plain ndarrays whose (shape, dtype) tuple was seen before
         # (the executable still checks every input before native code)
         key = tuple([(a.shape, a.dtype) for a in args if type(a) is np.ndarray])
@@ -241,9 +295,9 @@ class CompiledFunction:
         return compiled.run(arrays)
 
     # -- introspection -------------------------------------------------------------------
-    def ir(self, *args, stage: str = "optimized") -> str:
+    def ir(self, *args, stage: str = "optimized", **kwargs) -> str:
         """IR text for this signature: stage "traced", "optimized" or "llvm"."""
-        compiled = self._compile(args)
+        compiled = self._compile_call(args, kwargs)
         if stage == "traced":
             return compiled.traced
         if stage == "optimized":
@@ -253,10 +307,12 @@ class CompiledFunction:
             return text() if callable(text) else text
         raise ValueError(f"unknown stage {stage!r} (traced, optimized, llvm)")
 
-    def memory_plan(self, *args) -> dict:
+    def memory_plan(self, *args, **kwargs) -> dict:
         """Planned workspace bytes (peak) next to the naive sum of all intermediates
         (with symbolic dimensions: for the sizes of these arguments)."""
-        compiled = self._compile(args)
+        compiled = self._compile_call(args, kwargs)
+        if kwargs or self._callspec.has_static:
+            args = self._callspec.canonical(args, kwargs)[0]
         p = compiled.program
         if p.symbols:
             leaves, _ = flatten(args)
@@ -269,23 +325,40 @@ class CompiledFunction:
         return {"planned_peak_bytes": p.workspace_bytes, "naive_bytes": p.naive_bytes,
                 "kernels": len(p.kernels)}
 
-    def compile_stats(self, *args) -> dict:
+    def compile_stats(self, *args, **kwargs) -> dict:
         """How this signature was compiled: kernels total (kernel and GEMM steps, nested
         loop bodies included), distinct (structurally different, each emitted once),
         taken from cache (this process's memory or the disk cache) and compiled, plus
         seconds per phase (trace, passes, lower, emit_ir, llvm_optimize, emit_object,
         load). Compiles on first use, like a call."""
-        compiled = self._compile(args)
+        compiled = self._compile_call(args, kwargs)
         out = compiled.stats.as_dict() if compiled.stats is not None else {}
         out["compile_seconds"] = round(compiled.compile_seconds, 6)
         out["program_from_cache"] = isinstance(compiled, _CachedCompiled)  # trace -> hash -> load
         return out
 
-    def compile_time(self, *args) -> float:
-        return self._compile(args).compile_seconds
+    def explain(self, *args, format: str = "table", repeat: int = 5, file=None, **kwargs):
+        """Per step of the compiled program: kernel, fused ops with source lines, loop
+        shape, bytes, flops, measured time, GB/s, GFLOP/s, % of the roofline bound, and
+        why each producer that kept its own kernel was not fused (graphc/explain.py).
+        Prints a table and returns the rows; ``format="json"`` returns a JSON string."""
+        from .explain import explain
 
-    def graph(self, *args):
-        return self._compile(args).optimized
+        if kwargs or self._callspec.has_static:
+            args, call = self._callspec.canonical(args, kwargs)
+            compiled = self._compile(args, call=call)
+        else:
+            compiled = self._compile(args)
+        leaves, _ = flatten(args)
+        arrays = [x if isinstance(x, np.ndarray) else np.asarray(x) for x in leaves
+                  if isinstance(x, (np.ndarray, np.generic))]
+        return explain(compiled, arrays, format=format, repeat=repeat, file=file)
+
+    def compile_time(self, *args, **kwargs) -> float:
+        return self._compile_call(args, kwargs).compile_seconds
+
+    def graph(self, *args, **kwargs):
+        return self._compile_call(args, kwargs).optimized
 
     def ptx(self, *args, arch: str = "sm_90") -> str:
         """PTX of this signature's GPU kernels (generated without needing a GPU)."""
@@ -295,14 +368,30 @@ class CompiledFunction:
 
 
 def compile(fn=None, *, target: str = "cpu", fuse: bool = True, dynamic=None, shapes=None, dynamic_args=None,
-            **options):
-    """Compile ``fn`` (usable as @gc.compile or gc.compile(fn, target=..., fuse=...)).
+            static_argnums=None, static_argnames=None, **options):
+    """Compile ``fn`` (usable as @gc.compile, @gc.compile(fuse=False) or gc.compile(fn, ...)).
 
-    ``dynamic="batch"``: the leading dimension of every array argument is one symbol, so
-    one compilation serves every batch size (``dynamic_args``: only for these positional
-    arguments); ``shapes={"x": ("n", 784), "y": ("n",)}`` names symbols per argument
-    (see graphc/symbolic.py for what supports them)."""
-    kw = dict(target=target, fuse=fuse, dynamic=dynamic, shapes=shapes, dynamic_args=dynamic_args)
+    Arguments: ``target`` "cpu" or "cuda"; ``fuse=False`` for the naive one-kernel-per-op
+    mode; ``dynamic="batch"``: the leading dimension of every array argument is one
+    symbol, so one compilation serves every batch size (``dynamic_args``: only for these
+    positional arguments); ``shapes={"x": ("n", 784), "y": ("n",)}`` names symbols per
+    argument (see graphc/symbolic.py for what supports them); ``static_argnums`` /
+    ``static_argnames``: arguments that are hashable Python values rather than arrays
+    (part of the cache key: a new value retraces); placement options ``placement``,
+    ``allow_soft_placement``, ``log_device_placement``, ``devices``; ``dump_dir`` (the IR
+    after every pass). Any other keyword raises TypeError naming it.
+
+    The result is called with arrays (or pytrees of them) by position or by keyword:
+
+        f = gc.compile(lambda x, n: x * n, static_argnums=1)
+        f(np.ones(3, np.float32), n=2)
+    """
+    kw = dict(target=target, fuse=fuse, dynamic=dynamic, shapes=shapes, dynamic_args=dynamic_args,
+              static_argnums=static_argnums, static_argnames=static_argnames)
+    _check_options(options)  # at decoration time too, not only when the function is applied
     if fn is None:
         return lambda f: CompiledFunction(f, **kw, **options)
     return CompiledFunction(fn, **kw, **options)
+
+
+jit = compile  # JAX's name

@@ -39,6 +39,7 @@ class TensorSpec:
     """An example argument given by shape and dtype only (no data needed to export)."""
     shape: tuple
     dtype: str = "float32"
+    _graphc_leaf = True  # a leaf of the argument pytree (not a dataclass node: graphc/pytree.py)
 
 
 # -- checks ----------------------------------------------------------------------------------
@@ -80,6 +81,9 @@ def _check_graph(graph, stage):
 
 
 def _tree_json(td: TreeDef):
+    if td.node_type is not None:
+        raise ExportError(f"exported signatures take arrays in tuples, lists and dicts; got a "
+                          f"{td.node_type.__name__} ({td.kind} pytree node)")
     for key in td.keys:
         if not isinstance(key, (str, int)) or isinstance(key, bool):
             raise ExportError(f"dict key {key!r}: exported signatures need str or int dict keys")

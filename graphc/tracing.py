@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 
-from . import dtypes
+from . import dtypes, numpy_interop
 from .errors import GraphcError, ShapeError, TraceError, user_source_line
 from .ir import Graph, Node, TensorType
 from .ops.registry import get_op
@@ -110,8 +110,11 @@ class Tensor:
         raise TraceError("the truth value of a traced Tensor is not known at trace time; "
                          f"use gc.where or gc.scan instead of Python control flow\n  at {user_source_line()}")
 
-    def __array__(self, *args, **kwargs):
-        raise TraceError(f"cannot convert a traced Tensor to a numpy array inside a compiled function\n  at {user_source_line()}")
+    # numpy on a traced value: a NumpyOnTracedValueError naming the numpy function and the
+    # graphc one to use (ndarray-operator ufuncs run the Tensor's operator): numpy_interop.py
+    __array__ = numpy_interop.array
+    __array_ufunc__ = numpy_interop.array_ufunc
+    __array_function__ = numpy_interop.array_function
 
     def __hash__(self):
         return id(self)
