@@ -186,9 +186,12 @@ class Fusion(Pass):
         group_of: dict[int, int] = {}   # node id -> id of the group root it is inlined into
         in_order: dict[int, bool] = {}  # node id -> read with its axes in the root's order
         inline: set = set()
-        must_materialize: set = set()
+        must_materialize: dict = {}     # node id -> why it must be stored (a GEMM operand, an alias's base)
         group_size: dict[int, int] = {}  # group root id -> ops inlined into it so far
         gemm = ctx.target == "cpu"
+        # node id -> why it was not fused into its consumers (only records decisions
+        # already made; f.explain reports it)
+        notes: dict[int, str] = {}
 
         for n in reversed(graph.nodes):
             op = get_op(n.op)
@@ -196,23 +199,34 @@ class Fusion(Pass):
             if n.op in GEMM_OPS:
                 for i in n.inputs:  # matmul reads operands from memory; a 2-D transpose is a stride
                     if not self._gemm_transpose(i, users):
-                        must_materialize.add(i.id)
+                        must_materialize.setdefault(i.id, f"an operand of matmul %{n.id}, which reads its operands "
+                                                          "from memory (packed by the GEMM)")
             if not computed(n) or n.id in roots or n.id in must_materialize or not consumers:
+                if computed(n) and consumers:
+                    notes[n.id] = ("a graph output or a variable's new value (stored for the caller)"
+                                   if n.id in roots else must_materialize[n.id])
                 self._own_group(n, group_of, must_materialize)
                 in_order[n.id] = True
                 continue
             targets = {group_of.get(c.id, c.id) for c in consumers}
             if len(targets) != 1:
+                notes[n.id] = (f"has {len(consumers)} consumers in {len(targets)} different kernels "
+                               f"(roots {', '.join(f'%{t}' for t in sorted(targets))})")
                 self._own_group(n, group_of, must_materialize)
                 in_order[n.id] = True
                 continue
             target = by_id[next(iter(targets))]
+            why = None
             if target.op in GEMM_OPS:
                 fusible = self._gemm_transpose(n, users)
                 if fusible:
-                    must_materialize.add(n.inputs[0].id)
+                    must_materialize.setdefault(n.inputs[0].id, f"read through transpose %{n.id} as strides "
+                                                                f"by matmul %{target.id}")
+                else:
+                    why = f"feeds matmul %{target.id}, which reads its operands from memory"
             elif get_op(target.op).kind == "opaque":
                 fusible = False  # whole-step lowerings (scan) read their operands from memory
+                why = f"feeds {target.op} %{target.id}, a whole-step op that reads its operands from memory"
             elif op.kind in ("elementwise", "injective"):
                 fusible = True
             else:
@@ -220,26 +234,45 @@ class Fusion(Pass):
                 # behind an index remapping it would be recomputed for every element
                 fusible = (_trailing_reduction(n) and target.type.ndim == n.inputs[0].type.ndim
                            and all(_reads_in_order(c, n, in_order) for c in consumers))
+                if not fusible:
+                    why = self._reduction_note(n, target, consumers, in_order)
             if fusible and group_size.get(target.id, 1) >= MAX_FUSED_OPS:
                 fusible = False  # a long chain continues in a kernel of its own
+                why = f"consumer kernel %{target.id} already holds MAX_FUSED_OPS={MAX_FUSED_OPS} ops"
             if fusible:
                 inline.add(n.id)
                 group_of[n.id] = target.id
                 group_size[target.id] = group_size.get(target.id, 1) + 1
                 in_order[n.id] = all(_reads_in_order(c, n, in_order) for c in consumers)
             else:
+                notes[n.id] = why
                 self._own_group(n, group_of, must_materialize)
                 in_order[n.id] = True
 
         groups = build_groups(graph, inline, group_of)
-        self._attach_epilogues(graph, groups, users, gemm)
+        self._attach_epilogues(graph, groups, users, gemm, notes)
         graph.kernels = groups
+        graph.fusion_notes = notes
+
+    @staticmethod
+    def _reduction_note(n, target, consumers, in_order) -> str:
+        """Why a reduction (or another non-elementwise producer) stays out of its consumer."""
+        if get_op(n.op).kind != "reduce":
+            return f"{n.op} ({get_op(n.op).kind}) has a kernel of its own"
+        if not _trailing_reduction(n):
+            return (f"reduces over axes {tuple(n.attrs.get('axes', ()))} of a rank-{n.inputs[0].type.ndim} input; "
+                    "only reductions over trailing axes fuse (hoisted per row)")
+        if target.type.ndim != n.inputs[0].type.ndim:
+            return (f"its consumer kernel %{target.id} has rank {target.type.ndim}, not the reduced input's "
+                    f"rank {n.inputs[0].type.ndim}: the rows would not follow the kernel's outer loops")
+        return (f"read through an index remapping (transpose, reshape or slice) in kernel %{target.id}: "
+                "the row reduction would be recomputed for every element")
 
     @staticmethod
     def _own_group(n, group_of, must_materialize):
         group_of[n.id] = n.id
         if n.op == "reshape" and n.inputs:  # a materialized reshape aliases its input's buffer
-            must_materialize.add(n.inputs[0].id)
+            must_materialize.setdefault(n.inputs[0].id, f"the buffer that materialized reshape %{n.id} aliases")
 
     @staticmethod
     def _gemm_transpose(node, users) -> bool:
@@ -247,7 +280,8 @@ class Fusion(Pass):
         return node.op == "transpose" and node.type.ndim == 2 and len(users.get(node.id, [])) == 1
 
     @staticmethod
-    def _attach_epilogues(graph, groups, users, gemm):
+    def _attach_epilogues(graph, groups, users, gemm, notes=None):
+        notes = {} if notes is None else notes
         if not gemm:
             return
         by_root = {g.root.id: g for g in groups}
@@ -263,8 +297,11 @@ class Fusion(Pass):
                 continue
             epi = member_group.get(consumers[0].id)
             if epi is None or epi is g or any(member_group.get(c.id) is not epi for c in consumers):
+                notes[mm.id] = "GEMM output has consumers in different kernels: no epilogue, stored to memory"
                 continue
             ok = epi.root.type.shape == mm.type.shape and epi.epilogue_of is None
+            why = None if ok else (f"consumer kernel %{epi.root.id} has shape {tuple(epi.root.type.shape)}, not the "
+                                   f"GEMM's {tuple(mm.type.shape)} (e.g. a reduction over its rows)")
             # the epilogue runs inside the GEMM step: everything else it reads must exist by then
             member_ids = {m.id for m in epi.members}
             for m in epi.members:
@@ -276,11 +313,18 @@ class Fusion(Pass):
                     producer = member_group.get(i.id) or by_root.get(i.id)
                     if producer is not None and position[id(producer)] > position[id(g)]:
                         ok = False
+                        why = why or f"consumer kernel %{epi.root.id} also reads %{i.id}, computed after the GEMM"
             for m in epi.members:
                 kind = get_op(m.op).kind
                 if kind != "elementwise":
                     ok = False
+                    why = why or (f"consumer kernel %{epi.root.id} contains {m.op} %{m.id} ({kind}); a GEMM "
+                                  "epilogue is elementwise only")
                 if mm in m.inputs and m.type.shape != mm.type.shape:
                     ok = False
+                    why = why or f"{m.op} %{m.id} reads the GEMM output with another shape"
             if ok and by_root.get(epi.root.id) is epi:
                 epi.epilogue_of = mm
+                notes[mm.id] = f"GEMM; its consumer kernel %{epi.root.id} runs as its epilogue (fused per row block)"
+            else:
+                notes[mm.id] = why or "GEMM output stored to memory"
