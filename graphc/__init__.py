@@ -48,3 +48,7 @@ from .ops.cond import cond  # noqa: E402  (issue 17: only the taken branch runs)
 from .ops.while_loop import while_loop  # noqa: E402  (issue 17: run-time iteration count)
 from .device import available_devices, device  # noqa: E402  (issue 5: gc.device, placement)
 from .codegen.cpu import cpu_info  # noqa: E402  (issue 11: the CPU model codegen tunes for)
+from .profiler import profile  # noqa: E402  (issue 16: trace-event JSON of real calls)
+from . import profiler as _profiler  # noqa: E402
+
+_profiler._from_environment()  # GRAPHC_PROFILE=trace.json: the whole process, written at exit

@@ -15,6 +15,9 @@ import time
 PHASES = ("trace", "passes", "lower", "emit_ir", "llvm_optimize", "emit_object", "load", "runtime", "program_cache")
 
 _local = threading.local()
+# trace_hook(phase, start_seconds, seconds): set by graphc.profiler while a profile is
+# open, so compile phases appear in the trace; None otherwise.
+trace_hook = None
 
 
 class CompileStats:
@@ -73,6 +76,8 @@ def phase(name: str):
         yield
     finally:
         spent = time.perf_counter() - t0
+        if trace_hook is not None:
+            trace_hook(name, t0, spent)
         active.pop()
         if active:
             active[-1][0] += spent
