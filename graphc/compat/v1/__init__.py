@@ -39,7 +39,7 @@ from .rnn_bidirectional import reverse_sequence
 from .math_extra import count_nonzero, reduce_logsumexp, sign, slice, tile  # noqa: A004
 from .estimator import estimator, feature_column, learn as _learn
 from . import contrib as _contrib, initializers as _initializers
-from . import layers, nn, summary, train  # noqa: E402
+from . import layers, nn, summary, timeline, train  # noqa: E402  (timeline: issue 16)
 import types as _types
 
 contrib = _types.SimpleNamespace(layers=_contrib.layers, rnn=_contrib.rnn, framework=_contrib.framework,

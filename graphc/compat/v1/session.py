@@ -13,10 +13,12 @@ Only summary ops (``host`` ops) run in Python, on the fetched values after the c
 from __future__ import annotations
 
 import contextlib
+import time
 
 import numpy as np
 
 import graphc as gc
+from ... import profiler as _profiler
 from ...device import canonical as _canonical_device, gpu_count as _gpu_count
 from ...errors import GraphcError
 from .errors import FailedPreconditionError, InvalidArgumentError
@@ -52,10 +54,15 @@ class ConfigProto:
 
 
 class RunOptions:
-    """Accepted for compatibility; graphc does not trace individual runs."""
+    """``trace_level=RunOptions.FULL_TRACE`` with a ``run_metadata`` makes ``Session.run``
+    record a trace of that run (the Session.run span, compile phases, every step of the
+    native program per thread) into ``run_metadata.step_stats``, for
+    ``timeline.Timeline(step_stats).generate_chrome_trace_format()``."""
 
-    FULL_TRACE = 3
     NO_TRACE = 0
+    SOFTWARE_TRACE = 1
+    HARDWARE_TRACE = 2
+    FULL_TRACE = 3
 
     def __init__(self, trace_level=0, timeout_in_ms=0, **kwargs):
         self.trace_level = trace_level
@@ -341,6 +348,26 @@ class Session:
 
     # -- running -------------------------------------------------------------------------
     def run(self, fetches, feed_dict=None, options=None, run_metadata=None):
+        traced = (options is not None and run_metadata is not None
+                  and getattr(options, "trace_level", 0) >= RunOptions.SOFTWARE_TRACE)
+        if not traced and not _profiler.active():
+            return self._run(fetches, feed_dict)
+        # a trace is being recorded (gc.profile, GRAPHC_PROFILE) or asked for: one span
+        # per Session.run; FULL_TRACE also collects this run's events into run_metadata
+        from .timeline import StepStats
+
+        rec = _profiler.start() if traced else None
+        t0 = time.perf_counter()
+        try:
+            return self._run(fetches, feed_dict)
+        finally:
+            _profiler.span("Session.run", "session", t0, time.perf_counter() - t0,
+                           args={"fetches": _fetch_names(fetches)})
+            if rec is not None:
+                _profiler.stop(rec)
+                run_metadata.step_stats = StepStats(rec.trace()["traceEvents"])
+
+    def _run(self, fetches, feed_dict=None):
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
         leaves, tree = flatten(fetches, is_leaf=_is_fetch_leaf)
@@ -401,6 +428,11 @@ class Session:
         if len(out) > 1:
             out.sort(key=lambda p: p[0]._id)
         return out
+
+
+def _fetch_names(fetches) -> list:
+    leaves, _ = flatten(fetches, is_leaf=_is_fetch_leaf)
+    return [x if isinstance(x, str) else getattr(x, "name", type(x).__name__) for x in leaves]
 
 
 class InteractiveSession(Session):
