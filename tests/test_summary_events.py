@@ -313,9 +313,9 @@ def test_write_and_read_back(tmp_path):
 
     graph = events[6]["graph_def"]
     assert graph == {"node": [
-        {"name": "x", "op": "Placeholder", "input": [], "device": "/cpu:0"},
-        {"name": "w", "op": "VariableV2", "input": [], "device": ""},
-        {"name": "y", "op": "MatMul", "input": ["x", "w:0", "^w"], "device": ""},
+        {"name": "x", "op": "Placeholder", "input": [], "device": "/cpu:0", "attr": []},
+        {"name": "w", "op": "VariableV2", "input": [], "device": "", "attr": []},
+        {"name": "y", "op": "MatMul", "input": ["x", "w:0", "^w"], "device": "", "attr": []},
     ]}
 
     merged = events[7]
@@ -328,7 +328,7 @@ def test_write_and_read_back(tmp_path):
 
 def test_graph_def_bytes_decode():
     got = decode_message(graph_def([("n", "Const", None, None)]), GRAPH_DEF)
-    assert got == {"node": [{"name": "n", "op": "Const", "input": [], "device": ""}]}
+    assert got == {"node": [{"name": "n", "op": "Const", "input": [], "device": "", "attr": []}]}
 
 
 def test_two_writers_do_not_clobber(tmp_path):

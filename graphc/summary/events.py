@@ -239,11 +239,23 @@ def _iter_fields(buf: bytes) -> Iterator[tuple[int, int, object]]:
 # when absent), "repeated", or "oneof" (present in decoded dicts only when
 # set on the wire, which is how a reader tells which oneof member is used).
 
+TENSOR_SHAPE_DIM = {1: ("size", "int64", ""), 2: ("name", "string", "")}   # size -1: unknown
+TENSOR_SHAPE = {2: ("dim", TENSOR_SHAPE_DIM, "repeated"), 3: ("unknown_rank", "int32", "")}
+ATTR_LIST = {7: ("shape", TENSOR_SHAPE, "repeated")}
+ATTR_VALUE = {
+    1: ("list", ATTR_LIST, "oneof"),
+    2: ("s", "bytes", "oneof"),
+    3: ("i", "int64", "oneof"),
+    6: ("type", "int32", "oneof"),    # a DataType enum (DT_FLOAT = 1, ...)
+    7: ("shape", TENSOR_SHAPE, "oneof"),
+}
+ATTR_ENTRY = {1: ("key", "string", ""), 2: ("value", ATTR_VALUE, "oneof")}  # map<string, AttrValue>
 NODE_DEF = {
     1: ("name", "string", ""),
     2: ("op", "string", ""),
     3: ("input", "string", "repeated"),
     4: ("device", "string", ""),
+    5: ("attr", ATTR_ENTRY, "repeated"),
 }
 GRAPH_DEF = {1: ("node", NODE_DEF, "repeated")}
 HISTOGRAM_PROTO = {
@@ -511,16 +523,34 @@ def _image_fields(image) -> dict:
             "encoded_image_string": encode_png(img)}
 
 
+# TensorFlow's DataType enum values, by numpy dtype name
+DATA_TYPES = {"float32": 1, "float64": 2, "int32": 3, "uint8": 4, "int16": 5, "int8": 6, "string": 7,
+              "int64": 9, "bool": 10, "float16": 19}
+
+
+def shape_attr(shape) -> dict:
+    """A TensorShapeProto dict: ``None`` for an unknown rank, None dims for unknown sizes."""
+    if shape is None:
+        return {"unknown_rank": 1}
+    return {"dim": [{"size": -1 if d is None else int(d)} for d in shape]}
+
+
 def graph_def(nodes: Iterable[Sequence]) -> bytes:
-    """Serialized minimal ``GraphDef`` from (name, op, inputs, device) tuples.
+    """Serialized ``GraphDef`` from (name, op, inputs, device[, attrs]) tuples.
 
     Inputs use TensorFlow's naming ("node", "node:1", "^ctrl"); device may be
-    None or "".  No attrs are written: enough for TensorBoard to draw edges.
+    None or "". ``attrs`` maps attribute names to AttrValue dicts, e.g.
+    ``{"T": {"type": 1}, "_output_shapes": {"list": {"shape": [shape_attr((None, 3))]}}}``
+    (TensorBoard labels edges with ``_output_shapes``).
     """
     node_list = []
-    for name, op, inputs, device in nodes:
-        node_list.append({"name": name, "op": op, "input": list(inputs or ()),
-                          "device": device or ""})
+    for node in nodes:
+        name, op, inputs, device = node[:4]
+        attrs = node[4] if len(node) > 4 else None
+        entry = {"name": name, "op": op, "input": list(inputs or ()), "device": device or ""}
+        if attrs:
+            entry["attr"] = [{"key": k, "value": v} for k, v in sorted(attrs.items())]
+        node_list.append(entry)
     return encode_message({"node": node_list}, GRAPH_DEF)
 
 

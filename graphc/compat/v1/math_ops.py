@@ -96,10 +96,17 @@ _OPERATORS = {
 }
 
 
+# ... while their op *types* are TF's kernels (TensorBoard labels nodes by type)
+_OPERATOR_TYPES = {"add": "Add", "sub": "Sub", "mul": "Mul", "truediv": "RealDiv", "pow": "Pow"}
+
+
 def binary_operator(name, x, y):
     if name == "matmul":
         return matmul(x, y)
-    return _binary(name, _OPERATORS[name], x, y)
+    op_type = _OPERATOR_TYPES.get(name)
+    if op_type is None:
+        return _binary(name, _OPERATORS[name], x, y)
+    return _binary(op_type, _OPERATORS[name], x, y, name=name)
 
 
 # -- elementwise unary ------------------------------------------------------------------------

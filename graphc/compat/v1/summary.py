@@ -64,11 +64,69 @@ def merge_all(key=GraphKeys.SUMMARIES, scope=None, name=None):
     return merge(summaries, name=name) if summaries else None
 
 
+_SOURCE_TYPES = ("Placeholder", "PlaceholderWithDefault", "VariableV2", "Const")
+
+
+def _tensor_name(t):
+    return t.op.name if t.value_index == 0 else t.name
+
+
+def _op_inputs(op) -> list:
+    """TF-style inputs of an op, variables included: an op reading a variable reads its
+    ``<var>/read`` snapshot (the snapshot itself, and assigns, the variable op), and an
+    op updating variables (an optimizer) has them as inputs too."""
+    from .graph import Ref, Tensor, _is_variable
+
+    inputs = []
+
+    def add(name):
+        if name not in inputs:
+            inputs.append(name)
+
+    def var_read(v):
+        snap = getattr(v, "_snapshot", None)
+        if op.type == "Identity" or snap is None or snap.op is op:
+            return v.op.name
+        return _tensor_name(snap)
+
+    for leaf in op._leaves:
+        if isinstance(leaf, Tensor):
+            inputs.append(_tensor_name(leaf))
+        elif isinstance(leaf, Ref) and _is_variable(leaf.obj):
+            add(leaf.obj.op.name)
+        elif _is_variable(leaf):
+            add(var_read(leaf))
+    for v in sorted(op._reads, key=lambda v: v.op.name):
+        if v.op is not op:
+            add(var_read(v))
+    for v in sorted(op._writes, key=lambda v: v.op.name):
+        if v.op is not op:
+            add(v.op.name)
+    inputs += ["^" + c.name for c in op.control_inputs]
+    return inputs
+
+
+def _op_attrs(op) -> dict:
+    """Output shapes (``_output_shapes``, drawn on TensorBoard's edges) and the dtype
+    (``dtype`` for sources, ``T`` otherwise) of an op's outputs."""
+    outs = list(op.outputs)
+    var = getattr(op, "_variable", None)
+    specs = [(t._shape.dims_ if t._shape.dims_ is None else [getattr(d, "value", d) for d in t._shape.dims_],
+              t._dtype) for t in outs]
+    if var is not None and not specs:
+        specs = [([getattr(d, "value", d) for d in var.shape.dims_], var.dtype)]
+    if not specs:
+        return {}
+    attrs = {"_output_shapes": {"list": {"shape": [events.shape_attr(shape) for shape, _ in specs]}}}
+    code = events.DATA_TYPES.get(getattr(specs[0][1], "name", str(specs[0][1])))
+    if code is not None:
+        attrs["dtype" if op.type in _SOURCE_TYPES else "T"] = {"type": code}
+    return attrs
+
+
 def _graph_nodes(graph: Graph):
     for op in graph.get_operations():
-        inputs = [t.op.name if t.value_index == 0 else t.name for t in op.inputs]
-        inputs += ["^" + c.name for c in op.control_inputs]
-        yield op.name, op.type, inputs, op.device
+        yield op.name, op.type, _op_inputs(op), op.device, _op_attrs(op)
 
 
 class FileWriter:
