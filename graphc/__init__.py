@@ -35,6 +35,8 @@ float32, float64, int32, int64, bool_ = "float32", "float64", "int32", "int64", 
 
 __version__ = "0.1.0"
 from .autodiff import grad, gradients, value_and_grad
+from .transforms import checkpoint, custom_vjp, hessian, jacfwd, jacrev, jvp  # noqa: E402  (issue 15)
+from .batching import vmap  # noqa: E402  (issue 15)
 from . import nn  # noqa: E402
 from . import optim, init  # noqa: E402
 from .saver import Saver  # noqa: E402

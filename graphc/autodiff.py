@@ -104,12 +104,12 @@ def gradients(ys, xs, grad_ys=None):
         g = grads.get(node.id)
         if g is None or not node.inputs:
             continue
-        op = get_op(node.op)
-        if op.vjp is None:
+        vjp = node.attrs.get("_vjp") or get_op(node.op).vjp  # _vjp: a node's own rule (custom_vjp)
+        if vjp is None:
             raise TraceError(f"op '{node.op}' has no gradient rule (traced at {node.loc})")
         inputs = _grad_inputs(node)
         in_tensors = [Tensor(i, trace) for i in inputs]
-        in_grads = op.vjp(g, in_tensors, Tensor(node, trace), node.attrs)
+        in_grads = vjp(g, in_tensors, Tensor(node, trace), node.attrs)
         for inp, ig in zip(inputs, in_grads):
             if ig is None or inp.id not in on_path or not _differentiable(inp):
                 continue
