@@ -8,6 +8,7 @@ into an exception.
 from __future__ import annotations
 
 import ctypes
+import functools
 import sys
 import threading
 
@@ -16,6 +17,8 @@ import numpy as np
 from .buffers import aligned_empty, check_allocation
 
 ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.POINTER(ctypes.c_void_p))
+# graphc_run_steps(table, args): the generic interpreter of step tables (codegen/step_table.py)
+TABLE_ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p))
 
 
 def interface_address(a: np.ndarray) -> int:
@@ -95,9 +98,16 @@ class Executable:
     dropped (no reference left but ours) is reused by the next call, which spares the
     page faults of fresh large allocations."""
 
-    def __init__(self, program, fn_addr: int, keepalive=None):
+    def __init__(self, program, fn_addr: int, keepalive=None, table=None):
+        """``fn_addr``: the program's entry ``i32 (i8** args)``; or, with ``table`` (an
+        int64 step table, see codegen/step_table.py), the step interpreter
+        ``i32 (i64* table, i8** args)``, bound here to the table."""
         self.program = program
-        self._fn = ENTRY_TYPE(fn_addr)
+        if table is None:
+            self._fn = ENTRY_TYPE(fn_addr)
+        else:
+            self._table = table
+            self._fn = functools.partial(TABLE_ENTRY_TYPE(fn_addr), table.ctypes.data)
         self._keepalive = keepalive
         self.inputs = [(tuple(b.shape), b.dtype) for b in program.inputs]
         self.outputs = [(tuple(b.shape), b.dtype) for b in program.outputs]

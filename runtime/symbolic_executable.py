@@ -24,8 +24,8 @@ KEEP_BINDINGS = 8
 
 
 class SymbolicExecutable(Executable):
-    def __init__(self, program, fn_addr: int, keepalive=None):
-        super().__init__(program, fn_addr, keepalive)
+    def __init__(self, program, fn_addr: int, keepalive=None, table=None):
+        super().__init__(program, fn_addr, keepalive, table)
         self.symbols = list(program.symbols)
         n = len(self.inputs) + len(self.outputs) + len(self.variables) + 3
         self._args_type = ctypes.c_void_p * n

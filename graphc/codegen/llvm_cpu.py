@@ -314,21 +314,9 @@ class CPUTarget(Target):
                 self.emit_parallel(b, module, task, b.bitcast(ctx_full, I8P), chunks, 1)
                 continue
             ctx = pointer_array(step.buffers())
-            extent = step.shape[0] if step.shape else 1
-            if isinstance(extent, str) or any(isinstance(d, str) for d in step.shape[1:]):
-                # run-time extent: split over threads with a grain from the static row size
-                # (one chunk, run inline, when the rows are few)
-                inner = max(int(np.prod([1024 if isinstance(d, str) else d for d in step.shape[1:]])), 1)
-                grain = max(1, PARALLEL_MIN_ELEMENTS // 4 // inner)
+            kind, extent, grain = kernel_dispatch(step)
+            if kind == DISPATCH_PARALLEL:
                 self.emit_parallel(b, module, fn, ctx, dim(extent), grain)
-                continue
-            size = 1
-            for d in step.shape:
-                size *= d
-            inner = max(size // max(extent, 1), 1)
-            if size >= PARALLEL_MIN_ELEMENTS and extent > 1:
-                grain = max(1, PARALLEL_MIN_ELEMENTS // 4 // inner)
-                self.emit_parallel(b, module, fn, ctx, extent, grain)
             else:
                 b.call(fn, [ctx, ir.Constant(I64, 0), ir.Constant(I64, extent)])
         b.ret(ir.Constant(I32, 0))
@@ -463,6 +451,8 @@ class CPUTarget(Target):
         from . import code_cache, threadpool
 
         self.split, self.units = True, {}
+        if use_step_table(program):
+            return self._compile_table(program)
         with stats.phase("emit_ir"):
             module = self.build_module(program)
             text = str(module)
@@ -485,6 +475,80 @@ class CPUTarget(Target):
         exe.llvm_ir = lambda: str(CPUTarget().build_module(program))  # the whole program, as export emits it
         exe.code_units = len(units)
         return exe
+
+    def _compile_table(self, program):
+        """The code units of ``program``'s kernels, and a step table calling them."""
+        from .._runtime.executable import Executable
+        from . import code_cache, step_table, threadpool
+
+        with stats.phase("emit_ir"):
+            module = ir.Module(name=program.name)  # declarations only: nothing is emitted from it
+            module.triple = llvm.get_process_triple()
+            self._prefix, self._constants = "", {}
+            fns = []
+            for k in program.kernels:
+                if isinstance(k, GemmStep):
+                    fn, chunks = self.gemm_function(module, program, k)
+                    fns.append((fn.name, chunks))
+                else:
+                    fns.append(self.kernel_function(module, program, k).name)
+            table = step_table.encode(program, fns, step_dispatch)
+        units = [code_cache.get_unit(key, [symbol], lambda build=build, symbol=symbol, level=level: compile_unit_object(
+                     build().replace(f'@"{UNIT_PLACEHOLDER}"', f'@"{symbol}"'), level))
+                 for key, (symbol, build, level) in self.units.items()]
+        with stats.phase("runtime"):
+            threadpool.publish_symbols()
+            interpreter = step_table.interpreter_address()
+        addresses = {}
+        for u in units:
+            addresses.update(u.addresses)
+        table.resolve(addresses)
+        if program.symbols:
+            from .._runtime.symbolic_executable import SymbolicExecutable as Executable  # noqa: F811
+        exe = Executable(program, interpreter, (table, units), table=table.array)
+        exe.llvm_ir = lambda: str(CPUTarget().build_module(program))  # the whole program, as export emits it
+        exe.code_units = len(units)
+        return exe
+
+
+DISPATCH_CALL, DISPATCH_PARALLEL, DISPATCH_GEMM = 0, 1, 2  # as step_table.KIND_*
+
+
+def step_dispatch(step, fn=None):
+    """(kind, extent, grain) of any step the step table runs; a GEMM step's ``fn`` is
+    (symbol, row chunks): its task runs once per chunk through the pool."""
+    if isinstance(step, GemmStep):
+        return DISPATCH_GEMM, fn[1], 1
+    return kernel_dispatch(step)
+
+
+def kernel_dispatch(step):
+    """How a Kernel step is called: (DISPATCH_CALL, extent, 0) inline, or
+    (DISPATCH_PARALLEL, extent, grain) split over the thread pool; ``extent`` is an int
+    or a symbol. Shared by the entry function and the step table, so both split alike."""
+    extent = step.shape[0] if step.shape else 1
+    if isinstance(extent, str) or any(isinstance(d, str) for d in step.shape[1:]):
+        # run-time extent: split over threads with a grain from the static row size
+        # (one chunk, run inline, when the rows are few)
+        inner = max(int(np.prod([1024 if isinstance(d, str) else d for d in step.shape[1:]])), 1)
+        return DISPATCH_PARALLEL, extent, max(1, PARALLEL_MIN_ELEMENTS // 4 // inner)
+    size = 1
+    for d in step.shape:
+        size *= d
+    inner = max(size // max(extent, 1), 1)
+    if size >= PARALLEL_MIN_ELEMENTS and extent > 1:
+        return DISPATCH_PARALLEL, extent, max(1, PARALLEL_MIN_ELEMENTS // 4 // inner)
+    return DISPATCH_CALL, extent, 0
+
+
+def use_step_table(program) -> bool:
+    """Run the program from a step table (step_table.py) rather than a compiled entry:
+    every program without control-flow steps (which emit their own code), unless
+    ``GRAPHC_STEP_TABLE=0``."""
+    import os
+
+    return os.environ.get("GRAPHC_STEP_TABLE", "1") != "0" and \
+        not any(isinstance(s, CustomStep) for s in program.kernels)
 
 
 def _with_symbols(key, program):

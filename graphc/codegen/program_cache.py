@@ -27,7 +27,7 @@ import os
 
 import numpy as np
 
-FORMAT = "graphc-program-1"
+FORMAT = "graphc-program-2"
 
 
 class _Uncacheable(Exception):
@@ -166,6 +166,11 @@ def _dims(shape):
     return [d if isinstance(d, str) else int(d) for d in shape]
 
 
+# A step table's constants travel in the record (base64); past this size the program is
+# not recorded (its kernels are still cached one by one).
+MAX_RECORD_CONSTANT_BYTES = 1 << 20
+
+
 def record_for(program, executable, graph) -> dict | None:
     """What a later process needs to rebuild ``executable`` without compiling, or None
     when the program is not of the cacheable kind (CPU, kernels and GEMM steps only)."""
@@ -177,6 +182,14 @@ def record_for(program, executable, graph) -> dict | None:
     if not all(isinstance(s, (Kernel, GemmStep)) for s in program.kernels):
         return None
     entry, units = keep
+    from .step_table import StepTable
+
+    if isinstance(entry, StepTable):
+        if sum(c.nbytes for c in entry.constants) > MAX_RECORD_CONSTANT_BYTES:
+            return None
+        entry_record, table_record = None, entry.to_record()
+    else:
+        entry_record, table_record = [entry.key, entry.exported[0]], None
     order = variable_order(graph)
     index = {id(v): k for k, v in enumerate(order)}
     if any(id(v) not in index for v in program.variables):
@@ -189,7 +202,8 @@ def record_for(program, executable, graph) -> dict | None:
                   "alias_to": [[k, v] for k, v in lay.alias_to.items()], "plan_memory": lay.plan_memory}
     return {
         "format": FORMAT,
-        "entry": [entry.key, entry.exported[0]],
+        "entry": entry_record,
+        "table": table_record,
         "units": [[u.key, u.exported[0]] for u in units],
         "gemm_dtypes": sorted({s.node.type.dtype for s in program.kernels if isinstance(s, GemmStep)}),
         "inputs": [[_dims(b.shape), b.dtype] for b in program.inputs],
@@ -288,15 +302,27 @@ def load_executable(record: dict, graph):
                 ensure_jitted(str(dt), b_packed=False)
         missing = _Missing()
         units = [code_cache.get_unit(str(k), [str(sym)], missing.build) for k, sym in record["units"]]
-        entry_key, entry_name = str(record["entry"][0]), str(record["entry"][1])
-        entry = code_cache.get_unit(entry_key, [entry_name], missing.build, counted=False)
+        if record.get("table") is not None:
+            from .step_table import StepTable, interpreter_address
+
+            table = StepTable.from_record(record["table"])
+            addresses = {}
+            for u in units:
+                addresses.update(u.addresses)
+            table.resolve(addresses)
+            with stats.phase("runtime"):
+                fn_addr, keep, table_array = interpreter_address(), (table, units), table.array
+        else:
+            entry_key, entry_name = str(record["entry"][0]), str(record["entry"][1])
+            entry = code_cache.get_unit(entry_key, [entry_name], missing.build, counted=False)
+            fn_addr, keep, table_array = entry.addresses[entry_name], (entry, units), None
     except (_MissingUnit, KeyError, IndexError, TypeError, ValueError):
         return None
     if program.symbols:
         from .._runtime.symbolic_executable import SymbolicExecutable as Executable
     else:
         from .._runtime.executable import Executable
-    exe = Executable(program, entry.addresses[entry_name], (entry, units))
+    exe = Executable(program, fn_addr, keep, table=table_array)
     exe.code_units = len(units)
     stats.count("kernels_total", int(record.get("kernels_total", 0)))
     stats.count("kernels_distinct", len(units))
