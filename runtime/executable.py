@@ -15,6 +15,7 @@ import threading
 import numpy as np
 
 from .buffers import aligned_empty, check_allocation
+from .host_calls import raise_for
 
 ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.POINTER(ctypes.c_void_p))
 # graphc_run_steps(table, args): the generic interpreter of step tables (codegen/step_table.py)
@@ -182,7 +183,7 @@ class Executable:
         finally:
             self._lock.release()
         if rc != 0:
-            raise RuntimeFailure(f"compiled code returned error code {rc}")
+            raise_for(rc, RuntimeFailure)  # a host call's own exception, if one failed
         return outs
 
     def _call_concurrent(self, arrays):
@@ -195,5 +196,5 @@ class Executable:
                [address(v) for v in var_arrays] + [address(private)]
         rc = self._fn(self._args_type(*ptrs))
         if rc != 0:
-            raise RuntimeFailure(f"compiled code returned error code {rc}")
+            raise_for(rc, RuntimeFailure)  # a host call's own exception, if one failed
         return outs

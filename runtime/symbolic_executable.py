@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import GraphcError
 from .buffers import aligned_empty
 from .executable import _DTYPES, Executable, RuntimeFailure, address
+from .host_calls import raise_for
 
 # sizes whose workspace is kept (an inference server alternating a few batch sizes
 # reuses them; others are placed again, which costs microseconds)
@@ -92,5 +93,5 @@ class SymbolicExecutable(Executable):
             if owned:
                 self._lock.release()
         if rc != 0:
-            raise RuntimeFailure(f"compiled code returned error code {rc}")
+            raise_for(rc, RuntimeFailure)  # a host call's own exception, if one failed
         return outs

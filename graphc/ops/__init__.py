@@ -5,3 +5,4 @@ from . import conv, pool, norm, nn_extra, random  # noqa: F401,E402  (issue 7: n
 from . import control  # noqa: F401,E402  (scan)
 from . import cond, while_loop  # noqa: F401,E402  (issue 17: real conditionals and loops)
 from . import symbolic_size  # noqa: F401,E402  (issue 13: run-time sizes of symbolic dims)
+from . import host_call  # noqa: F401,E402  (issue 12: compiled steps calling back into Python, e.g. MPI)
