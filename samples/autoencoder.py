@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 import graphc as gc
+from graphc.progress import Progress, compiling, save_curves
 from graphc.summary.events import encode_png
 
 DATA = pathlib.Path(__file__).resolve().parent.parent / "data" / "mnist10k.npz"
@@ -69,18 +70,26 @@ def train(epochs=10, n_train=8000, n_test=2000, batch_size=150, lr=0.001, seed=0
 
     rng = np.random.default_rng(seed)
     history = {"test_mse": [], "epoch_seconds": [], "train_mse": []}
+    starts = [b for b in range(0, len(xtr), batch_size) if b + batch_size <= len(xtr)]
+    with compiling("train step (784-300-150-300-784 autoencoder, Adam) and evaluation"):
+        train_step.compile_time(xtr[:batch_size])  # compiles without running
+        evaluate.compile_time(xte)
     for epoch in range(epochs):
         order = rng.permutation(len(xtr))
         t0 = time.perf_counter()
-        mses = [float(train_step(xtr[order[b:b + batch_size]])) for b in range(0, len(xtr), batch_size)
-                if b + batch_size <= len(xtr)]
+        mses = []
+        bar = Progress(len(starts), f"epoch {epoch + 1}/{epochs}")
+        for k, b in enumerate(starts):
+            mses.append(float(train_step(xtr[order[b:b + batch_size]])))
+            bar.update(k + 1, mse=float(np.mean(mses[-20:])))
         seconds = time.perf_counter() - t0
+        bar.clear()
         test_mse, out = evaluate(xte)
         history["test_mse"].append(float(test_mse))
         history["train_mse"].append(float(np.mean(mses)))
         history["epoch_seconds"].append(seconds)
         log(f"epoch {epoch + 1}/{epochs}: train mse {np.mean(mses):.4f}  test mse {float(test_mse):.4f}  "
-            f"({seconds:.1f} s)")
+            f"({seconds:.1f} s, {len(starts) / seconds:.0f} steps/s)")
     if png:
         pathlib.Path(png).write_bytes(encode_png(image_grid(xte, out)))
         log(f"wrote {png} (top: test digits, bottom: reconstructions)")
@@ -92,3 +101,5 @@ if __name__ == "__main__":
     out_png = sys.argv[2] if len(sys.argv) > 2 else "autoencoder_reconstructions.png"
     h = train(epochs, png=out_png)
     print(f"final test reconstruction MSE {h['test_mse'][-1]:.4f}")
+    save_curves(sys.argv[3] if len(sys.argv) > 3 else "autoencoder_curve.png",
+                {"train mse": h["train_mse"], "test mse": h["test_mse"]}, title="stacked autoencoder")

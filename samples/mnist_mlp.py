@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 import graphc as gc
+from graphc.progress import Progress, compiling, save_curves
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "mnist10k.npz")
 LAYERS = [784, 300, 100, 10]
@@ -65,18 +66,7 @@ class MLP:
         return loss, accuracy
 
 
-def _progress(epoch, done, total, loss, width=30):
-    """A one-line progress bar, redrawn in place on a terminal."""
-    if not sys.stderr.isatty():
-        return
-    filled = width * done // total
-    sys.stderr.write(f"\r  epoch {epoch:2d} [{'=' * filled}{' ' * (width - filled)}] {done}/{total} loss {loss:.4f}")
-    if done == total:
-        sys.stderr.write("\r" + " " * (width + 50) + "\r")
-    sys.stderr.flush()
-
-
-def train(epochs=20, limit=N_TRAIN_MAX, batch_size=50, learning_rate=1e-3, seed=0, target=0.95):
+def train(epochs=20, limit=N_TRAIN_MAX, batch_size=50, learning_rate=1e-3, seed=0, target=0.95, curve=None):
     (x_train, y_train), (x_test, y_test) = load_mnist()
     x_train, y_train = x_train[:limit], y_train[:limit]
     model = MLP(seed=seed, learning_rate=learning_rate)
@@ -85,21 +75,23 @@ def train(epochs=20, limit=N_TRAIN_MAX, batch_size=50, learning_rate=1e-3, seed=
     history, reached = [], None
     print(f"MLP {'-'.join(map(str, LAYERS))} on {len(x_train)} digits, test on {len(x_test)}; "
           f"Adam {learning_rate}, batch {batch_size}, {epochs} epochs")
+    with compiling(f"train step (forward, backward, Adam update of {len(model.params)} variables) and eval step"):
+        model.train_step.compile_time(x_train[:batch_size], y_train[:batch_size])  # compiles without running
+        model.evaluate.compile_time(x_test, y_test)
     for epoch in range(1, epochs + 1):
         order = rng.permutation(len(x_train))
         t0 = time.perf_counter()
         losses = []
+        bar = Progress(steps, f"  epoch {epoch:2d}/{epochs}")
         for s in range(steps):
             idx = order[s * batch_size:(s + 1) * batch_size]
             losses.append(float(model.train_step(x_train[idx], y_train[idx])))
-            if s % 10 == 9 or s + 1 == steps:
-                _progress(epoch, s + 1, steps, float(np.mean(losses)))
+            bar.update(s + 1, loss=float(np.mean(losses[-20:])))
         seconds = time.perf_counter() - t0
         test_loss, test_acc = (float(v) for v in model.evaluate(x_test, y_test))
         history.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "test_loss": test_loss,
                         "test_accuracy": test_acc, "seconds": seconds})
-        print(f"  epoch {epoch:2d}  train loss {np.mean(losses):.4f}  test loss {test_loss:.4f}  "
-              f"test accuracy {100 * test_acc:5.2f}%  ({seconds:.2f} s)")
+        bar.close(f"train loss {np.mean(losses):.4f}  test loss {test_loss:.4f}  test accuracy {100 * test_acc:5.2f}%")
         if reached is None and test_acc >= target:
             reached = epoch
     best = max(h["test_accuracy"] for h in history)
@@ -108,6 +100,10 @@ def train(epochs=20, limit=N_TRAIN_MAX, batch_size=50, learning_rate=1e-3, seed=
     x_batch = x_train[:batch_size]
     compile_s = model.train_step.compile_time(x_batch, y_train[:batch_size])
     print(f"train step compile time {compile_s:.2f} s")
+    if curve:
+        save_curves(curve, {"train loss": [h["train_loss"] for h in history],
+                            "test loss": [h["test_loss"] for h in history],
+                            "test accuracy": [h["test_accuracy"] for h in history]}, title="MNIST MLP")
     return {"history": history, "best_accuracy": best, "reached_target_epoch": reached, "compile_seconds": compile_s}
 
 
@@ -192,10 +188,11 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--bench", action="store_true", help="time the batch-256 train step instead of training")
+    ap.add_argument("--curve", default="mnist_mlp_curve.png", help="loss/accuracy PNG (needs matplotlib; '' for none)")
     args = ap.parse_args(argv)
     if args.bench:
         return bench()
-    return train(args.epochs, min(args.limit, N_TRAIN_MAX), args.batch_size, args.lr, args.seed)
+    return train(args.epochs, min(args.limit, N_TRAIN_MAX), args.batch_size, args.lr, args.seed, curve=args.curve)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 import graphc as gc
+from graphc.progress import Progress, compiling, save_curves
 
 T_MIN, T_MAX, RESOLUTION = 0.0, 30.0, 0.1
 N_STEPS = 20
@@ -49,14 +50,22 @@ def train(iterations=1000, batch_size=50, units=100, lr=1e-3, seed=0, log=print,
 
     rng = np.random.default_rng(seed)
     history = {"iteration": [], "mse": []}
+    with compiling(f"train step (RNN {units} units over {N_STEPS} steps, Adam)"):
+        train_step.compile_time(*next_batch(np.random.default_rng(seed + 1), batch_size))  # compiles, no step
     t0 = time.perf_counter()
+    bar, done = Progress(1, "iteration 0"), 0  # progress towards the next logged iteration
     for it in range(iterations):
         x, y = next_batch(rng, batch_size)
         mse = float(train_step(x, y))
+        done += 1
+        bar.update(done, mse=mse)
         if it % log_every == 0 or it == iterations - 1:
+            bar.clear()
             history["iteration"].append(it)
             history["mse"].append(mse)
-            log(f"iteration {it}: MSE {mse:.4f}")
+            log(f"iteration {it}: MSE {mse:.4f}  ({bar.rate():.0f} steps/s)")
+            last = min(it + log_every, iterations - 1)
+            bar, done = Progress(last - it, f"iterations {it + 1}-{last}"), 0
     history["seconds"] = time.perf_counter() - t0
     # one-step-ahead forecast of a fixed window, as the book plots
     ts = np.linspace(12.2, 12.2 + RESOLUTION * (N_STEPS + 1), N_STEPS + 1)
@@ -71,3 +80,5 @@ if __name__ == "__main__":
     h = train(iterations)
     print(f"MSE {h['mse'][0]:.2f} -> {h['mse'][-1]:.4f} in {iterations} iterations ({h['seconds']:.1f} s); "
           f"forecast of a held-out window: MSE {h['prediction_mse']:.4f}")
+    save_curves(sys.argv[2] if len(sys.argv) > 2 else "timeseries_rnn_curve.png", {"training MSE": h["mse"]},
+                title="time-series RNN", xlabel="log point (every 100 iterations)")

@@ -5,6 +5,7 @@ is the chapter-10 listing with fewer epochs than the sample's full run.
 """
 import os
 import runpy
+import shutil
 import sys
 
 import numpy as np
@@ -96,8 +97,16 @@ def test_saving_and_restoring():
         ["weights-2.npz", "weights-3.npz", "weights-4.npz"]
 
 
-def test_name_scopes_and_tensorboard_log():
+def test_name_scopes_and_tensorboard_log(capsys):
     g = run_book("name_scopes_tensorboard")
+    try:
+        _check_name_scopes_log(g, capsys.readouterr().out)
+    finally:
+        shutil.rmtree(g["root_logdir"], ignore_errors=True)  # the script keeps it for TensorBoard
+
+
+def _check_name_scopes_log(g, printed):
+    assert f"TensorBoard log directory: {g['logdir']}" in printed
     assert (g["error"].op.name, g["mse"].op.name) == ("loss/sub", "loss/mse")
     assert [n.op.name for n in (g["a1"], g["a2"], g["a3"], g["a4"])] == ["a", "a_1", "param/a", "param_1/a"]
     files = os.listdir(g["logdir"])

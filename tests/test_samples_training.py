@@ -44,11 +44,22 @@ def mnist():
     return load_sample("mnist_mlp")
 
 
-def test_mnist_mlp_learns(mnist):
+def test_mnist_mlp_learns(mnist, tmp_path, capsys):
     """The issue's full run reaches >= 95% in 20 epochs on 8,000 digits; here two epochs
     on 2,000 digits (80 steps) must pass 85% on the 2,000 test digits (chance is 10%;
-    seeds 0-2 give 88-89%)."""
-    r = mnist.main(["--epochs", "2", "--limit", "2000"])
+    seeds 0-2 give 88-89%). Output (not a terminal here): the compile header first, then
+    one line per epoch, and the curve PNG (or why not)."""
+    curve = tmp_path / "curve.png"
+    r = mnist.main(["--epochs", "2", "--limit", "2000", "--curve", str(curve)])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("compiling train step")
+    epochs = [ln for ln in lines if ln.lstrip().startswith("epoch")]
+    assert len(epochs) == 2 and all("40/40 steps" in ln and "steps/s" in ln for ln in epochs)
+    try:
+        import matplotlib  # noqa: F401
+        assert curve.read_bytes()[:4] == b"\x89PNG"
+    except ImportError:
+        assert any("matplotlib is not installed" in ln for ln in lines)
     first, second = r["history"]
     assert second["test_accuracy"] > 0.85
     assert second["train_loss"] < first["train_loss"] < 1.5

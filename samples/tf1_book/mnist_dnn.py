@@ -10,7 +10,9 @@ near 93% on 7,000 training digits (the book's 98% uses 55,000).
 
     python samples/tf1_book/mnist_dnn.py
 """
+import atexit
 import os
+import shutil
 import tempfile
 
 import numpy as np
@@ -82,7 +84,9 @@ with tf.Session() as sess:
         acc_val = accuracy.eval(feed_dict={X: X_valid, y: y_valid})
         print(epoch, "Batch accuracy:", acc_batch, "Val accuracy:", acc_val)
 
-    save_path = saver.save(sess, os.path.join(tempfile.mkdtemp(prefix="tf1_book_"), "my_model_final.ckpt"))
+    ckpt_dir = tempfile.mkdtemp(prefix="tf1_book_")  # removed when the program exits
+    atexit.register(shutil.rmtree, ckpt_dir, ignore_errors=True)
+    save_path = saver.save(sess, os.path.join(ckpt_dir, "my_model_final.ckpt"))
 
 with tf.Session() as sess:
     saver.restore(sess, save_path)

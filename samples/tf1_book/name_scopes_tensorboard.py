@@ -1,7 +1,8 @@
 """Chapter 9, "Visualizing the Graph and Training Curves Using TensorBoard" and "Name Scopes".
 
 Changes from the book: the import, the data set (housing_data) and the log root (a
-temporary directory instead of ./tf_logs).
+temporary directory instead of ./tf_logs, printed so that TensorBoard can be pointed
+at it; the directory is kept for that).
 """
 import tempfile
 from datetime import datetime
@@ -19,6 +20,8 @@ tf.reset_default_graph()
 now = datetime.utcnow().strftime("%Y%m%d%H%M%S")
 root_logdir = tempfile.mkdtemp(prefix="tf_logs_")
 logdir = "{}/run-{}/".format(root_logdir, now)
+print("TensorBoard log directory:", logdir)
+print("  view it with: tensorboard --logdir", root_logdir, "(remove the directory when done)")
 
 n_epochs = 10
 learning_rate = 0.01

@@ -1,9 +1,12 @@
 """Chapter 9, "Saving and Restoring Models": checkpoints during training, then restore.
 
 Changes from the book: the import, the data set (housing_data) and the checkpoint
-directory (a fresh temporary one instead of /tmp, so runs never collide).
+directory (a fresh temporary one instead of /tmp, so runs never collide; removed when
+the program exits).
 """
+import atexit
 import os
+import shutil
 import tempfile
 
 import numpy as np
@@ -14,6 +17,7 @@ housing = fetch_california_housing()
 m, n = housing.data.shape
 scaled_housing_data_plus_bias = np.c_[np.ones((m, 1)), StandardScaler().fit_transform(housing.data)]
 ckpt_dir = tempfile.mkdtemp(prefix="tf1_book_")
+atexit.register(shutil.rmtree, ckpt_dir, ignore_errors=True)
 
 tf.reset_default_graph()
 
