@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 import zipfile
 import zlib
@@ -66,6 +67,13 @@ def latest_checkpoint(directory: str) -> str | None:
     return path if os.path.exists(_file_of(path)) else None
 
 
+def _is_checkpoint_writer() -> bool:
+    """False on the ranks other than 0 of a graphc.distributed job (looked up without
+    importing it: a single-process program never loads MPI)."""
+    comm = sys.modules.get("graphc.distributed._comm")
+    return comm is None or comm.is_checkpoint_writer()
+
+
 def _outside_trace(what: str) -> None:
     from .tracing import current_trace
 
@@ -110,6 +118,8 @@ class Saver:
             save_path = f"{save_path}-{step}"
         elif save_path.endswith(SUFFIX):
             save_path = save_path[: -len(SUFFIX)]
+        if not _is_checkpoint_writer():
+            return save_path  # data-parallel ranks hold the same values: rank 0 alone writes
         arrays = {name: var.numpy() for name, var in self._vars.items()}
         _atomic_write(_file_of(save_path), lambda f: _write_checkpoint(f, arrays))
         self._remember(save_path)
