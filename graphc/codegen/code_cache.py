@@ -61,7 +61,85 @@ def get_unit(key: str, exported: list, build_object, counted: bool = True) -> Co
     """The loaded unit ``key``: from memory, else from the disk cache, else
     ``build_object()`` (LLVM) and written to the disk cache. ``counted``: a kernel,
     counted in the compile statistics (the entry is not)."""
-    from .llvm_cpu import _cache_read, _cache_write
+    unit = cached_unit(key, exported, counted)
+    if unit is not None:
+        return unit
+    return add_unit(key, exported, build_object(), counted)
+
+
+def get_units(requests: list) -> list:
+    """``get_unit`` for many kernels at once: ``requests`` holds (key, exported,
+    make_ir, compile_ir) tuples. The units found in memory or on disk are loaded; the IR
+    of the others is generated here (Python, one at a time), then compiled by LLVM on
+    up to one thread per core (llvmlite releases the GIL while LLVM works)."""
+    units, missing = {}, []
+    for key, exported, make_ir, compile_ir in requests:
+        if key in units:
+            continue
+        unit = cached_unit(key, exported, True)
+        if unit is None:
+            missing.append((key, exported, make_ir, compile_ir))
+        else:
+            units[key] = unit
+    texts = [make_ir() for _, _, make_ir, _ in missing]
+    objects = _compile_all([(compile_ir, text) for (_, _, _, compile_ir), text in zip(missing, texts)])
+    for (key, exported, _, _), obj in zip(missing, objects):
+        units[key] = add_unit(key, exported, obj, True)
+    return [units[key] for key, *_ in requests]
+
+
+_executor = None
+
+
+def _compile_all(jobs: list) -> list:
+    """[compile_ir(text) for compile_ir, text in jobs], spread over a thread per core."""
+    global _executor
+    workers = min(len(jobs), compile_threads())
+    if workers <= 1:
+        return [compile_ir(text) for compile_ir, text in jobs]
+    with _lock:
+        if _executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _executor = ThreadPoolExecutor(max_workers=compile_threads(), thread_name_prefix="graphc-llvm")
+    import time
+
+    def run(job):
+        compile_ir, text = job
+        with stats.collect(stats.CompileStats()) as own:
+            return compile_ir(text), own
+
+    t0 = time.perf_counter()
+    results = list(_executor.map(run, jobs))
+    wall = time.perf_counter() - t0
+    scope = stats.current()
+    if scope is not None:
+        # the caller's phases add up to its wall time: the threads' phase seconds are
+        # scaled to the wall time of this parallel section, keeping their proportions
+        busy = sum(sum(own.seconds.values()) for _, own in results)
+        scale = min(1.0, wall / busy) if busy > 0 else 0.0
+        for _, own in results:
+            for name, seconds in own.seconds.items():
+                scope.seconds[name] += seconds * scale
+    return [obj for obj, _ in results]
+
+
+def compile_threads() -> int:
+    """LLVM compile threads: ``GRAPHC_COMPILE_THREADS``, else the usable cores."""
+    import os
+
+    env = os.environ.get("GRAPHC_COMPILE_THREADS")
+    if env:
+        return max(1, int(env))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def cached_unit(key: str, exported: list, counted: bool = True) -> CodeUnit | None:
+    """The unit ``key`` from memory or the disk cache (loaded), or None."""
+    from .llvm_cpu import _cache_read
 
     with _lock:
         unit = _live.get(key)
@@ -70,14 +148,24 @@ def get_unit(key: str, exported: list, build_object, counted: bool = True) -> Co
                 stats.count("from_memory")
             return unit
     obj = _cache_read(key)
-    if obj is not None:
-        if counted:
-            stats.count("from_disk")
-    else:
-        obj = build_object()
-        if counted:
-            stats.count("compiled")
-        _cache_write(key, obj)
+    if obj is None:
+        return None
+    if counted:
+        stats.count("from_disk")
+    return _load(key, exported, obj)
+
+
+def add_unit(key: str, exported: list, obj: bytes, counted: bool = True) -> CodeUnit:
+    """Load a freshly compiled object as unit ``key`` and write it to the disk cache."""
+    from .llvm_cpu import _cache_write
+
+    if counted:
+        stats.count("compiled")
+    _cache_write(key, obj)
+    return _load(key, exported, obj)
+
+
+def _load(key: str, exported: list, obj: bytes) -> CodeUnit:
     with _lock:
         unit = _live.get(key)
         if unit is None:  # another thread may have loaded it meanwhile

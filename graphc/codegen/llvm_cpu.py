@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import threading
 
 import llvmlite.binding as llvm
 import numpy as np
@@ -65,17 +66,27 @@ def host_cpu() -> tuple[str, str]:
     return model.name, model.features
 
 
-_tm_cache = {}
+_tm_local = threading.local()
+
+
+def _tm_cache_for_thread() -> dict:
+    """Target machines of this thread: LLVM compiles units on several threads at once
+    (code_cache.get_units) and a TargetMachine is not documented as safe to share
+    between concurrent compilations, so each thread builds its own (~1 ms each)."""
+    cache = getattr(_tm_local, "cache", None)
+    if cache is None:
+        cache = _tm_local.cache = {}
+    return cache
 
 
 def target_machine(reloc="default"):
     key = (host_cpu(), reloc)
-    tm = _tm_cache.get(key)
+    tm = _tm_cache_for_thread().get(key)
     if tm is None:
         cpu, feats = host_cpu()
         target = llvm.Target.from_default_triple()
         tm = target.create_target_machine(cpu=cpu, features=feats, opt=3, reloc=reloc, codemodel="default")
-        _tm_cache[key] = tm
+        _tm_cache_for_thread()[key] = tm
     return tm
 
 
@@ -456,9 +467,7 @@ class CPUTarget(Target):
         with stats.phase("emit_ir"):
             module = self.build_module(program)
             text = str(module)
-        units = [code_cache.get_unit(key, [symbol], lambda build=build, symbol=symbol, level=level: compile_unit_object(
-                     build().replace(f'@"{UNIT_PLACEHOLDER}"', f'@"{symbol}"'), level))
-                 for key, (symbol, build, level) in self.units.items()]
+        units = load_units(self.units)
         with stats.phase("runtime"):
             threadpool.publish_symbols()
         key = _cache_key(text)
@@ -493,9 +502,7 @@ class CPUTarget(Target):
                 else:
                     fns.append(self.kernel_function(module, program, k).name)
             table = step_table.encode(program, fns, step_dispatch)
-        units = [code_cache.get_unit(key, [symbol], lambda build=build, symbol=symbol, level=level: compile_unit_object(
-                     build().replace(f'@"{UNIT_PLACEHOLDER}"', f'@"{symbol}"'), level))
-                 for key, (symbol, build, level) in self.units.items()]
+        units = load_units(self.units)
         with stats.phase("runtime"):
             threadpool.publish_symbols()
             interpreter = step_table.interpreter_address()
@@ -539,6 +546,17 @@ def kernel_dispatch(step):
     if size >= PARALLEL_MIN_ELEMENTS and extent > 1:
         return DISPATCH_PARALLEL, extent, max(1, PARALLEL_MIN_ELEMENTS // 4 // inner)
     return DISPATCH_CALL, extent, 0
+
+
+def load_units(units: dict) -> list:
+    """The loaded code units of a program (``CPUTarget.units``: key -> (symbol, build
+    IR text, speed level)): from memory or disk, else compiled, in parallel."""
+    from . import code_cache
+
+    return code_cache.get_units([
+        (key, [symbol], (lambda build=build, symbol=symbol: build().replace(f'@"{UNIT_PLACEHOLDER}"', f'@"{symbol}"')),
+         (lambda text, level=level: compile_unit_object(text, level)))
+        for key, (symbol, build, level) in units.items()])
 
 
 def use_step_table(program) -> bool:
@@ -692,11 +710,11 @@ def _fast_codegen_target_machine():
     (codegen level 0), for the entry: 0.10 s instead of 0.40 s for the 64-layer step's
     389-step entry, which only stores pointers and calls kernels."""
     key = ("jit-object-fast", host_cpu())
-    tm = _tm_cache.get(key)
+    tm = _tm_cache_for_thread().get(key)
     if tm is None:
         cpu, feats = host_cpu()
         tm = llvm.Target.from_default_triple().create_target_machine(cpu=cpu, features=feats, opt=0, jit=True)
-        _tm_cache[key] = tm
+        _tm_cache_for_thread()[key] = tm
     return tm
 
 
@@ -751,12 +769,12 @@ def jit_object_target_machine():
     the runtime's functions (thread pool, GEMM) and constants use absolute addresses,
     whatever distance the loader puts between the objects."""
     key = ("jit-object", host_cpu())
-    tm = _tm_cache.get(key)
+    tm = _tm_cache_for_thread().get(key)
     if tm is None:
         cpu, feats = host_cpu()
         tm = llvm.Target.from_default_triple().create_target_machine(
             cpu=cpu, features=feats, opt=3, jit=True)
-        _tm_cache[key] = tm
+        _tm_cache_for_thread()[key] = tm
     return tm
 
 
