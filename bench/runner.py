@@ -2,7 +2,7 @@
 
     python -m bench [--quick] [--json FILE] [--only SUBSTR] [--reps N]
                     [--isa native|avx2|avx512] [--peers jax,torch,torch.compile|none]
-                    [--peers-python PATH] [--no-cold]
+                    [--peers-python PATH] [--no-cold] [--no-pipeline]
 
 Every case runs in graphc's naive mode (one kernel per op, every intermediate in
 memory), fused mode, and numpy, several repetitions after warm-up, all in one process
@@ -14,7 +14,9 @@ Peers: the same cases, on the same arrays, in JAX (jax.jit), PyTorch eager and
 torch.compile, in a subprocess of the same run (bench/peers.py; the interpreter that
 has them: ``--peers-python`` or GRAPHC_PEERS_PYTHON, default this one), each with its
 time and graphc's ratio to it. Cold compile: the MLP Adam step's first call in a fresh
-process with an empty cache, for graphc and (from the peer run) JAX.
+process with an empty cache, for graphc and (from the peer run) JAX. Input pipeline:
+an MNIST MLP Adam epoch fed pre-sliced numpy batches vs a graphc.data pipeline
+(bench/input_pipeline.py), steps/s of both and their ratio.
 """
 from __future__ import annotations
 
@@ -139,7 +141,16 @@ def main(argv=None):
     p.add_argument("--peers-python", default=None,
                    help="interpreter that has the peers (default: $GRAPHC_PEERS_PYTHON or this one)")
     p.add_argument("--no-cold", action="store_true", help="skip the cold-compile measurement")
+    p.add_argument("--no-pipeline", action="store_true",
+                   help="skip the input-pipeline epoch (pre-sliced numpy vs graphc.data)")
+    p.add_argument("--plot", help="write a roofline chart and a graphc-vs-numpy-vs-peers bar chart (PNG; "
+                                  "needs matplotlib: pip install 'graphc[plot]')")
     a = p.parse_args(argv)
+    if a.plot:
+        from .plot import MISSING, have_matplotlib
+
+        if not have_matplotlib():
+            p.error(MISSING)
     reps = a.reps or (3 if a.quick else 10)
     if a.peers is None:
         frameworks = ["jax", "torch"] if a.quick else list(FRAMEWORKS)
@@ -183,9 +194,24 @@ def main(argv=None):
         if "graphc_ratio" in cold:
             line += f" (graphc/JAX {cold['graphc_ratio']:.2f}x)"
         print(line)
+    if a.plot:
+        from graphc.machine import machine_figures
+
+        from .plot import plot
+
+        machine = machine_figures()
+        if peak:  # the runner's longer measurement (best of more runs) where it made one
+            machine["fma_peak_gflops"] = max(machine["fma_peak_gflops"], peak)
+        print(f"wrote {plot(rows, cases, a.plot, machine)}")
+    pipeline = None
+    if not a.no_pipeline and (not a.only or a.only in "input_pipeline"):
+        from .input_pipeline import format_line, measure  # issue 14: is the input work hidden?
+
+        pipeline = measure(a.quick)
+        print(format_line(pipeline))
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"rows": rows, "fma_peak_gflops": peak, "threads": get_num_threads(),
+            json.dump({"rows": rows, "input_pipeline": pipeline, "fma_peak_gflops": peak, "threads": get_num_threads(),
                        "cpu": os.environ.get("GRAPHC_CPU") or "host", "isa": isa,
                        "peers": {k: v for k, v in peers.items() if k != "cases"}, "cold_compile": cold},
                       f, indent=2)

@@ -248,3 +248,14 @@ def explain(compiled, arrays, format: str = "table", repeat: int = 5, file=None)
         return json.dumps(report, indent=1)
     print(format_table(report), file=file or sys.stdout)
     return report
+
+
+def program_totals(fn, *args) -> dict:
+    """{"bytes": read + written, "flops": ...} of a compiled function's program for these
+    arguments, counted as explain counts them (no measurement); "flops_complete" is
+    False when a whole-step op (scan, cond, while) has no static count."""
+    compiled = fn._compile(args)
+    arrays = [np.asarray(a) for a in args if isinstance(a, (np.ndarray, np.generic))]
+    rows = explain_rows(compiled, arrays, measure=False)["steps"]
+    return {"bytes": sum(r["bytes_read"] + r["bytes_written"] for r in rows),
+            "flops": sum(r["flops"] or 0 for r in rows), "flops_complete": all(r["flops"] is not None for r in rows)}

@@ -83,3 +83,40 @@ def test_graphc_never_imports_the_peers():
                         if pattern.search(f.read()):
                             offenders.append(os.path.relpath(path, ROOT))
     assert not offenders, offenders
+
+
+def test_plot_writes_roofline_and_bars(tmp_path):
+    """--plot (issue 16): one quick case, a PNG with both charts."""
+    pytest.importorskip("matplotlib", reason="matplotlib is not installed (pip install 'graphc[plot]'); "
+                                              "--plot's missing-matplotlib message is tested below")
+    out = tmp_path / "bench.png"
+    r = subprocess.run([sys.executable, "-m", "bench", "--quick", "--only", "softmax", "--peers", "none", "--no-cold",
+                        "--plot", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"wrote {out}" in r.stdout
+
+
+def test_plot_without_matplotlib_says_how_to_get_it(tmp_path, monkeypatch, capsys):
+    import bench.plot
+    from bench.runner import main
+
+    monkeypatch.setattr(bench.plot, "have_matplotlib", lambda: False)
+    with pytest.raises(SystemExit) as e:
+        main(["--quick", "--plot", str(tmp_path / "x.png")])
+    assert e.value.code == 2
+    assert "pip install 'graphc[plot]'" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_plot_totals_follow_explain_counts():
+    """The roofline's bytes and flops are explain's: the fused chain moves fewer bytes
+    than the naive one for the same flops."""
+    from bench.cases import default_cases
+    from bench.plot import totals
+
+    case = next(c for c in default_cases(True) if c.name.startswith("elementwise_chain"))
+    fused, naive = totals(case)
+    assert fused["flops"] == naive["flops"] > 0
+    assert fused["bytes"] < naive["bytes"]
+    x = case.args[0]
+    assert fused["bytes"] >= 2 * x.nbytes  # at least the input read and the output written
