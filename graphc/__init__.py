@@ -37,6 +37,11 @@ __version__ = "0.1.0"
 from .autodiff import grad, gradients, value_and_grad
 from .transforms import checkpoint, custom_vjp, hessian, jacfwd, jacrev, jvp  # noqa: E402  (issue 15)
 from .batching import vmap  # noqa: E402  (issue 15)
+from .ops.math_extra import (arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, around,  # noqa: E402
+                              bitwise_and, bitwise_not, bitwise_or, bitwise_xor, ceil, clip, cos, cosh, erf, exp2,
+                              fix, floor, floor_divide, fmod, invert, isfinite, isinf, isnan, left_shift, log10,
+                              log2, mod, nan_to_num, reciprocal, remainder, right_shift, rint, round, rsqrt, sign,
+                              sin, sinh, tan, trunc)
 from . import nn  # noqa: E402
 from . import optim, init  # noqa: E402
 from .saver import Saver  # noqa: E402
@@ -54,3 +59,4 @@ from .profiler import profile  # noqa: E402  (issue 16: trace-event JSON of real
 from . import profiler as _profiler  # noqa: E402
 
 _profiler._from_environment()  # GRAPHC_PROFILE=trace.json: the whole process, written at exit
+from . import data  # noqa: E402  (issue 14: graphc.data input pipelines)

@@ -40,6 +40,10 @@ from .math_extra import count_nonzero, reduce_logsumexp, sign, slice, tile  # no
 from .estimator import estimator, feature_column, learn as _learn
 from . import contrib as _contrib, initializers as _initializers
 from . import layers, nn, summary, timeline, train  # noqa: E402  (timeline: issue 16)
+from .queues import FIFOQueue, PaddingFIFOQueue, QueueBase, RandomShuffleQueue  # noqa: E402  (issue 14)
+from .readers import (FixedLengthRecordReader, ReaderBase, TextLineReader, decode_csv,  # noqa: E402
+                      decode_raw)
+from . import data  # noqa: E402  (tf.data over graphc.data, graph-mode iterators)
 import types as _types
 
 contrib = _types.SimpleNamespace(layers=_contrib.layers, rnn=_contrib.rnn, framework=_contrib.framework,

@@ -41,3 +41,12 @@ class UnimplementedError(OpError):
 
 class InternalError(OpError):
     """graphc failed to compile or run the graph."""
+
+
+class CancelledError(OpError):
+    """An operation was cancelled (an enqueue to a closed queue, or pending when the
+    queue was closed with cancel_pending_enqueues, or its session closed)."""
+
+
+class AbortedError(OpError):
+    """An operation was aborted."""

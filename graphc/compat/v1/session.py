@@ -21,6 +21,7 @@ import graphc as gc
 from ... import profiler as _profiler
 from ...device import canonical as _canonical_device, gpu_count as _gpu_count
 from ...errors import GraphcError
+from . import hostrun as _hostrun
 from .errors import FailedPreconditionError, InvalidArgumentError
 from .graph import Operation, Tensor, _is_variable, get_default_graph
 from .tree import flatten, unflatten
@@ -266,7 +267,9 @@ def _needed_ops(leaves, fed):
                 continue
             seen.add(op)
             stack.append((op, True))
-            deps = list(op.control_inputs) + [t.op for t in op.inputs if t not in fed]
+            # (host-input ops, queues and readers, run before the program: hostrun.py)
+            deps = [c for c in op.control_inputs if not _hostrun.is_host_input(c)]
+            deps += [t.op for t in op.inputs if t not in fed]
             for d in reversed(deps):
                 if d not in seen:
                     stack.append((d, False))
@@ -314,6 +317,7 @@ class Session:
     def close(self):
         self._closed = True
         self._plans.clear()
+        _hostrun.close_session_state(self)  # wake threads blocked on this session's queues
 
     @property
     def sess_str(self):
@@ -373,6 +377,13 @@ class Session:
         leaves, tree = flatten(fetches, is_leaf=_is_fetch_leaf)
         leaves = [self._fetch(x) for x in leaves]
         feeds = self._feeds(feed_dict) if feed_dict else ()
+        stage = _hostrun.stage_for(self, leaves, feeds)
+        if stage is not None:  # queues, readers, dataset iterators: run in Python first (hostrun.py)
+            return unflatten(tree, stage.run(self, leaves, feeds))
+        return unflatten(tree, self._run_leaves(leaves, feeds))
+
+    def _run_leaves(self, leaves, feeds):
+        """Run fetch leaves with (tensor, array) feeds as one compiled program."""
         key = (tuple(leaves), tuple([t for t, _ in feeds]))
         plan = self._plans.get(key)
         if plan is None:
@@ -393,7 +404,7 @@ class Session:
             raise InvalidArgumentError(None, None, str(e)) from e
         if plan.initializes:
             self._initialized |= plan.initializes
-        return unflatten(tree, plan.results(outs))
+        return plan.results(outs)
 
     def _fetch(self, x):
         if isinstance(x, str):

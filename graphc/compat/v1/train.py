@@ -340,3 +340,7 @@ def checkpoint_exists(checkpoint_prefix):
 from .moving_averages import ExponentialMovingAverage  # noqa: E402,F401
 from .schedules import (inverse_time_decay, natural_exp_decay, piecewise_constant,  # noqa: E402,F401
                         polynomial_decay)
+from .input_pipeline import (Coordinator, QueueRunner, add_queue_runner, batch,  # noqa: E402,F401
+                             match_filenames_once, range_input_producer, shuffle_batch, start_queue_runners,
+                             string_input_producer)
+from . import input_pipeline as queue_runner  # noqa: E402,F401  (tf.train.queue_runner.QueueRunner)
