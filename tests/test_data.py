@@ -353,3 +353,14 @@ def test_compiled_call_releases_the_gil():
     d = t1 - t0
     inside = [s for s in stamps if t0 + 0.1 * d < s < t0 + 0.9 * d]
     assert inside, f"no Python progress during a {d:.2f} s native call"
+
+
+def test_input_pipeline_bench_runs():
+    """The bench case (bench/input_pipeline.py) runs end to end and reports both rates
+    (no assertion on the ratio: timing is the bench's job, not a test's)."""
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from bench.input_pipeline import measure
+
+    r = measure(quick=True, epochs=1)
+    assert r["presliced_steps_per_s"] > 0 and r["pipeline_steps_per_s"] > 0 and r["pipeline_ratio"] > 0
+    assert r["steps_per_epoch"] == 2048 // 256
