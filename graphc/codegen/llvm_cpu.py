@@ -113,6 +113,10 @@ class CPUTarget(Target):
     module built here holds only the entry, calling the units by name."""
 
     name = "cpu"
+    # step_marker(builder, module, program, index): emitted before step ``index`` of the
+    # entry (and with len(steps) before it returns); None in normal code. The profiling
+    # entry (profiled_entry.py) records a timestamp there.
+    step_marker = None
 
     def __init__(self, split: bool = False):
         self.split = split
@@ -306,7 +310,9 @@ class CPUTarget(Target):
                 b.store(sizes_raw, b.gep(arr, [ir.Constant(I32, 0), ir.Constant(I32, len(bufs))]))
             return b.bitcast(arr, I8P)
 
-        for step, fn in zip(program.kernels, kernel_fns):
+        for index, (step, fn) in enumerate(zip(program.kernels, kernel_fns)):
+            if self.step_marker is not None:  # profiling entries only (codegen/profiled_entry.py)
+                self.step_marker(b, module, program, index)
             if isinstance(step, CustomStep):
                 if symbolic:
                     raise CompileError(f"{step.node.op} with symbolic dimensions is not supported yet "
@@ -330,6 +336,8 @@ class CPUTarget(Target):
                 self.emit_parallel(b, module, fn, ctx, dim(extent), grain)
             else:
                 b.call(fn, [ctx, ir.Constant(I64, 0), ir.Constant(I64, extent)])
+        if self.step_marker is not None:
+            self.step_marker(b, module, program, len(program.kernels))
         b.ret(ir.Constant(I32, 0))
         return entry
 
