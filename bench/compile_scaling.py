@@ -204,6 +204,22 @@ def _phases_text(stats):
     return counts + "; " + ", ".join(parts)
 
 
+def _ensure_bytecode() -> None:
+    """Write graphc's .pyc files once, as a pip install does (JAX's are in its
+    site-packages): with PYTHONDONTWRITEBYTECODE set and an editable install, every
+    child would otherwise compile graphc's sources on import, and the lazily imported
+    ones during its first call, which is not compile time of the model."""
+    import compileall
+
+    import graphc
+
+    root = os.path.dirname(os.path.abspath(graphc.__file__))
+    compileall.compile_dir(root, quiet=1)
+    runtime = os.path.realpath(os.path.join(root, "_runtime"))
+    if os.path.isdir(runtime):
+        compileall.compile_dir(runtime, quiet=1)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--layers", default="2,8,32,64")
@@ -219,6 +235,7 @@ def main(argv=None) -> int:
         print(json.dumps(res))
         return 0
 
+    _ensure_bytecode()
     use_jax = not args.no_jax and _has_jax()
     rows = []
     for layers in (int(s) for s in args.layers.split(",")):

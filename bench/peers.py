@@ -106,11 +106,21 @@ def format_peer_table(rows, peers: dict) -> str:
     return "\n".join(lines)
 
 
-def cold_compile_graphc(case_name: str, quick: bool, timeout: float = 600) -> dict:
+def cold_compile_graphc(case_name: str, quick: bool, timeout: float = 600, prime_runtime: bool = False) -> dict:
     """First call of one bench case in a fresh process with an empty graphc cache
-    directory: {"first_call_s": ..., "warm_call_s": ...} or {"error": ...}."""
+    directory: {"first_call_s": ..., "warm_call_s": ...} or {"error": ...}.
+    ``prime_runtime``: the cache directory first gets the model-independent runtime
+    (thread pool, GEMM, step interpreter: what any earlier graphc program on the machine
+    leaves there, as jaxlib ships XLA's compiled), from another process compiling an
+    unrelated product; none of the case's kernels."""
+    from .compile_scaling import _ensure_bytecode
+
+    _ensure_bytecode()
     with tempfile.TemporaryDirectory(prefix="graphc-bench-cold-") as cache:
         env = dict(os.environ, GRAPHC_CACHE_DIR=cache, GRAPHC_CACHE="1")
+        if prime_runtime:
+            subprocess.run([sys.executable, "-m", "bench.compile_scaling", "--child", "runtime", "--layers", "0"],
+                           cwd=ROOT, env=env, timeout=timeout, capture_output=True, text=True)
         cmd = [sys.executable, "-m", "bench.cold", case_name] + (["--quick"] if quick else [])
         try:
             r = subprocess.run(cmd, cwd=ROOT, env=env, timeout=timeout, capture_output=True, text=True)
