@@ -8,6 +8,7 @@ compiled function; the parameters never leave native memory between steps.
     python samples/mnist_mlp.py                    # 20 epochs, >= 95% test accuracy
     python samples/mnist_mlp.py --epochs 1 --limit 2000
     python samples/mnist_mlp.py --bench            # batch-256 step: compile time, graphc vs numpy
+    python samples/mnist_mlp.py --pipeline         # batches from graphc.data: shuffle, augmentation, prefetch
     mpiexec -n 2 python samples/mnist_mlp.py --distributed   # data-parallel (samples/mnist_mlp_distributed.py)
 """
 from __future__ import annotations
@@ -189,12 +190,18 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--bench", action="store_true", help="time the batch-256 train step instead of training")
+    ap.add_argument("--pipeline", action="store_true", help="train from a graphc.data pipeline (shuffle, per-batch "
+                    "augmentation map, prefetch; samples/mnist_mlp_pipeline.py)")
     ap.add_argument("--distributed", action="store_true",
                     help="data-parallel over mpiexec's ranks, same global batch (samples/mnist_mlp_distributed.py)")
     ap.add_argument("--curve", default="mnist_mlp_curve.png", help="loss/accuracy PNG (needs matplotlib; '' for none)")
     args = ap.parse_args(argv)
     if args.bench:
         return bench()
+    if args.pipeline:
+        from mnist_mlp_pipeline import train_pipeline
+
+        return train_pipeline(args.epochs, min(args.limit, N_TRAIN_MAX), args.batch_size, args.lr, args.seed)
     if args.distributed:
         from mnist_mlp_distributed import train_distributed
 

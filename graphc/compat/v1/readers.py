@@ -170,11 +170,10 @@ def _default_dtype(col):
 
 def decode_csv(records, record_defaults, field_delim=",", use_quote_delim=True, name=None, na_value="",
                select_cols=None):
-    """One tensor per column, shaped like ``records`` (a line, or a vector of lines)."""
+    """One tensor per column, shaped like ``records`` (a line, or a vector of lines).
+    Given a value instead of a tensor (in a ``tf.data`` map function, which graphc runs
+    in Python on each element) it decodes at once and returns numpy arrays."""
     columns = _data.columns_of(record_defaults)
-    if not isinstance(records, Tensor):
-        records = np.asarray(records, dtype=object) if not isinstance(records, (bytes, str)) else records
-    shape = records.shape.dims_ if isinstance(records, Tensor) else list(np.shape(records))
 
     def run(session, values):
         try:
@@ -182,6 +181,11 @@ def decode_csv(records, record_defaults, field_delim=",", use_quote_delim=True, 
         except _data.DataFormatError as e:
             raise InvalidArgumentError(None, None, str(e)) from None
 
+    if not isinstance(records, Tensor):
+        # a value, not a graph tensor: inside a tf.data map function (which graphc runs in
+        # Python on each element), decode now and return numpy arrays
+        return run(None, [records])
+    shape = records.shape.dims_
     mark_graph()
     return record_host_input("DecodeCSV", run, [records], [Spec(shape, _default_dtype(c)) for c in columns],
                              name=name or "DecodeCSV")
@@ -191,7 +195,6 @@ def decode_raw(input_bytes=None, out_type=None, little_endian=True, name=None, b
     """Bytes -> numbers of ``out_type``: a new last axis of len(bytes) / itemsize."""
     data = input_bytes if input_bytes is not None else bytes
     out_type = _dtypes.as_dtype(out_type)
-    shape = data.shape.dims_ if isinstance(data, Tensor) else list(np.shape(data))
 
     def run(session, values):
         try:
@@ -199,6 +202,9 @@ def decode_raw(input_bytes=None, out_type=None, little_endian=True, name=None, b
         except _data.DataFormatError as e:
             raise InvalidArgumentError(None, None, str(e)) from None
 
+    if not isinstance(data, Tensor):
+        return run(None, [data])[0]    # a value (inside a tf.data map function): decode now
+    shape = data.shape.dims_
     mark_graph()
     nbytes = fixed_length or getattr(data, "_record_bytes", None)
     size = out_type.as_numpy_dtype(0).itemsize
