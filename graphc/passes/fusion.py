@@ -297,7 +297,10 @@ class Fusion(Pass):
                 continue
             epi = member_group.get(consumers[0].id)
             if epi is None or epi is g or any(member_group.get(c.id) is not epi for c in consumers):
-                notes[mm.id] = "GEMM output has consumers in different kernels: no epilogue, stored to memory"
+                c = consumers[0]
+                notes[mm.id] = (f"GEMM output read by {c.op} %{c.id}, which has no kernel to run as its epilogue "
+                                "(an alias of the result); stored to memory" if epi is None and len(consumers) == 1
+                                else "GEMM output has consumers in different kernels: no epilogue, stored to memory")
                 continue
             ok = epi.root.type.shape == mm.type.shape and epi.epilogue_of is None
             why = None if ok else (f"consumer kernel %{epi.root.id} has shape {tuple(epi.root.type.shape)}, not the "
