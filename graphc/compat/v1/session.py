@@ -8,7 +8,9 @@ graphc function it was recorded with. The CompiledFunction specializes per feed
 shape/dtype, so a repeated run is one native call: no per-op Python dispatch, and an
 input shared by several fetches is one node of one program, computed once.
 
-Only summary ops (``host`` ops) run in Python, on the fetched values after the call.
+Summary ops (``host`` ops) run in Python on the fetched values after the call; queue,
+reader and dataset-iterator ops (host-input ops, hostrun.py) run in Python before it and
+are fed to it.
 """
 from __future__ import annotations
 
