@@ -188,6 +188,10 @@ def _fmt_count(n) -> str:
     return str(n)
 
 
+def _fmt_ms(ms: float) -> str:
+    return f"{ms:.4f}" if ms < 1 else f"{ms:.2f}"
+
+
 def _short_line(loc: str) -> str:
     import os
 
@@ -212,7 +216,7 @@ def format_table(report: dict) -> str:
                  _fmt_bytes(r["bytes_read"]), _fmt_bytes(r["bytes_written"]), _fmt_count(r["flops"])]
         if report["measured"]:
             f = lambda v, p=2: "-" if v is None else f"{v:.{p}f}"  # noqa: E731
-            cells += [f"{r['seconds'] * 1e3:.3f}", f(r["gbs"], 1), f(r["gflops"], 1), f(r["roofline_pct"], 0)]
+            cells += [_fmt_ms(r["seconds"] * 1e3), f(r["gbs"], 1), f(r["gflops"], 1), f(r["roofline_pct"], 0)]
         table.append(cells)
     widths = [max(len(str(row[c])) for row in table) for c in range(len(head))]
     out = [f"{report['function']}: {len(rows)} steps"]
@@ -224,7 +228,7 @@ def format_table(report: dict) -> str:
     tail = f"total: read {_fmt_bytes(t['bytes_read'])}, written {_fmt_bytes(t['bytes_written'])}, flops {_fmt_count(t['flops'])}"
     if report["measured"]:
         m = report["machine"]
-        tail += (f", {t['seconds'] * 1e3:.3f} ms (median of {report['repeat']} calls per step); machine: "
+        tail += (f", {_fmt_ms(t['seconds'] * 1e3)} ms (median of {report['repeat']} calls per step); machine: "
                  f"{m['bandwidth_gbs']:.1f} GB/s, FMA peak {m['fma_peak_gflops']:.0f} GFLOP/s on {m['threads']} threads")
     else:
         tail += " (not measured: no profiled entry for this program)"
