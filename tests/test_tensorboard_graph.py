@@ -88,3 +88,29 @@ def test_tensorboard_event_accumulator_reads_graph_and_histogram(tmp_path):
         assert [d.size for d in shp.dim] == shape
     assert ea.Tags()["histograms"] == ["theta_hist"]
     assert ea.Histograms("theta_hist")[0].histogram_value.num == 3
+
+
+def test_histograms_of_variables_fetched_with_the_training_op():
+    """tf.summary.histogram of tf.Variables (tf.layers kernels, Adam slots), merged and
+    run in the same Session.run as the update: one histogram per variable; fetched after
+    the training op, it sees the updated values (graphc runs fetches in order)."""
+    g = tf.Graph()
+    with g.as_default():
+        X = tf.placeholder(tf.float32, (None, 4))
+        y = tf.placeholder(tf.int32, (None,))
+        logits = tf.layers.dense(X, 3, name="h", kernel_initializer=tf.ones_initializer())
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+        train = tf.train.AdamOptimizer(0.01).minimize(loss)
+        for v in tf.global_variables():
+            tf.summary.histogram(v.op.name, v)
+        merged = tf.summary.merge_all()
+        init = tf.global_variables_initializer()
+    with tf.Session(graph=g) as sess:
+        sess.run(init)
+        _, summary = sess.run([train, merged], {X: np.ones((2, 4)), y: [0, 1]})
+        kernel_now = sess.run(g.get_tensor_by_name("h/kernel:0"))
+    values = {v["tag"]: v["histo"] for v in events.decode_summary(summary)["value"]}
+    assert {"h/kernel", "h/bias", "h/kernel/Adam", "beta1_power"} <= set(values)
+    kernel = values["h/kernel"]
+    assert kernel["num"] == 12 and kernel["max"] > kernel["min"]  # moved by the update from all ones
+    assert (kernel["min"], kernel["max"]) == (float(kernel_now.min()), float(kernel_now.max()))
