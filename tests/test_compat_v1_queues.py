@@ -385,3 +385,36 @@ def test_decode_csv_in_a_dataset_map_and_the_book_sample():
     assert out["rows_read"] == 1000 and out["dataset_rows"] == 200 and out["accuracy"] > 0.9
     after = set(os.listdir(__import__("tempfile").gettempdir()))
     assert not [d for d in after - before if d.startswith("graphc_csv_")]
+
+
+def test_interpreter_exit_with_runner_threads_still_blocked():
+    """A program that never calls request_stop/join (runner threads blocked on a full
+    queue) still exits: the runner threads are daemons."""
+    import subprocess
+    import sys
+
+    code = ("import graphc.compat.v1 as tf\n"
+            "q = tf.train.string_input_producer(['a', 'b'], capacity=2)\n"
+            "d = q.dequeue()\n"
+            "sess = tf.Session()\n"
+            "threads = tf.train.start_queue_runners(sess=sess)\n"
+            "print(sess.run(d) in (b'a', b'b'))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "True"
+
+
+def test_initializable_iterator_over_a_mapped_placeholder_dataset():
+    """The element spec of a map over not-yet-bound placeholders comes from applying the
+    map function to a stand-in element."""
+    p = tf.placeholder(tf.float32, [None, 3])
+    it = tf.data.Dataset.from_tensor_slices(p).map(lambda r: r * 2).batch(2).make_initializable_iterator()
+    n = it.get_next()
+    assert n.shape.as_list() == [None, 3]
+    total = tf.reduce_sum(n)
+    with tf.Session() as s:
+        s.run(it.initializer, {p: np.ones((3, 3), np.float32)})
+        assert s.run(total) == 12.0
+        np.testing.assert_array_equal(s.run(n), np.full((1, 3), 2.0))
+        with pytest.raises(tf.errors.OutOfRangeError):
+            s.run(n)

@@ -27,6 +27,10 @@ AUTOTUNE = -1
 _SHUFFLE_DRAWS = 1024   # steady-state shuffle draws taken from the generator at a time
 
 
+class _Unbound(RuntimeError):
+    """A dataset over graph tensors iterated before an iterator initializer bound them."""
+
+
 class Spec:
     """Static shape (None: varies) and dtype of one element component."""
 
@@ -262,7 +266,7 @@ class FromTensorSlices(Dataset):
 
     def _bound(self):
         if self._n is None and self._leaves:
-            raise RuntimeError("from_tensor_slices over graphc.compat.v1 tensors: run the iterator's initializer")
+            raise _Unbound("from_tensor_slices over graphc.compat.v1 tensors: run the iterator's initializer")
 
     def _index_plan(self):
         self._bound()
@@ -518,11 +522,26 @@ class Map(_Unary):
         return _closing(self._apply(e, i) for i, e in enumerate(upstream))
 
     def _spec(self):
-        spec = _peek_spec(self)
+        try:
+            spec = _peek_spec(self)
+        except _Unbound:
+            spec = self._probe_spec()
         leading_varies = _leading_none(self._input._spec())
         if leading_varies:  # a map over batches of varying size: so are its results
             spec = structure.map_structure(lambda s: Spec((None,) + s.shape[1:], s.dtype) if s.shape else s, spec)
         return spec
+
+    def _probe_spec(self):
+        """The map function applied to a stand-in element (zeros of the input's spec, a
+        None dimension as 1): for inputs that only exist once an iterator binds them."""
+        element = structure.map_structure(_dummy, self._input._spec())
+        return structure.map_structure(_spec_of_value, structure.normalize_output(_call(self._fn, element)))
+
+
+def _dummy(spec):
+    if spec.dtype is object:
+        return b""
+    return np.zeros(tuple(1 if d is None else d for d in (spec.shape or ())), spec.dtype)
 
 
 def _leading_none(spec):
