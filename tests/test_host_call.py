@@ -71,3 +71,24 @@ def test_a_program_with_a_host_call_cannot_be_exported(tmp_path):
 def test_ids_are_stable_across_processes():
     assert host_calls.function_id("a.key") == host_calls.function_id("a.key") != host_calls.function_id("b.key")
     assert host_calls.function_id("a.key") == 0x1e75981b0e1b16c6  # sha256-derived (not hash()): same in every process
+
+
+def test_several_inputs_are_packed_flat_in_order():
+    seen = []
+
+    def total(x, out):
+        seen.append(x.copy())
+        out[...] = x.sum()
+
+    fid = host_calls.register("tests.host_call.total", total, (7,), "float32", (1,), "float32")
+    a, b = np.arange(6, dtype=np.float32).reshape(2, 3), np.array([10], np.float32)
+    f = gc.compile(lambda a, b: host_call([a * 2, b], fid) + 1)
+    np.testing.assert_array_equal(f(a, b), [41.0])                # 2 * (0+...+5) + 10 + 1
+    np.testing.assert_array_equal(seen[0], [0, 2, 4, 6, 8, 10, 10])
+    np.testing.assert_array_equal(gc.interpret(gc.trace(lambda a, b: host_call([a * 2, b], fid) + 1, a, b), a, b), [41.0])
+
+
+def test_inputs_must_match_the_registered_size():
+    fid = host_calls.register("tests.host_call.three", lambda x, out: np.copyto(out, x), (3,), "float32")
+    with pytest.raises(gc.ShapeError, match="takes float32\\[3\\], given float32 values of 4 elements"):
+        gc.compile(lambda x: host_call(x, fid))(np.ones(4, np.float32))

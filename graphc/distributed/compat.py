@@ -21,7 +21,7 @@ import numpy as np
 
 from .._runtime import host_calls
 from ..ops.host_call import host_call
-from ..ops.shape_ops import concatenate, reshape
+from ..ops.shape_ops import reshape
 from ._comm import WORLD, init, waiting_in
 from .collectives import variable_signature, verify_same_program
 
@@ -83,11 +83,9 @@ def broadcast_in_trace(variables, root: int = 0) -> None:
         groups.setdefault(str(v.dtype), []).append(v)
     for dtype, group in groups.items():
         sizes = [int(np.prod(v.shape, dtype=np.int64)) for v in group]
-        flats = [reshape(v.value(), (n,)) for v, n in zip(group, sizes)]
-        flat = flats[0] if len(flats) == 1 else concatenate(flats)
         fid = host_calls.register(f"graphc.distributed.broadcast:{digest}:{dtype}",
                                   _Broadcast(signature, root, digest), (sum(sizes),), dtype)
-        values = host_call(flat, fid)
+        values = host_call([reshape(v.value(), (n,)) for v, n in zip(group, sizes)], fid)  # packed by memcpy
         offset = 0
         for v, n in zip(group, sizes):
             v.assign(reshape(values[offset:offset + n], v.shape))

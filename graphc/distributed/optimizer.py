@@ -2,9 +2,9 @@
 
 How a step runs (size > 1)::
 
-    forward, backward --> concatenate(all gradients)  (one flat buffer per dtype)
-                      --> host_call: MPI Allreduce(SUM) from that buffer into the next
-                      --> / size, slices reshaped to each variable --> optimizer update
+    forward, backward --> host_call(all gradients): copied (memcpy) into one flat buffer
+                          per dtype, then MPI Allreduce(SUM) from it into the output buffer
+                      --> slices reshaped to each variable, / size --> optimizer update
 
 All of it is one native program (graphc/ops/host_call.py): the compiled code packs the
 gradients into one contiguous workspace buffer, calls back into Python once, where
@@ -34,7 +34,7 @@ from .._runtime import host_calls
 from ..ops.common import cast_to
 from ..ops.elementwise import divide
 from ..ops.host_call import host_call
-from ..ops.shape_ops import concatenate, reshape
+from ..ops.shape_ops import reshape
 from ..tracing import Tensor, current_trace
 from ._comm import WORLD, DistributedError, init, waiting_in
 from .collectives import verify_same_program
@@ -102,15 +102,15 @@ def allreduce_gradients(grads_and_vars) -> list:
     for dtype, members in groups.items():
         sizes = [int(np.prod(work[j][1].shape, dtype=np.int64)) for j in members]
         total = sum(sizes)
-        flats = [reshape(work[j][0], (sizes[i],)) for i, j in enumerate(members)]
-        flat = flats[0] if len(flats) == 1 else concatenate(flats)
         names = ", ".join(work[j][1].name for j in members)
         fid = host_calls.register(f"graphc.distributed.allreduce:{digest}:{dtype}",
                                   _GradientAllreduce(signature, names, digest), (total,), dtype)
-        mean = divide(host_call(flat, fid), cast_to(float(WORLD.size), dtype))
+        summed = host_call([work[j][0] for j in members], fid)  # packed by memcpy, then one Allreduce
+        n_ranks = cast_to(float(WORLD.size), dtype)
         offset = 0
         for i, j in enumerate(members):
-            g = reshape(mean[offset:offset + sizes[i]], work[j][1].shape)
+            # / size after slicing: it fuses into each variable's update instead of a pass of its own
+            g = divide(reshape(summed[offset:offset + sizes[i]], work[j][1].shape), n_ranks)
             reduced.add(g.node.id)
             out[todo[j]] = (g, work[j][1])
             offset += sizes[i]
