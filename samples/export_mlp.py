@@ -18,6 +18,7 @@ import sys
 import numpy as np
 
 import graphc as gc
+from graphc.progress import Progress, compiling
 import graphc.nn.losses as losses
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,8 +60,14 @@ def main():
         return loss
 
     step = gc.compile(train_step)
-    for k in range(0, len(x_train), BATCH):
+    with compiling("train step (784-128-10 MLP, Adam)"):
+        step.compile_time(x_train[:BATCH], y_train[:BATCH])  # compiles without running
+    starts = range(0, len(x_train), BATCH)
+    bar = Progress(len(starts), "epoch 1/1")
+    for n, k in enumerate(starts):
         loss = step(x_train[k:k + BATCH], y_train[k:k + BATCH])
+        bar.update(n + 1, loss=float(loss))
+    bar.close(f"last loss {float(loss):.4f}")
     predict_jit = gc.compile(predict)
     py_classes = np.concatenate([predict_jit(x_test[k:k + BATCH])[1] for k in range(0, TEST, BATCH)])
     py_acc = float(np.mean(py_classes == y_test))

@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 import graphc as gc
+from graphc.progress import compiling
 
 FEATURES = ["MedInc", "HouseAge", "AveRooms", "AveBedrms", "Population", "AveOccup", "Latitude", "Longitude"]
 
@@ -76,6 +77,8 @@ def gradient_descent(X, y, mode: str, epochs: int, lr: float, seed: int = 42):
             optimizer.minimize(mse)
         return mse
 
+    with compiling(f"train step ({mode} gradients)"):
+        train_step.compile_time(X, y)  # compiles without running
     t0 = time.perf_counter()
     for epoch in range(epochs):
         mse = train_step(X, y)
