@@ -147,7 +147,8 @@ def run_profiled(compiled, arrays):
         span(name, "call", t0, time.perf_counter() - t0, args={"profiled_steps": False})
         return outs
     outs, run = exe.run(arrays)
-    span(name, "call", t0, time.perf_counter() - t0)
+    span(name, "call", t0, time.perf_counter() - t0,
+         args={"dropped_chunk_records": run.dropped} if run.dropped else None)
     record_steps(compiled.program, run)
     return outs
 

@@ -173,11 +173,16 @@ class ProfiledRun:
         return np.diff(self.step_ns) / 1e9
 
 
-def build(program, capacity: int = 4096):
+def build(program, capacity: int | None = None):
     """A ProfiledExecutable for a CPU ``program`` (static or symbolic): ``run(arrays)``
-    returns (outputs, ProfiledRun)."""
+    returns (outputs, ProfiledRun). ``capacity``: chunk records kept per call (default:
+    room for 4 chunks per step per pool thread; more are counted as dropped)."""
     from .._runtime.executable import Executable
     from .._runtime.symbolic_executable import SymbolicExecutable
+    from .threadpool import get_num_threads
+
+    if capacity is None:
+        capacity = max(4096, 4 * len(program.kernels) * get_num_threads())
 
     _ensure_symbols()
     base_class = SymbolicExecutable if program.symbols else Executable
