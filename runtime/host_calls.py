@@ -41,14 +41,14 @@ class HostFunction:
         self._views: dict = {}  # address -> view (workspaces are reused call after call)
 
     def view(self, address, shape, dtype) -> np.ndarray:
-        v = self._views.get((address, shape))
+        v = self._views.get((address, shape, dtype))
         if v is None:
             nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
             raw = (ctypes.c_char * max(nbytes, 1)).from_address(address)
             v = np.frombuffer(raw, dtype=dtype, count=int(np.prod(shape, dtype=np.int64))).reshape(shape)
             if len(self._views) > 16:
                 self._views.clear()
-            self._views[(address, shape)] = v
+            self._views[(address, shape, dtype)] = v
         return v
 
 

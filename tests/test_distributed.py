@@ -139,10 +139,26 @@ def test_compat_v1_distributed_optimizer_and_broadcast_global_variables(tmp_path
 @needs_mpi
 def test_saver_writes_from_rank_0_only_and_every_rank_restores(tmp_path):
     r = launch(2, "saver", tmp_path)
-    assert "path=ckpt-1 same=True" in r.stdout and "path=ckpt-2 same=True" in r.stdout
+    assert "path=ckpt-1 same=True missing=CheckpointError" in r.stdout  # gd.restore of a missing file:
+    assert "path=ckpt-2 same=True missing=DistributedError" in r.stdout  # raised on every rank
     assert sorted(p for p in os.listdir(tmp_path) if p.startswith("ckpt")) == ["ckpt-1.npz"]  # rank 1 wrote none
     a, b = load(tmp_path, 0), load(tmp_path, 1)
     assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+@needs_mpi
+def test_collectives_across_3_ranks(tmp_path):
+    import json
+
+    r = launch(3, "collectives", tmp_path)
+    results = [json.loads(line[len("RESULT "):]) for line in r.stdout.splitlines() if line.startswith("RESULT ")]
+    assert len(results) == 3 and all(x == results[0] for x in results)  # every rank gets the same answers
+    got = results[0]
+    assert got["mean"] == [1.0, 2.0] and got["sum"] == [6, 3] and got["max"] == 2.0 and got["mean_int"] == 1.0
+    assert got["allgather"] == [0, 0, 1, 0, 1, 2]                      # uneven lengths, rank order
+    assert got["broadcast"] == [20.0, 20.0]                            # from the last rank
+    assert got["metric"] == (0 * 1 + 1 * 2 + 2 * 3) / 6                # weighted by each rank's count
+    assert got["accuracy"] == 3 / 6                                    # labels 0 | 0,1 | 0,1,1 vs all-zero guesses
 
 
 def test_without_mpiexec_everything_is_size_1():

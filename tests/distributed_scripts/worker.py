@@ -3,6 +3,7 @@
     python worker.py train OUT [--steps N] [--batch B] [--ranks K] [--fail MODE] [--mismatch KIND]
     python worker.py compat OUT
     python worker.py saver OUT
+    python worker.py collectives OUT
 
 ``train``: a small MLP (12-16-4, Adam) on a fixed synthetic data set. Every epoch all
 ranks draw the same permutation; rank r trains on its strided shard perm[r::size]
@@ -149,12 +150,38 @@ def saver(args):
     gd.restore(s, os.path.join(args.out, "ckpt-1"), root=0)
     np.savez(os.path.join(args.out, f"rank{rank}.npz"), *[p.numpy() for p in params])
     same = all(np.array_equal(a, p.numpy()) for a, p in zip(first, params))
-    print(f"rank {rank} saver done path={os.path.basename(path)} same={same}", flush=True)
+    try:
+        gd.restore(s, os.path.join(args.out, "missing"))
+        failure = None
+    except Exception as e:  # rank 0: the CheckpointError itself; others: told it failed there
+        failure = type(e).__name__
+    print(f"rank {rank} saver done path={os.path.basename(path)} same={same} missing={failure}", flush=True)
+
+
+def collectives(args):
+    """allreduce/allgather/broadcast/metric helpers across ranks, printed as JSON per rank."""
+    import json
+
+    gd.init()
+    rank, size = gd.rank(), gd.size()
+    local = np.arange(rank + 1, dtype=np.int64)  # uneven lengths: 1, 2, 3, ...
+    labels = np.array([0, 1, 1, 0][:rank + 1])
+    out = {
+        "mean": gd.allreduce(np.array([rank, 2.0 * rank], np.float32)).tolist(),
+        "sum": gd.allreduce(np.array([rank + 1, 1]), op="sum").tolist(),
+        "max": float(gd.allreduce(float(rank), op="max")),
+        "mean_int": float(gd.allreduce(rank)),
+        "allgather": gd.allgather(local).tolist(),
+        "broadcast": gd.broadcast(np.full(2, rank * 10.0), root=size - 1).tolist(),
+        "metric": gd.metric_average(rank, weight=rank + 1),
+        "accuracy": gd.global_accuracy(np.zeros(rank + 1, np.int64), labels),
+    }
+    print("RESULT " + json.dumps(out), flush=True)
 
 
 def main(argv):
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["train", "compat", "saver"])
+    ap.add_argument("mode", choices=["train", "compat", "saver", "collectives"])
     ap.add_argument("out")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--batch", type=int, default=4)
@@ -162,7 +189,7 @@ def main(argv):
     ap.add_argument("--fail", choices=["kill", "raise", "exit"])
     ap.add_argument("--mismatch", choices=["shape", "count"])
     args = ap.parse_args(argv)
-    {"train": train, "compat": compat, "saver": saver}[args.mode](args)
+    {"train": train, "compat": compat, "saver": saver, "collectives": collectives}[args.mode](args)
 
 
 if __name__ == "__main__":
