@@ -17,7 +17,7 @@ Run with ``mpiexec -n 2 python train.py``. Needs the extra ``pip install -e
 ".[distributed]"`` (mpi4py + the mpich wheel) for more than one process. See
 docs/DISTRIBUTED.md for the design, failure behaviour and multi-host launches.
 
-- ``init``, ``rank``, ``size``, ``local_rank``, ``local_size``, ``barrier``
+- ``init``, ``rank``, ``size``, ``local_rank``, ``local_size``, ``barrier``, ``set_timeout``
 - ``DistributedOptimizer(opt)``: one packed Allreduce per step inside the compiled step
 - ``allreduce(a, op="mean"|"sum"|"max"|"min")``, ``allgather(a)``, ``broadcast(a, root)``
 - ``broadcast_variables(variables, root)``, ``restore(saver, path, root)``
@@ -28,13 +28,13 @@ docs/DISTRIBUTED.md for the design, failure behaviour and multi-host launches.
 from __future__ import annotations
 
 from ._comm import (DistributedError, init, is_checkpoint_writer, launched_by_mpi, local_rank, local_size, rank,
-                    require_init, size, WORLD)
+                    require_init, set_timeout, size, WORLD)
 from .collectives import (allgather, allreduce, broadcast, broadcast_variables, global_accuracy, metric_average,
                           restore)
 from .compat import broadcast_global_variables
 from .optimizer import DistributedOptimizer, allreduce_gradients
 
-__all__ = ["init", "rank", "size", "local_rank", "local_size", "barrier", "is_checkpoint_writer",
+__all__ = ["init", "rank", "size", "local_rank", "local_size", "barrier", "is_checkpoint_writer", "set_timeout",
            "DistributedOptimizer", "allreduce_gradients", "allreduce", "allgather", "broadcast",
            "broadcast_variables", "broadcast_global_variables", "restore", "metric_average", "global_accuracy",
            "stats", "reset_stats", "DistributedError"]

@@ -86,6 +86,14 @@ def init(timeout: float | None = None) -> None:
     w.initialized = True
 
 
+def set_timeout(seconds: float) -> None:
+    """Change the watchdog's limit (e.g. generous while the first step compiles, strict
+    after)."""
+    if seconds <= 0:
+        raise ValueError(f"set_timeout: seconds must be positive, got {seconds}")
+    WORLD.timeout = float(seconds)
+
+
 def require_init(what: str):
     if not WORLD.initialized:
         raise DistributedError(f"graphc.distributed.{what}: call gd.init() first")
