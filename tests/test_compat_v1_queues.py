@@ -418,3 +418,24 @@ def test_initializable_iterator_over_a_mapped_placeholder_dataset():
         np.testing.assert_array_equal(s.run(n), np.full((1, 3), 2.0))
         with pytest.raises(tf.errors.OutOfRangeError):
             s.run(n)
+
+
+def test_train_batch_dict_and_dynamic_pad():
+    """tf.train.batch keeps a dict's keys; dynamic_pad pads variable-length components."""
+    q = tf.FIFOQueue(10, [tf.int32], shapes=[[None]])
+    v = tf.placeholder(tf.int32, [None])
+    enq = q.enqueue([v])
+    seq = q.dequeue()
+    out = tf.train.batch({"seq": seq, "n": tf.size(seq)}, batch_size=2, dynamic_pad=True)
+    assert sorted(out) == ["n", "seq"] and out["seq"].shape.as_list() == [2, None]
+    with tf.Session() as s:
+        for n in (2, 4, 1, 3):
+            s.run(enq, {v: np.arange(1, n + 1, dtype=np.int32)})
+        coord = tf.train.Coordinator()
+        threads = tf.train.start_queue_runners(sess=s, coord=coord)
+        a = s.run(out)
+        b = s.run(out)
+        coord.request_stop()
+        coord.join(threads)
+    assert a["seq"].tolist() == [[1, 2, 0, 0], [1, 2, 3, 4]] and a["n"].tolist() == [2, 4]
+    assert b["seq"].tolist() == [[1, 0, 0], [1, 2, 3]] and b["n"].tolist() == [1, 3]

@@ -186,6 +186,19 @@ def mark_graph(graph=None):
 
 
 _locks_guard = threading.Lock()
+_thread = threading.local()
+
+
+def set_cancel_event(event):
+    """This thread's runs end their blocking waits (queue dequeues and enqueues) with
+    CancelledError once ``event`` is set: a queue-runner thread gets its Coordinator's
+    stop event, so request_stop wakes it wherever it waits, even on another queue."""
+    _thread.cancel = event
+
+
+def cancel_requested() -> bool:
+    ev = getattr(_thread, "cancel", None)
+    return ev is not None and ev.is_set()
 
 
 def session_lock(session):

@@ -7,7 +7,9 @@ runner closes its queue, so the consumer's dequeue drains what is left and then 
 ``OutOfRangeError``; any other error is reported to the Coordinator, which stops every
 thread. ``coord.request_stop()`` also closes each runner's queue with
 ``cancel_pending_enqueues=True``, so threads blocked on a full queue wake up and end, and
-``coord.join(threads)`` returns. Threads are daemons: interpreter exit never waits.
+``coord.join(threads)`` returns; a runner thread waiting on any other queue (a reader's
+filename queue) is woken too (its blocking waits watch the coordinator's stop event).
+Threads are daemons: interpreter exit never waits.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import numpy as np
 from . import dtypes as _dtypes
 from .errors import CancelledError, OutOfRangeError
 from .graph import Tensor, get_default_graph
-from .hostrun import mark_graph, record_host_input, session_state
+from .hostrun import mark_graph, record_host_input, session_state, set_cancel_event
 from .queues import FIFOQueue, PaddingFIFOQueue, RandomShuffleQueue
 from .variables import GraphKeys
 
@@ -175,6 +177,7 @@ class QueueRunner:
 
     def _run(self, sess, enqueue_op, coord, live):
         decremented = False
+        set_cancel_event(coord._stop if coord is not None else None)
         try:
             while not (coord is not None and coord.should_stop()):
                 try:

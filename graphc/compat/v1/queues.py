@@ -19,7 +19,7 @@ import numpy as np
 from . import dtypes as _dtypes
 from .errors import CancelledError, InvalidArgumentError, OutOfRangeError
 from .graph import Spec, Tensor, get_default_graph
-from .hostrun import mark_graph, record_host_input, session_state
+from .hostrun import cancel_requested, mark_graph, record_host_input, session_state
 from .shapes import TensorShape
 
 _WAIT = 0.1   # seconds between re-checks while blocked (wakes at once on notify)
@@ -56,6 +56,7 @@ class _State:
                 if self.cancelled:
                     raise CancelledError(None, None, f"Enqueue operation was cancelled: {q._kind} '{q.name}' "
                                          "was closed with cancel_pending_enqueues")
+                _check_cancel(q)
                 self.cond.wait(_WAIT)
             self.items.append(item)
             self.cond.notify_all()
@@ -75,6 +76,7 @@ class _State:
                         break
                     raise OutOfRangeError(None, None, f"{q._kind} '{q.name}' is closed and has insufficient "
                                           f"elements (requested {want}, current size {len(self.items)})")
+                _check_cancel(q)
                 self.cond.wait(_WAIT)
             taken = [self._take() for _ in range(want)]
             self.cond.notify_all()
@@ -86,6 +88,12 @@ class _State:
             self.items[i], self.items[-1] = self.items[-1], self.items[i]
             return self.items.pop()
         return self.items.popleft()
+
+
+def _check_cancel(q):
+    if cancel_requested():
+        raise CancelledError(None, None, f"{q._kind} '{q.name}': the wait was cancelled (the coordinator of this "
+                             "queue-runner thread requested a stop)")
 
 
 class QueueBase:
