@@ -42,6 +42,8 @@ from .ops.math_extra import (arccos, arccosh, arcsin, arcsinh, arctan, arctan2, 
                               fix, floor, floor_divide, fmod, invert, isfinite, isinf, isnan, left_shift, log10,
                               log2, mod, nan_to_num, reciprocal, remainder, right_shift, rint, round, rsqrt, sign,
                               sin, sinh, tan, trunc)
+from .ops.array_extra import (all, any, cumprod, cumsum, diag, einsum, eye, flip, linspace,  # noqa: E402
+                              logsumexp, meshgrid, pad, repeat, roll, std, tile, tri, tril, triu, var)
 from . import nn  # noqa: E402
 from . import optim, init  # noqa: E402
 from .saver import Saver  # noqa: E402

@@ -128,8 +128,8 @@ def test_math_without_gpu_implementation_is_a_compile_error():
     t = P.PTXTarget()
     fn = ir.Function(ir.Module(), ir.FunctionType(ir.FloatType(), [ir.FloatType()]), "f")
     b = ir.IRBuilder(fn.append_basic_block())
-    with pytest.raises(CompileError, match="'sin' has no GPU implementation"):
-        t.emit_math(b, "sin", fn.args[0])
+    with pytest.raises(CompileError, match="'lgamma' has no GPU implementation"):
+        t.emit_math(b, "lgamma", fn.args[0])
     assert t.emit_math(b, "exp", fn.args[0]).type == ir.FloatType()
 
 

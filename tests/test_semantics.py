@@ -69,12 +69,13 @@ def test_logical_operators_and_reflected_forms():
             np.testing.assert_array_equal(out, expected, err_msg=name)
 
 
-def test_bitwise_operators_on_non_bool_are_refused():
-    # numpy means bitwise ops here; graphc refuses them instead of answering logically
+def test_bitwise_operators_on_integers_are_numpys_and_floats_are_refused():
+    # integers: numpy's bitwise ops (issue 15; they were refused before); floats: TypeError as numpy
     i = np.array([5, 6], np.int64)
-    for fn in (lambda x: x & 3, lambda x: 1 | x, lambda x: ~x, lambda x: x.astype(np.float32) ^ True):
-        with pytest.raises(gc.DTypeError, match="bool operands only"):
-            gc.compile(fn)(i)
+    for fn in (lambda x: x & 3, lambda x: 1 | x, lambda x: ~x, lambda x: x ^ -2):
+        np.testing.assert_array_equal(gc.compile(fn)(i), fn(i))
+    with pytest.raises(gc.DTypeError, match="bitwise_xor: graphc supports integer operands only"):
+        gc.compile(lambda x: x.astype(np.float32) ^ True)(i)
 
 
 def test_logical_xor_function():

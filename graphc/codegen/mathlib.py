@@ -858,3 +858,17 @@ def emit_erf(builder, x):
     E = _exp(e, e.neg(hi), e.neg(lo))                  # exp(-x^2), x^2 exact
     large = e.fma(e.neg(E), R, e.c(1.0))
     return e.copysign(e.sel(e.cmp("<", ax, e.c(_ERF_SMALL)), small, large), x)
+
+
+
+def __getattr__(name):
+    """The trigonometric, hyperbolic, exp2/log2/log10 and rounding emitters (issue 15) live
+    in mathlib_trig.py; targets look emitters up here by name (``emit_sin``), so they are
+    found here too (imported on first use: mathlib_trig itself imports this module)."""
+    if name.startswith("emit_"):
+        from . import mathlib_trig
+
+        fn = getattr(mathlib_trig, name, None)
+        if fn is not None:
+            return fn
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

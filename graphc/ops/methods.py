@@ -1,12 +1,9 @@
 """numpy-style operators and methods on traced Tensors (+ - * / ** @, comparisons, .T ...)."""
 from __future__ import annotations
 
-from .. import dtypes
-from ..errors import DTypeError, user_source_line
-from ..tracing import Tensor, static_type
+from ..tracing import Tensor
 from . import elementwise as ew
 from . import linalg, reductions, shape_ops
-from .common import dtype_of
 
 
 def _swap(fn):
@@ -28,25 +25,8 @@ _OPERATORS = {
 
 
 
-def _bool_operator(symbol, fn, reflected=False):
-    """``& | ^ ~`` on bools are numpy's logical ops. On integers numpy means bitwise
-    ops, which graphc does not have: refuse them rather than compute a logical result."""
-    def op(*xs):
-        dt = dtypes.result_type(*[x if isinstance(x, bool) else dtype_of(x) for x in xs])
-        if dt != "bool":
-            raise DTypeError(f"operator {symbol} is supported on bool operands only (numpy's bitwise "
-                             f"{symbol} on {dt} is not supported), got "
-                             f"{', '.join(str(static_type(x)) for x in xs)}\n  at {user_source_line()}")
-        return fn(*xs)
-    return _swap(op) if reflected else op
-
-
-_OPERATORS.update({
-    "__and__": _bool_operator("&", ew.logical_and), "__rand__": _bool_operator("&", ew.logical_and, True),
-    "__or__": _bool_operator("|", ew.logical_or), "__ror__": _bool_operator("|", ew.logical_or, True),
-    "__xor__": _bool_operator("^", ew.logical_xor), "__rxor__": _bool_operator("^", ew.logical_xor, True),
-    "__invert__": _bool_operator("~", ew.logical_not),
-})
+# ``& | ^ ~ << >> // %`` (numpy's bitwise ops on integers, logical ones on bools) are
+# attached in graphc/ops/math_extra.py, next to the integer ops they call
 
 for _name, _fn in _OPERATORS.items():
     setattr(Tensor, _name, _fn)
