@@ -76,6 +76,10 @@ def _check_graph(graph, stage):
             continue
         if n.device is not None and "cpu" not in str(n.device).lower():
             raise ExportError(f"{n.op} is placed on device {n.device!r}; only CPU code can be exported{where}")
+        if getattr(op.kernel, "host_only", False):  # host_call: calls back into this Python process
+            raise ExportError(f"op '{n.op}' calls back into the running Python process (e.g. a graphc.distributed "
+                              f"gradient Allreduce), so it cannot be exported: exported code is single-process; "
+                              f"export the step built with the plain optimizer ({stage} graph){where}")
         if op.emit is None and op.kernel is None and "cpu" not in op.lowerings:
             raise ExportError(f"op '{n.op}' has no CPU lowering, so it cannot be exported ({stage} graph){where}")
 

@@ -9,8 +9,8 @@ the step after it (unpacking, the optimizer update) stay one fused native progra
 The op is opaque to every pass (never folded, merged or fused: ``pure=False``), has no
 gradient, and runs on the CPU only (its whole-step lowering calls the trampoline from
 the program's entry function; the placer keeps it off GPUs). A program holding it
-cannot be exported (the trampoline lives in this Python process), which the lowering
-says when asked for a whole module (gc.export) instead of the JIT's split units.
+cannot be exported (the trampoline lives in this Python process): gc.export refuses
+ops whose kernel is ``host_only``.
 """
 from __future__ import annotations
 
@@ -51,6 +51,8 @@ class _HostCallKernel:
     input: packing at copy speed, where a fused concatenate kernel would select among
     all inputs for every element)."""
 
+    host_only = True  # gc.export refuses it (export.py): the trampoline lives in this process
+
     def plan(self, node, lowering):
         if len(node.inputs) == 1:
             return {}
@@ -62,10 +64,6 @@ class _HostCallKernel:
         if getattr(target, "_prefix", ""):
             raise CompileError("host_call inside a scan/cond/while_loop body is not supported; "
                                "call it in the step itself")
-        if not getattr(target, "split", True):
-            raise CompileError("a program with a host_call (e.g. a graphc.distributed gradient reduction) "
-                               "calls back into this Python process, so it cannot be exported or emitted as "
-                               "one standalone module; export the single-process step instead")
         i8p = ir.IntType(8).as_pointer()
         i32, i64 = ir.IntType(32), ir.IntType(64)
         fn = module.globals.get(host_calls.SYMBOL)
