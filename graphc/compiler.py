@@ -258,6 +258,10 @@ class CompiledFunction:
                     executable = program_cache.load_executable(record, graph) if record is not None else None
                 if executable is not None:  # trace -> hash -> load: no passes, lowering or LLVM
                     return _CachedCompiled(graph, optimize_and_lower, executable, time.perf_counter() - t0, st)
+            if self.target == "cpu":
+                from .codegen.llvm_cpu import prefetch_runtime
+
+                prefetch_runtime(graph)  # builds the runtime while passes and kernels run
             optimized, program, ctx = optimize_and_lower(graph)
             from .codegen.target import get_target
 

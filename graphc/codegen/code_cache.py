@@ -67,23 +67,38 @@ def get_unit(key: str, exported: list, build_object, counted: bool = True) -> Co
     return add_unit(key, exported, build_object(), counted)
 
 
-def get_units(requests: list) -> list:
+def get_units(requests: list, before_load=None) -> list:
     """``get_unit`` for many kernels at once: ``requests`` holds (key, exported,
-    make_ir, compile_ir) tuples. The units found in memory or on disk are loaded; the IR
-    of the others is generated here (Python, one at a time), then compiled by LLVM on
-    up to one thread per core (llvmlite releases the GIL while LLVM works)."""
-    units, missing = {}, []
+    make_ir, compile_ir) tuples. Units already loaded are shared; the others come from
+    the disk cache or are compiled: their IR is generated here (Python, one at a time),
+    then LLVM compiles them on up to one thread per core (llvmlite releases the GIL while
+    LLVM works). ``before_load()`` runs before any new unit is loaded (it loads the
+    runtime the units call, which may still be building on the compile threads)."""
+    from .llvm_cpu import _cache_read
+
+    units, objects, missing = {}, {}, []
     for key, exported, make_ir, compile_ir in requests:
-        if key in units:
+        if key in units or key in objects or any(m[0] == key for m in missing):
             continue
-        unit = cached_unit(key, exported, True)
-        if unit is None:
-            missing.append((key, exported, make_ir, compile_ir))
-        else:
+        with _lock:
+            unit = _live.get(key)
+        if unit is not None:
+            stats.count("from_memory")
             units[key] = unit
+            continue
+        obj = _cache_read(key)
+        if obj is not None:
+            stats.count("from_disk")
+            objects[key] = (exported, obj)
+        else:
+            missing.append((key, exported, make_ir, compile_ir))
     texts = [make_ir() for _, _, make_ir, _ in missing]
-    objects = _compile_all([(compile_ir, text) for (_, _, _, compile_ir), text in zip(missing, texts)])
-    for (key, exported, _, _), obj in zip(missing, objects):
+    compiled = _compile_all([(compile_ir, text) for (_, _, _, compile_ir), text in zip(missing, texts)])
+    if before_load is not None:
+        before_load()
+    for key, (exported, obj) in objects.items():
+        units[key] = _load(key, exported, obj)
+    for (key, exported, _, _), obj in zip(missing, compiled):
         units[key] = add_unit(key, exported, obj, True)
     return [units[key] for key, *_ in requests]
 
@@ -93,15 +108,10 @@ _executor = None
 
 def _compile_all(jobs: list) -> list:
     """[compile_ir(text) for compile_ir, text in jobs], spread over a thread per core."""
-    global _executor
     workers = min(len(jobs), compile_threads())
     if workers <= 1:
         return [compile_ir(text) for compile_ir, text in jobs]
-    with _lock:
-        if _executor is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            _executor = ThreadPoolExecutor(max_workers=compile_threads(), thread_name_prefix="graphc-llvm")
+    executor()
     import time
 
     def run(job):
@@ -122,6 +132,17 @@ def _compile_all(jobs: list) -> list:
             for name, seconds in own.seconds.items():
                 scope.seconds[name] += seconds * scale
     return [obj for obj, _ in results]
+
+
+def executor():
+    """The compile threads (one per core), created on first use."""
+    global _executor
+    with _lock:
+        if _executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _executor = ThreadPoolExecutor(max_workers=compile_threads(), thread_name_prefix="graphc-llvm")
+        return _executor
 
 
 def compile_threads() -> int:

@@ -70,14 +70,25 @@ def ensure_overflow_fixup_jitted(dtype: str) -> None:
     with _lock:
         if name in _jitted:
             return
-
-        def text():
-            mod = ir.Module(f"graphc_gemm_overflow_runtime_{dtype}")
-            _emit(mod, name, _TYPES[dtype]).linkage = "external"
-            return str(mod)
-
-        load_runtime_object(text, [name], name=name, speed_level=KERNEL_SPEED_LEVEL)
+        load_runtime_object(_text_of(dtype), [name], name=name, speed_level=KERNEL_SPEED_LEVEL)
         _jitted.add(name)
+
+
+def prefetch(dtype: str) -> None:
+    """Start building the fix-up of ``dtype`` on the compile threads, unless loaded."""
+    from .llvm_cpu import KERNEL_SPEED_LEVEL, prefetch_runtime_object
+
+    name = shared_symbol(dtype)
+    if name not in _jitted:
+        prefetch_runtime_object(_text_of(dtype), name, speed_level=KERNEL_SPEED_LEVEL)
+
+
+def _text_of(dtype: str):
+    def text():
+        mod = ir.Module(f"graphc_gemm_overflow_runtime_{dtype}")
+        _emit(mod, shared_symbol(dtype), _TYPES[dtype]).linkage = "external"
+        return str(mod)
+    return text
 
 
 def _emit(module, name, T):

@@ -94,25 +94,44 @@ def ensure_jitted(dtype: str, b_packed: bool = True) -> None:
     from .gemm_overflow import ensure_overflow_fixup_jitted
     from .llvm_cpu import load_runtime_object
 
-    name = symbol(dtype)
-    parts = [(name, [name], False)]
-    if b_packed:
-        parts.append((name + "_bpacked", [name + "_bpacked", name + "_pack_b"], True))
     with _lock:
-        for part, names, packed in parts:
+        for part, names, text in _parts(dtype, b_packed):
             if part in _jitted:
                 continue
-
-            def text(part=part, names=names, packed=packed):
-                mod = ir.Module(f"graphc_gemm_runtime_{dtype}")
-                emit_gemm_variant(mod, part, dtype, b_packed=packed)
-                for f in mod.functions:
-                    if not f.is_declaration and f.name not in names:
-                        f.linkage = "internal"
-                return str(mod)
-
             # keyed by symbol (dtype, CPU model) and graphc's source hash: a GEMM found
             # in the disk cache needs no IR generation (H6, issue 13)
             load_runtime_object(text, names, name=part)
             _jitted.add(part)
     ensure_overflow_fixup_jitted(dtype)
+
+
+def prefetch(dtype: str) -> None:
+    """Start building the plain GEMM of ``dtype`` and its overflow fix-up on the compile
+    threads (see llvm_cpu.prefetch_runtime_object), unless already loaded."""
+    from .gemm_overflow import prefetch as prefetch_overflow
+    from .llvm_cpu import prefetch_runtime_object
+
+    for part, _names, text in _parts(dtype, False):
+        if part not in _jitted:
+            prefetch_runtime_object(text, part)
+    prefetch_overflow(dtype)
+
+
+def _parts(dtype: str, b_packed: bool) -> list:
+    """(cache name, exported symbols, IR text builder) of each GEMM object of ``dtype``."""
+    name = symbol(dtype)
+    parts = [(name, [name], False)]
+    if b_packed:
+        parts.append((name + "_bpacked", [name + "_bpacked", name + "_pack_b"], True))
+
+    def text_of(part, names, packed):
+        def text():
+            mod = ir.Module(f"graphc_gemm_runtime_{dtype}")
+            emit_gemm_variant(mod, part, dtype, b_packed=packed)
+            for f in mod.functions:
+                if not f.is_declaration and f.name not in names:
+                    f.linkage = "internal"
+            return str(mod)
+        return text
+
+    return [(part, names, text_of(part, names, packed)) for part, names, packed in parts]

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-import threading
 
 import llvmlite.binding as llvm
 import numpy as np
@@ -121,6 +120,7 @@ class CPUTarget(Target):
     def __init__(self, split: bool = False):
         self.split = split
         self.units: dict = {}      # split: cache key -> (symbol, fn building its IR text)
+        self._gemm_runtime: set = set()  # split: (dtype, b_packed) GEMM runtimes the units call
         self._unit_fns: dict = {}  # one module: structural key -> ir.Function emitted
 
     # -- IR generation --------------------------------------------------------------------
@@ -177,16 +177,14 @@ class CPUTarget(Target):
     def gemm_function(self, module, program, step):
         """(task function, row chunks) of a GEMM step, emitted once per distinct structure."""
         from .gemm import gemm_pack_buffer_elems
-        from .gemm_runtime import ensure_jitted
         from .kernel_key import gemm_key
 
         stats.count("kernels_total")
         dt = step.node.type.dtype
         chunks = self._gemm_chunks(step)
         pack_bytes = gemm_pack_buffer_elems(dt) * np.dtype(dt).itemsize + 64
-        if self.split:
-            with stats.phase("runtime"):
-                ensure_jitted(dt, step.b_packed)  # the shared GEMM runtime the task calls (once per process)
+        if self.split:  # the shared GEMM runtime the task calls: loaded before the units (load_units)
+            self._gemm_runtime.add((dt, bool(step.b_packed)))
         fn = self._shared_function(module, _with_symbols(gemm_key(step, chunks, pack_bytes), program), KERNEL_TYPE,
                                    lambda m, name, linkage: self.emit_gemm_step(m, program, step, name, linkage)[0],
                                    self._prefix + step.name,
@@ -469,13 +467,13 @@ class CPUTarget(Target):
         from .._runtime.executable import Executable
         from . import code_cache, threadpool
 
-        self.split, self.units = True, {}
+        self.split, self.units, self._gemm_runtime = True, {}, set()
         if use_step_table(program):
             return self._compile_table(program)
         with stats.phase("emit_ir"):
             module = self.build_module(program)
             text = str(module)
-        units = load_units(self.units)
+        units = load_units(self.units, self._gemm_runtime)
         with stats.phase("runtime"):
             threadpool.publish_symbols()
         key = _cache_key(text)
@@ -510,7 +508,7 @@ class CPUTarget(Target):
                 else:
                     fns.append(self.kernel_function(module, program, k).name)
             table = step_table.encode(program, fns, step_dispatch)
-        units = load_units(self.units)
+        units = load_units(self.units, self._gemm_runtime)
         with stats.phase("runtime"):
             threadpool.publish_symbols()
             interpreter = step_table.interpreter_address()
@@ -556,15 +554,22 @@ def kernel_dispatch(step):
     return DISPATCH_CALL, extent, 0
 
 
-def load_units(units: dict) -> list:
+def load_units(units: dict, gemm_runtime=()) -> list:
     """The loaded code units of a program (``CPUTarget.units``: key -> (symbol, build
-    IR text, speed level)): from memory or disk, else compiled, in parallel."""
+    IR text, speed level)): from memory or disk, else compiled, in parallel; the GEMM
+    runtimes they call (``gemm_runtime``: (dtype, b_packed) pairs) are loaded first."""
     from . import code_cache
+    from .gemm_runtime import ensure_jitted
+
+    def load_gemm_runtime():
+        with stats.phase("runtime"):
+            for dtype, b_packed in sorted(gemm_runtime):
+                ensure_jitted(dtype, b_packed)
 
     return code_cache.get_units([
         (key, [symbol], (lambda build=build, symbol=symbol: build().replace(f'@"{UNIT_PLACEHOLDER}"', f'@"{symbol}"')),
          (lambda text, level=level: compile_unit_object(text, level)))
-        for key, (symbol, build, level) in units.items()])
+        for key, (symbol, build, level) in units.items()], before_load=load_gemm_runtime)
 
 
 def use_step_table(program) -> bool:
@@ -742,17 +747,76 @@ def load_runtime_object(llvm_ir, exported: list, name: str | None = None, speed_
     symbol table so that program objects loaded later resolve their calls to them.
 
     ``llvm_ir`` may be a function producing the text; with ``name`` the cache key is
-    that name and graphc's source hash, so a cached runtime needs no IR generation."""
+    that name and graphc's source hash, so a cached runtime needs no IR generation.
+    A build started by ``prefetch_runtime_object`` is waited for, not repeated."""
     from . import threadpool
+
+    key = _runtime_key(llvm_ir, name, speed_level)
+    with _prefetch_lock:
+        future = _prefetched.pop(key, None)
+    obj = future.result() if future is not None else _runtime_object(key, llvm_ir, speed_level)
+    threadpool.add_object(obj)
+    for name in exported:
+        llvm.add_symbol(name, threadpool.get_function_address(name))
+
+
+def prefetch_runtime(graph) -> None:
+    """Start building, on the compile threads, the parts of the model-independent runtime
+    that ``graph``'s program will load and this process has not loaded yet: the thread
+    pool, the step interpreter and, when a product goes through the packed GEMM, its
+    GEMM. In a cold process (nothing in the disk cache) this overlaps the runtime's
+    compilation with tracing, passes and the model's kernels, instead of running it
+    after them; warm, each part is a disk read. ``GRAPHC_PREFETCH_RUNTIME=0`` turns it off."""
+    if os.environ.get("GRAPHC_PREFETCH_RUNTIME", "1") == "0":
+        return
+    from ..passes.fusion import uses_gemm
+    from . import gemm_runtime, step_table, threadpool
+
+    threadpool.prefetch()
+    step_table.prefetch()
+    for dtype in sorted({n.type.dtype for n in graph.nodes if uses_gemm(n)}):
+        gemm_runtime.prefetch(dtype)
+
+
+def prefetch_runtime_object(llvm_ir, name: str, speed_level: int = 0) -> None:
+    """Start building a runtime object (read from the disk cache, else compiled) on the
+    compile threads, so that a cold process compiles the runtime while it traces and
+    compiles the model's kernels; ``load_runtime_object`` with the same arguments then
+    takes the result."""
+    from . import code_cache
+
+    init_llvm()
+    host_cpu()  # the CPU model is probed here, on the calling thread, before any worker runs
+    key = _runtime_key(llvm_ir, name, speed_level)
+    with _prefetch_lock:
+        if key in _prefetched:
+            return
+        _prefetched[key] = code_cache.executor().submit(_runtime_object, key, llvm_ir, speed_level)
+
+
+_prefetch_lock = threading.Lock()
+_prefetched: dict = {}  # runtime cache key -> Future of its object bytes
+
+
+def _runtime_key(llvm_ir, name, speed_level) -> str:
     from .kernel_key import source_hash
 
-    key = (_cache_key(f"runtime:{name}:{source_hash()}:O{speed_level}") if name
-           else _cache_key(f"{llvm_ir}:O{speed_level}"))
+    return (_cache_key(f"runtime:{name}:{source_hash()}:O{speed_level}") if name
+            else _cache_key(f"{llvm_ir}:O{speed_level}"))
+
+
+def _runtime_object(key: str, llvm_ir, speed_level: int) -> bytes:
+    """The object of a runtime module: from the disk cache, else compiled (in a private
+    LLVM context, so it may run on any thread) and written to the cache."""
     obj = _cache_read(key)
-    if obj is None:
-        if callable(llvm_ir):
-            llvm_ir = llvm_ir()
-        mod = llvm.parse_assembly(llvm_ir)
+    if obj is not None:
+        return obj
+    if callable(llvm_ir):
+        llvm_ir = llvm_ir()
+    context = llvm.create_context()
+    mod = None
+    try:
+        mod = llvm.parse_assembly(llvm_ir, context=context)
         mod.verify()
         tm = jit_object_target_machine()
         mod.triple = tm.triple
@@ -760,10 +824,12 @@ def load_runtime_object(llvm_ir, exported: list, name: str | None = None, speed_
         if speed_level:
             optimize(mod, target_machine(), speed_level)
         obj = tm.emit_object(mod)
-        _cache_write(key, obj)
-    threadpool.add_object(obj)
-    for name in exported:
-        llvm.add_symbol(name, threadpool.get_function_address(name))
+    finally:
+        if mod is not None:
+            mod.close()
+        context.close()
+    _cache_write(key, obj)
+    return obj
 
 
 def _cache_key(llvm_ir: str) -> str:

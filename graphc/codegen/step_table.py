@@ -264,6 +264,14 @@ def interpreter_ir() -> str:
 _address = None
 
 
+def prefetch() -> None:
+    """Start building the interpreter on the compile threads (llvm_cpu.prefetch_runtime_object)."""
+    if _address is None:
+        from .llvm_cpu import prefetch_runtime_object
+
+        prefetch_runtime_object(interpreter_ir, "step_table", speed_level=2)
+
+
 def interpreter_address() -> int:
     """Address of ``graphc_run_steps``, compiled (or read from the disk cache) and
     loaded with the runtime on first use."""

@@ -628,20 +628,38 @@ def get_runtime_engine() -> llvm.ExecutionEngine:
             tm = host_target_machine()
             _ensure_libc_symbols()
             engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), tm)
-            engine.add_object_file(llvm.ObjectFileRef.from_data(_runtime_object(tm)))
+            obj = _pool_future.result() if _pool_future is not None else _runtime_object(tm)
+            engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
             engine.finalize_object()
             ctypes.pythonapi.Py_IncRef(ctypes.py_object(engine))  # never dispose
             _rt_engine, _rt_tm = engine, tm
         return _rt_engine
 
 
-def _runtime_object(tm) -> bytes:
+_pool_future = None  # the pool's object being built on a compile thread (prefetch)
+
+
+def prefetch() -> None:
+    """Start building the pool's object on the compile threads (code_cache.executor), so
+    that a cold process compiles it while it traces and compiles the model's kernels."""
+    global _pool_future
+    from . import code_cache
+
+    _init_llvm()
+    with _rt_lock:
+        if _rt_engine is None and _pool_future is None:
+            _pool_future = code_cache.executor().submit(_runtime_object, None)
+
+
+def _runtime_object(tm=None) -> bytes:
     """The pool's object code, from the on-disk cache when an earlier process compiled
     it for this CPU and this graphc source (it is model-independent, so it is cached
-    apart from any program), else compiled at O2 and cached."""
+    apart from any program), else compiled at O2 (in a private LLVM context: this may
+    run on a compile thread) and cached."""
     from .kernel_key import source_hash
     from .llvm_cpu import _cache_key, _cache_read, _cache_write
 
+    tm = tm or host_target_machine()
     key = _cache_key(f"threadpool:{source_hash()}:{tm.triple}:{llvm.get_host_cpu_name()}:"
                      f"{llvm.get_host_cpu_features().flatten()}")
     obj = _cache_read(key)
@@ -650,7 +668,15 @@ def _runtime_object(tm) -> bytes:
         rt.triple = tm.triple
         rt.data_layout = str(tm.target_data)
         emit_threadpool(rt)
-        obj = tm.emit_object(_prepare(rt, tm, optimize=True))
+        context = llvm.create_context()
+        mod = None
+        try:
+            mod = _prepare(llvm.parse_assembly(str(rt), context=context), tm, optimize=True)
+            obj = tm.emit_object(mod)
+        finally:
+            if mod is not None:
+                mod.close()
+            context.close()
         _cache_write(key, obj)
     return obj
 
