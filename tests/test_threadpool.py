@@ -363,3 +363,17 @@ def test_chunks_run_once_when_the_caller_takes_them(jit, nthreads):
     np.testing.assert_array_equal(counts, reps)
     np.testing.assert_array_equal(out, f(np.arange(n)))
     assert stats.calls == reps * min(nthreads, n)
+
+
+@pytest.mark.parametrize("env", ["", "3", " 4x", "-2", "abc", "0", "999", "1"])
+def test_planned_thread_count_matches_the_pool(env):
+    """The program cache keys programs by the pool's thread count before the pool is
+    built (threadpool.planned_num_threads mirrors graphc_tp_default_threads): in a fresh
+    process the prediction equals what the pool then picks."""
+    code = ("from graphc.codegen import threadpool as t\n"
+            "a = t.planned_num_threads(); b = t.get_num_threads(); print(a, b)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, GRAPHC_NUM_THREADS=env))
+    assert r.returncode == 0, r.stderr
+    a, b = r.stdout.split()
+    assert a == b

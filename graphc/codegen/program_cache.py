@@ -107,7 +107,7 @@ def graph_key(graph, options: dict) -> str | None:
     None when the graph holds something that cannot be described exactly."""
     from ..ir.types import TensorType
     from . import llvm_cpu
-    from .threadpool import get_num_threads
+    from .threadpool import planned_num_threads
 
     order = variable_order(graph)
     var_index = {id(v): k for k, v in enumerate(order)}
@@ -129,8 +129,7 @@ def graph_key(graph, options: dict) -> str | None:
         return None
     from . import stats
 
-    with stats.phase("runtime"):  # the first call starts the thread pool (needed to run anyway)
-        threads = get_num_threads()
+    threads = planned_num_threads()  # without starting the pool: a cold process builds it in the background
     cpu, feats = llvm_cpu.host_cpu()
     env = sorted((k, v) for k, v in os.environ.items()
                  if k.startswith("GRAPHC_") and k not in ("GRAPHC_CACHE_DIR", "GRAPHC_CACHE"))

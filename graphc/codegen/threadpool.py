@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import threading
 
 import llvmlite.binding as llvm
@@ -736,3 +737,43 @@ def set_num_threads(n: int) -> None:
 def get_num_threads() -> int:
     """Python convenience wrapper around graphc_get_num_threads of the runtime engine."""
     return ctypes.CFUNCTYPE(ctypes.c_int32)(get_function_address("graphc_get_num_threads"))()
+
+
+def planned_num_threads() -> int:
+    """The pool's thread count without starting the pool: ``get_num_threads()`` once the
+    runtime engine exists (``set_num_threads`` may have changed it), else the default the
+    pool will pick on first use (graphc_tp_default_threads, mirrored here: a valid
+    GRAPHC_NUM_THREADS >= 1, else the CPUs in the affinity mask, clamped to
+    [1, MAX_THREADS]). The program cache keys programs by it before anything is built,
+    so a cold process does not have to compile the pool first."""
+    if _rt_engine is not None:
+        return get_num_threads()
+    env = os.environ.get(_ENV_NAME)
+    n = None
+    if env is not None:
+        n = _strtol_prefix(env)
+        if n is not None and n < 1:
+            n = None
+    if n is None:
+        try:
+            n = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            n = 0
+        if n < 1:
+            n = os.cpu_count() or 1
+    return int(min(max(n, 1), MAX_THREADS))
+
+
+def _strtol_prefix(text: str):
+    """C's strtol(text, NULL, 10) as the pool reads GRAPHC_NUM_THREADS: leading spaces,
+    an optional sign, then the longest run of digits (None when there are none: 0)."""
+    t = text.lstrip(" \t\n\r\f\v")
+    sign = 1
+    if t[:1] in "+-" and t[:1]:
+        sign, t = (-1 if t[0] == "-" else 1), t[1:]
+    digits = ""
+    for ch in t:
+        if not ch.isdigit() or not ch.isascii():
+            break
+        digits += ch
+    return sign * int(digits) if digits else 0
