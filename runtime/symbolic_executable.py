@@ -24,6 +24,16 @@ from .host_calls import raise_for
 KEEP_BINDINGS = 8
 
 
+class _SizeState:
+    """What a SymbolicExecutable keeps per binding of its symbols (see ``_state``)."""
+
+    __slots__ = ("workspace", "table", "sizes", "size", "out_shapes", "args", "recycled")
+
+    def __init__(self, workspace, table, sizes, size, out_shapes, args):
+        self.workspace, self.table, self.sizes, self.size = workspace, table, sizes, size
+        self.out_shapes, self.args, self.recycled = out_shapes, args, None
+
+
 class SymbolicExecutable(Executable):
     def __init__(self, program, fn_addr: int, keepalive=None, table=None):
         super().__init__(program, fn_addr, keepalive, table)
@@ -32,6 +42,12 @@ class SymbolicExecutable(Executable):
         self._args_type = ctypes.c_void_p * n
         self._bindings: collections.OrderedDict = collections.OrderedDict()
         self._bindings_lock = threading.Lock()
+        # fast path (_fast_key): per input its exact dtype object, rank, and per axis the
+        # static size (>= 0) or -1 - the symbol's index
+        self._fast_specs = [
+            (np.dtype(dtype), len(shape),
+             tuple((axis, -1 - self.symbols.index(d) if isinstance(d, str) else int(d)) for axis, d in enumerate(shape)))
+            for shape, dtype in self.inputs]
 
     def bind(self, arrays) -> dict:
         """Symbol values from the inputs (GraphcError naming the symbol on a mismatch)."""
@@ -58,6 +74,9 @@ class SymbolicExecutable(Executable):
         return binding
 
     def _state(self, binding):
+        """Per-size state: workspace, offsets table, sizes, workspace bytes; plus, for the
+        fast path, the output shapes, an argument array whose last three slots hold the
+        workspace, offsets and sizes, and the outputs to recycle."""
         key = tuple(binding[s] for s in self.symbols)
         st = self._bindings.get(key)
         if st is None:
@@ -66,7 +85,12 @@ class SymbolicExecutable(Executable):
             for vid, off in offsets.items():
                 table[vid] = off
             sizes = np.array(key if key else (0,), np.int64)
-            st = (aligned_empty(max(size, 64), "uint8", "the workspace"), table, sizes, size)
+            workspace = aligned_empty(max(size, 64), "uint8", "the workspace")
+            out_shapes = [tuple(binding[d] if isinstance(d, str) else d for d in shape) for shape, _ in self.outputs]
+            args = self._args_type()
+            n = len(args)
+            args[n - 3], args[n - 2], args[n - 1] = address(workspace), address(table), address(sizes)
+            st = _SizeState(workspace, table, sizes, size, out_shapes, args)
             self._bindings[key] = st
             while len(self._bindings) > KEEP_BINDINGS:
                 self._bindings.popitem(last=False)
@@ -74,24 +98,84 @@ class SymbolicExecutable(Executable):
             self._bindings.move_to_end(key)
         return st
 
+    def _fast_key(self, arrays):
+        """The symbols' values when every input already is what native code needs (a
+        plain C-contiguous ndarray of the exact dtype, rank and static sizes, equal
+        symbols agreeing), else None: ``bind`` then checks and explains."""
+        specs = self._fast_specs
+        if len(arrays) != len(specs):
+            return None
+        values = [None] * len(self.symbols)
+        for a, (dtype, ndim, dims) in zip(arrays, specs):
+            if type(a) is not np.ndarray or a.dtype is not dtype or a.ndim != ndim or not a.flags.c_contiguous:
+                return None
+            shape = a.shape
+            for axis, code in dims:
+                n = shape[axis]
+                if code >= 0:
+                    if n != code:
+                        return None
+                else:
+                    v = values[-1 - code]
+                    if v is None:
+                        values[-1 - code] = n
+                    elif v != n:
+                        return None
+        return values
+
     def __call__(self, arrays):
-        binding = self.bind(arrays)
-        arrays = [a if a.flags.c_contiguous else np.array(a, order="C") for a in arrays]
+        values = self._fast_key(arrays)
+        if values is None:
+            binding = self.bind(arrays)  # raises naming the input, axis or symbol
+            arrays = [a if a.flags.c_contiguous else np.array(a, order="C") for a in arrays]
+        else:
+            binding = dict(zip(self.symbols, values))
         with self._bindings_lock:
-            workspace, table, sizes, size = self._state(binding)
-        owned = self._lock.acquire(blocking=False)
+            st = self._state(binding)
+        if not self._lock.acquire(blocking=False):
+            return self._call_private(arrays, st)
         try:
-            if not owned:  # another thread is in: private workspace for this call
-                workspace = aligned_empty(max(size, 64), "uint8", "the workspace")
-            outs = [aligned_empty(tuple(binding[d] if isinstance(d, str) else d for d in shape), dtype, f"output {k}")
-                    for k, (shape, dtype) in enumerate(self.outputs)]
-            var_arrays = [var._storage_for_call() for var in self.variables]
-            ptrs = [address(a) for a in arrays] + [address(o) for o in outs] + \
-                   [address(v) for v in var_arrays] + [address(workspace), address(table), address(sizes)]
-            rc = self._fn(self._args_type(*ptrs))
+            outs = self._recycled_outputs(st)
+            args, k = st.args, 0
+            for a in arrays:
+                args[k] = address(a)
+                k += 1
+            for o in outs:
+                args[k] = address(o)
+                k += 1
+            for var in self.variables:
+                args[k] = address(var._storage_for_call())
+                k += 1
+            rc = self._fn(args)
         finally:
-            if owned:
-                self._lock.release()
+            self._lock.release()
+        if rc != 0:
+            raise_for(rc, RuntimeFailure)  # a host call's own exception, if one failed
+        return outs
+
+    def _recycled_outputs(self, st) -> list:
+        """Outputs for this size: last call's arrays when the caller dropped them (as
+        Executable._outputs), else fresh ones."""
+        outs = []
+        for k, (shape, (_, dtype)) in enumerate(zip(st.out_shapes, self.outputs)):
+            entry = st.recycled[k] if st.recycled else None
+            if entry is not None and self._unreferenced(entry):
+                outs.append(entry[0])
+            else:
+                outs.append(aligned_empty(shape, dtype, f"output {k}"))
+        st.recycled = [(o, o.base) for o in outs]
+        return outs
+
+    def _call_private(self, arrays, st):
+        """A call while another thread is in: a private workspace, fresh outputs and its
+        own argument array."""
+        workspace = aligned_empty(max(st.size, 64), "uint8", "the workspace")
+        outs = [aligned_empty(shape, dtype, f"output {k}")
+                for k, (shape, (_, dtype)) in enumerate(zip(st.out_shapes, self.outputs))]
+        var_arrays = [var._storage_for_call() for var in self.variables]
+        ptrs = [address(a) for a in arrays] + [address(o) for o in outs] + \
+               [address(v) for v in var_arrays] + [address(workspace), address(st.table), address(st.sizes)]
+        rc = self._fn(self._args_type(*ptrs))
         if rc != 0:
             raise_for(rc, RuntimeFailure)  # a host call's own exception, if one failed
         return outs

@@ -48,3 +48,26 @@ def test_output_structures_on_the_fast_path():
         np.testing.assert_array_equal(p[1], x * 2)
         n = nested(x)
         np.testing.assert_array_equal(n["b"][0], x * 2)
+
+
+def test_symbolic_fast_path_sizes_outputs_and_strides():
+    """A symbolic-batch function called with alternating sizes, kept and dropped outputs,
+    and a strided input: the per-size argument arrays and recycled outputs never mix
+    sizes or overwrite an output the caller still holds."""
+    import numpy as np
+
+    import graphc as gc
+
+    f = gc.compile(lambda x: x * 2.0 + 1.0, dynamic="batch")
+    kept = {}
+    for n in (3, 5, 3, 7, 5, 3):
+        x = np.arange(n * 4, dtype=np.float32).reshape(n, 4)
+        out = f(x)
+        np.testing.assert_array_equal(out, x * 2 + 1)
+        kept.setdefault(n, []).append((out, x * 2 + 1))
+    for pairs in kept.values():  # outputs held by the caller were not reused
+        for out, expect in pairs:
+            np.testing.assert_array_equal(out, expect)
+    wide = np.arange(6 * 8, dtype=np.float32).reshape(6, 8)
+    np.testing.assert_array_equal(f(wide[:, ::2]), wide[:, ::2] * 2 + 1)  # not C-contiguous: copied
+    assert f.trace_count == 1
