@@ -71,6 +71,9 @@ class Api:
     # the aliases (vid -> vid) and the number of values (see WorkspaceLayout)
     symbols: list = field(default_factory=list)
     layout: dict = field(default_factory=dict)
+    # products of the symbols the code's sizes table holds after them (e.g. "64*batch",
+    # a valid C expression of the symbols), computed by the glue
+    derived: list = field(default_factory=list)
     multithreaded: bool = False
     notes: list = field(default_factory=list)
 
@@ -236,7 +239,11 @@ def glue(api: Api) -> str:
              "    }",
              f"    args[{n_in + n_out + n_var}] = workspace_dynamic;",
              f"    args[{n_in + n_out + n_var + 1}] = offsets;",
-             f"    args[{n_in + n_out + n_var + 2}] = (void*)sizes;"]
+             *([f"    int64_t table[{len(api.symbols) + len(api.derived)}];  /* the symbols, then their products */",
+                f"    for (int k = 0; k < {len(api.symbols)}; k++) table[k] = sizes[k];"] +
+               [f"    table[{len(api.symbols) + j}] = {_product_c(d, api.symbols)};" for j, d in enumerate(api.derived)]
+               if api.derived else []),
+             f"    args[{n_in + n_out + n_var + 2}] = {'table' if api.derived else '(void*)sizes'};"]
             if api.symbols else
             [f"    args[{n_in + n_out + n_var}] = workspace;",
              "    pthread_mutex_lock(&lock);"]),
@@ -288,6 +295,11 @@ def glue(api: Api) -> str:
               f"void {n}_set_num_threads(int n) {{ graphc_set_num_threads(n); }}",
               f"int {n}_get_num_threads(void) {{ return graphc_get_num_threads(); }}", ""]
     return "\n".join(L)
+
+
+def _product_c(derived: str, symbols: list) -> str:
+    """C for a derived symbol's value ("64*batch" -> 64 * sizes[0])."""
+    return " * ".join(p if p.isdigit() else f"sizes[{symbols.index(p)}]" for p in derived.split("*"))
 
 
 def _layout_c(api: Api) -> list:

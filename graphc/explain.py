@@ -37,7 +37,7 @@ from .ops.registry import get_op
 def _size(t, binding) -> int:
     if t.is_static:
         return int(np.prod(t.shape, dtype=np.int64)) if t.shape else 1
-    return int(np.prod([binding[d] if isinstance(d, str) else d for d in t.shape], dtype=np.int64))
+    return int(np.prod(t.shape_for(binding), dtype=np.int64))
 
 
 def _nbytes(buf, binding) -> int:

@@ -225,8 +225,16 @@ def _signature(name, pyfn, leaves, graph, optimized, program):
             "outputs": [{"label": t.label, "shape": list(t.shape), "dtype": t.dtype} for t in outputs],
             "variables": [{"name": v.name, "shape": list(v.shape), "dtype": v.dtype} for v, _ in variables],
             "workspace_bytes": program.workspace_bytes, "kernels": len(program.kernels),
-            "symbols": list(program.symbols)}
+            "symbols": _base_symbols(program)}
     return inputs, outputs, variables, meta
+
+
+def _base_symbols(program) -> list:
+    """The symbols the C API takes (program.symbols less the derived products such as
+    64*batch, which the glue computes from them, see _export_c.glue)."""
+    from .symbolic import is_derived
+
+    return [s for s in program.symbols if not is_derived(s)]
 
 
 def _layout_data(program) -> dict:
@@ -238,12 +246,16 @@ def _layout_data(program) -> dict:
     for b in sorted(lay.values, key=lambda x: lay.first.get(x.vid, 0)):
         if b.vid not in lay.first or b.vid in lay.alias_to:
             continue
-        if b.nbytes is not None:
-            static, pows = b.nbytes, [0] * len(program.symbols)
-        else:
-            static = int(np.prod([d for d in b.shape if not isinstance(d, str)], dtype=np.int64)) * \
-                np.dtype(b.dtype).itemsize
-            pows = [sum(1 for d in b.shape if d == s) for s in program.symbols]
+        base = _base_symbols(program)
+        static, pows = (b.nbytes, [0] * len(base)) if b.nbytes is not None else (np.dtype(b.dtype).itemsize, [0] * len(base))
+        if b.nbytes is None:
+            from .symbolic import factors
+
+            for d in b.shape:  # a product such as 64*batch: its factor and a power of each symbol
+                k, syms = factors(d)
+                static *= k
+                for sym in syms:
+                    pows[base.index(sym)] += 1
         values.append([b.vid, lay.first[b.vid], lay.last[b.vid], int(static), pows])
     alias = []
     for vid, src in lay.alias_to.items():
@@ -285,7 +297,8 @@ def _build(name, pyfn, leaves, graph, optimized, program, module, cc, path, head
         api = cgen.Api(name, entry, inputs, outputs, [v for v, _ in variables], program.workspace_bytes,
                        json.dumps(meta), multithreaded=any(r == "threadpool" for r, _ in runtime),
                        notes=[f"exported from {meta['function']} for CPU {meta['cpu'].split(':')[0]}"],
-                       symbols=list(program.symbols), layout=_layout_data(program))
+                       symbols=_base_symbols(program), layout=_layout_data(program),
+                       derived=[d for d in program.symbols if d not in _base_symbols(program)])
         files = {f"{name}.h": cgen.header(api), "glue.c": cgen.glue(api), "exports.map": cgen.version_script(api)}
         for fname, text in files.items():
             with open(os.path.join(tmp, fname), "w") as fh:
@@ -401,7 +414,9 @@ class Library:
             arrays.append(np.asarray(x, dtype=np.dtype(dtype), order="C"))  # native byte order; 0-d stays 0-d
         from ._runtime.buffers import aligned_empty
 
-        outs = [aligned_empty(tuple(binding[d] if isinstance(d, str) else d for d in shape), dtype)
+        from .symbolic import evaluate
+
+        outs = [aligned_empty(tuple(evaluate(d, binding) for d in shape), dtype)
                 for shape, dtype in self.outputs]
         ins = (ctypes.c_void_p * max(len(arrays), 1))(*[a.ctypes.data for a in arrays])
         outp = (ctypes.c_void_p * max(len(outs), 1))(*[o.ctypes.data for o in outs])

@@ -16,6 +16,73 @@ from .errors import GraphcError
 BATCH = "batch"
 
 
+# -- products of symbols ---------------------------------------------------------------------------
+# Reshaping (batch, 8, 8, 9) into (-1, 9) gives a dimension 64 * batch. Such a *derived*
+# symbol is named by its canonical product ("64*batch": the int factor first, then the
+# symbol names sorted, joined by '*'), so equal products are equal names and any code can
+# evaluate it from the values of the symbols bound at a call. A compiled program's sizes
+# table holds the derived symbols it uses after the bound ones (their values computed
+# by ``complete_binding``), so kernels read them like any other symbol.
+
+
+def factors(d) -> tuple:
+    """(int factor, sorted symbol names) of a dimension: 8 -> (8, ()), "64*batch" -> (64, ("batch",))."""
+    if not isinstance(d, str):
+        return int(d), ()
+    k, syms = 1, []
+    for part in str(d).split("*"):
+        if part.isdigit():
+            k *= int(part)
+        else:
+            syms.append(part)
+    return k, tuple(sorted(syms))
+
+
+def from_factors(k: int, syms) -> "int | str":
+    """The dimension k * prod(syms): an int when there is no symbol (or k is 0), else the
+    canonical name (a Sym)."""
+    from .ir.types import Sym
+
+    if k == 0 or not syms:
+        return int(k) if not syms else 0
+    return Sym("*".join(([str(k)] if k != 1 else []) + sorted(str(s) for s in syms)))
+
+
+def dim_mul(*dims) -> "int | str":
+    """The product of dimensions (ints and symbols) as one dimension."""
+    k, syms = 1, []
+    for d in dims:
+        dk, ds = factors(d)
+        k *= dk
+        syms += ds
+    return from_factors(k, syms)
+
+
+def is_derived(d) -> bool:
+    return isinstance(d, str) and "*" in d
+
+
+def evaluate(d, binding: dict) -> int:
+    """The value of a dimension for a binding of the (base) symbols."""
+    if not isinstance(d, str):
+        return int(d)
+    v = binding.get(d)
+    if v is not None:
+        return v
+    k, syms = factors(d)
+    for s in syms:
+        k *= binding[s]
+    return int(k)
+
+
+def complete_binding(binding: dict, symbols) -> dict:
+    """``binding`` with a value for each derived symbol of ``symbols`` (in place)."""
+    for s in symbols:
+        if binding.get(s) is None:
+            binding[s] = evaluate(s, binding)
+    return binding
+
+
 class SymbolicSpec:
     """Which argument dimensions are symbols, for one compiled function."""
 

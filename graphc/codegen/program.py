@@ -146,8 +146,9 @@ def gemm_chunks() -> int:
 
 
 class Lowering:
-    def __init__(self, graph, name, use_gemm=True, plan_memory=True, pass_context=None):
+    def __init__(self, graph, name, use_gemm=True, plan_memory=True, pass_context=None, symbols=None):
         self.graph = graph
+        self.symbols = symbols  # the sizes table's order (a nested program shares its parent's)
         self.pass_context = pass_context
         self.name = name
         self.use_gemm = use_gemm
@@ -250,7 +251,7 @@ class Lowering:
             index.add(len(steps) - 1)
 
         steps = [s for s in steps if all(isinstance(d, str) or d > 0 for d in s.shape)]
-        symbols = sorted({str(d) for p in g.params for d in p.type.symbols})
+        symbols = self.symbols if self.symbols is not None else program_symbols(g)
         layout = self.assign_offsets(steps)
         if symbols:
             return Program(self.name, steps, inputs, outputs, variables, -1, -1, symbols=symbols, layout=layout)
@@ -517,7 +518,32 @@ class WorkspaceLayout:
         return offsets, size
 
 
+def program_symbols(graph) -> list:
+    """The sizes table of a program: the symbols its parameters bind (sorted), then the
+    derived ones (products such as 64*batch, graphc/symbolic.py) that any value of the
+    graph or of a nested body graph has, sorted; empty when every shape is static."""
+    from ..symbolic import is_derived
+
+    base = sorted({str(d) for p in graph.params for d in p.type.symbols})
+    if not base:
+        return []
+    derived, seen, stack = set(), set(), [graph]
+    while stack:
+        gr = stack.pop()
+        if id(gr) in seen:
+            continue
+        seen.add(id(gr))
+        for n in list(gr.params) + list(gr.nodes):
+            derived.update(str(d) for d in n.type.symbols if is_derived(d))
+            for v in n.attrs.values():
+                if hasattr(v, "nodes") and hasattr(v, "params"):  # a nested body graph
+                    stack.append(v)
+    return base + sorted(derived)
+
+
 def lower_program(graph, name: str = "main", use_gemm: bool = True, plan_memory: bool = True,
-                  pass_context=None) -> Program:
-    """Assign buffers and build the step list for a graph after the pass pipeline."""
-    return Lowering(graph, name, use_gemm, plan_memory, pass_context).run()
+                  pass_context=None, symbols=None) -> Program:
+    """Assign buffers and build the step list for a graph after the pass pipeline.
+
+    ``symbols``: the order of the sizes table (a nested program takes its parent's)."""
+    return Lowering(graph, name, use_gemm, plan_memory, pass_context, symbols).run()

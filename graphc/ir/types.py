@@ -40,9 +40,19 @@ class Sym(str):
         return (Sym, (str(self),))
 
 
+def _valid_symbol(d: str) -> bool:
+    """A name like 'n', or a canonical product of names and an int ('64*batch', see
+    graphc/symbolic.py: what reshaping a symbolic dimension together with others gives)."""
+    if d.isidentifier():
+        return True
+    parts = d.split("*")
+    return len(parts) > 1 and all(p.isidentifier() for p in parts[1:]) and \
+        (parts[0].isidentifier() or (parts[0].isdigit() and int(parts[0]) > 1))
+
+
 def _dim(d):
     if isinstance(d, str):
-        if not d.isidentifier():
+        if not _valid_symbol(d):
             raise ValueError(f"a symbolic dimension must be a name like 'n', got {d!r}")
         return d if type(d) is Sym else Sym(d)
     return int(d)
@@ -84,7 +94,9 @@ class TensorType:
         return int(np.prod([SYMBOL_SIZE_HINT if isinstance(d, str) else d for d in self.shape], dtype=np.int64))
 
     def shape_for(self, binding: dict) -> tuple:
-        return tuple(binding[d] if isinstance(d, str) else d for d in self.shape)
+        from ..symbolic import evaluate
+
+        return tuple(evaluate(d, binding) if isinstance(d, str) else d for d in self.shape)
 
     def size_for(self, binding: dict) -> int:
         return int(np.prod(self.shape_for(binding), dtype=np.int64))

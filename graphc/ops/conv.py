@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from ..ir import TensorType
+from ..symbolic import dim_mul
 from ..tracing import bind
 from .common import promote, shape_of
 from .registry import defop
@@ -275,7 +276,8 @@ def conv2d(x, filters, strides=1, padding="SAME", dilations=1):
         return reshape(y, (xs[0], xs[1], xs[2], cout))
     p = extract_patches(x, (kh, kw), strides, padding, dilations)
     n, oh, ow = shape_of(p)[:3]
-    y = matmul(reshape(p, (n * oh * ow, kh * kw * cin)), reshape(filters, (kh * kw * cin, cout)))
+    # rows n*oh*ow: with a symbolic batch, a derived symbol such as 64*batch (graphc/symbolic.py)
+    y = matmul(reshape(p, (dim_mul(n, oh, ow), kh * kw * cin)), reshape(filters, (kh * kw * cin, cout)))
     return reshape(y, (n, oh, ow, cout))
 
 
@@ -292,7 +294,7 @@ def conv2d_transpose(x, filters, output_shape, strides=1, padding="SAME"):
 
     _, (x, filters) = promote(x, filters, float_only=True)
     xs, fs = shape_of(x), shape_of(filters)
-    output_shape = tuple(int(d) for d in output_shape)
+    output_shape = tuple(d if isinstance(d, str) else int(d) for d in output_shape)  # the batch may be a symbol
     if len(xs) != 4 or len(fs) != 4 or len(output_shape) != 4:
         raise ShapeError(f"conv2d_transpose needs NHWC x, (KH,KW,out,in) filters and a 4-element output_shape, "
                          f"got {tuple(xs)}, {tuple(fs)}, {output_shape}")

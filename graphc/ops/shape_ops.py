@@ -46,18 +46,27 @@ def _resolve_shape(shape, size):
 
 def _resolve_symbolic(shape, xs):
     """_resolve_shape when symbolic dimensions are involved (issue 13): sizes are
-    products of an int and symbols; -1 may stand for one symbol (times 1) or an int."""
+    products of an int and symbols; -1 stands for what is left, which may be a product
+    such as 64*batch (a derived symbol, graphc/symbolic.py)."""
+    from ..symbolic import factors, from_factors
+
     shape = tuple(d if isinstance(d, str) else _shape_entry(d) for d in shape)
     if shape.count(-1) > 1:
         raise ShapeError("can only specify one unknown dimension (-1)")
 
     def split(dims):
-        static = int(np.prod([d for d in dims if not isinstance(d, str) and d != -1], dtype=np.int64))
-        return static, sorted(str(d) for d in dims if isinstance(d, str))
+        static, syms = 1, []
+        for d in dims:
+            if d == -1 and not isinstance(d, str):
+                continue
+            k, ds = factors(d)
+            static *= k
+            syms += ds
+        return static, sorted(syms)
 
     x_static, x_syms = split(xs)
     n_static, n_syms = split(shape)
-    if -1 in shape:
+    if -1 in [d for d in shape if not isinstance(d, str)]:
         rest = list(x_syms)
         for d in n_syms:
             if d not in rest:
@@ -66,10 +75,7 @@ def _resolve_symbolic(shape, xs):
         if n_static == 0 or x_static % n_static:
             raise ShapeError(f"cannot reshape array of shape {tuple(xs)} into shape {shape}")
         q = x_static // n_static
-        if rest and (len(rest) > 1 or q != 1):
-            raise ShapeError(f"reshape of shape {tuple(xs)} into {shape}: the -1 would be "
-                             f"{' * '.join([str(q)] + rest)}, and a dimension is an int or one symbol")
-        shape = tuple((rest[0] if rest else q) if d == -1 else d for d in shape)
+        shape = tuple(from_factors(q, rest) if (not isinstance(d, str) and d == -1) else d for d in shape)
         n_static, n_syms = split(shape)
     if any(not isinstance(d, str) and d < 0 for d in shape) or (n_static, n_syms) != (x_static, x_syms):
         raise ShapeError(f"cannot reshape array of shape {tuple(xs)} into shape {shape}")
@@ -223,6 +229,10 @@ def _slice_infer(types, attrs):
     if not (len(starts) == len(steps) == len(shape) == t.ndim):
         raise ShapeError("slice rank mismatch")
     for d, s, st, n in zip(t.shape, starts, steps, shape):
+        if isinstance(d, str) or isinstance(n, str):  # a symbolic axis is only ever taken whole
+            if (s, st, n) != (0, 1, d):
+                raise ShapeError(f"slice of the symbolic axis {d!r} of {t.shape}: only the whole axis can be taken")
+            continue
         if n and not (0 <= s < d and 0 <= s + (n - 1) * st < d):
             raise ShapeError(f"slice out of bounds for shape {t.shape}")
     return TensorType(tuple(shape), t.dtype)
@@ -273,6 +283,9 @@ def _slice_grad_emit(kb, node, idx):
     inside = None
     src = []
     for i, s, st, n in zip(idx, node.attrs["starts"], node.attrs["steps"], node.attrs["shape"]):
+        if isinstance(n, str):  # a symbolic axis is taken whole (see _slice_infer)
+            src.append(i)
+            continue
         rel = kb.iadd(i, kb.index(-s))
         if st < 0:
             rel = kb.imul(rel, kb.index(-1))
@@ -287,7 +300,7 @@ def _slice_grad_emit(kb, node, idx):
         clamped = kb.select(ok, rel, kb.index(0)) if n else kb.index(0)
         src.append(clamped)
         inside = ok if inside is None else kb.logical("and", inside, ok)
-    value = kb.read(g, src) if g.type.size else kb.const(0, node.type.dtype)
+    value = kb.read(g, src) if 0 not in g.type.shape else kb.const(0, node.type.dtype)
     if inside is None:
         return value
     return kb.select(inside, value, kb.const(0, node.type.dtype))
@@ -374,6 +387,10 @@ def _concat_infer(types, attrs):
         if t.ndim != first.ndim or any(a != b for k, (a, b) in enumerate(zip(t.shape, first.shape)) if k != axis):
             raise ShapeError(f"all input array dimensions except for the concatenation axis must match exactly")
     shape = list(first.shape)
+    if any(isinstance(t.shape[axis], str) for t in types):
+        raise ShapeError(f"concatenate along axis {axis}, which has a symbolic size "
+                         f"({', '.join(str(t.shape[axis]) for t in types)}): sums of symbolic sizes are "
+                         f"not supported (compile with static shapes)")
     shape[axis] = int(np.sum([t.shape[axis] for t in types]))
     return TensorType(tuple(shape), first.dtype)
 
