@@ -35,7 +35,8 @@ def dropout(x, rate=None, training=True, seed=None, keep_prob=None, noise_shape=
     if training is False or rate == 0.0:
         return x
     dt = dtype_of(x)
-    shape = tuple(shape_of(x)) if noise_shape is None else tuple(int(d) for d in noise_shape)
+    shape = tuple(shape_of(x)) if noise_shape is None else \
+        tuple(d if isinstance(d, str) else int(d) for d in noise_shape)  # str: a symbolic size
     if len(shape) != len(shape_of(x)) or any(d not in (1, e) for d, e in zip(shape, shape_of(x))):
         raise ShapeError(f"dropout: noise_shape {shape} does not broadcast to x's shape {tuple(shape_of(x))}")
     keep = greater_equal(uniform(shape, dtype=dt, seed=seed), cast_to(rate, dt))

@@ -247,8 +247,8 @@ def _key(seed, stream: int) -> int:
 def _draw(shape, dtype, dist, seed):
     if isinstance(shape, (int, np.integer)):
         shape = (int(shape),)
-    shape = tuple(int(d) for d in shape)
-    if any(d < 0 for d in shape):
+    shape = tuple(d if isinstance(d, str) else int(d) for d in shape)  # str: a symbolic size (traced only)
+    if any(not isinstance(d, str) and d < 0 for d in shape):
         raise ShapeError(f"negative dimension in shape {shape}")
     dtype = dtypes.canonical(dtype)
     var = counter_variable()
