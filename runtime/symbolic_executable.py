@@ -15,6 +15,7 @@ import threading
 import numpy as np
 
 from ..errors import GraphcError
+from ..symbolic import complete_binding, is_derived
 from .buffers import aligned_empty
 from .executable import _DTYPES, Executable, RuntimeFailure, address
 from .host_calls import raise_for
@@ -38,6 +39,7 @@ class SymbolicExecutable(Executable):
     def __init__(self, program, fn_addr: int, keepalive=None, table=None):
         super().__init__(program, fn_addr, keepalive, table)
         self.symbols = list(program.symbols)
+        self._derived = any(is_derived(s) for s in self.symbols)
         n = len(self.inputs) + len(self.outputs) + len(self.variables) + 3
         self._args_type = ctypes.c_void_p * n
         self._bindings: collections.OrderedDict = collections.OrderedDict()
@@ -71,7 +73,7 @@ class SymbolicExecutable(Executable):
                 elif d != n:
                     raise TypeError(f"input {k}: expected {dtype}[{', '.join(map(str, spec))}], "
                                     f"got {a.dtype.name}{list(a.shape)} (axis {axis} must be {d})")
-        return binding
+        return complete_binding(binding, self.symbols)  # and the derived symbols (64*batch)
 
     def _state(self, binding):
         """Per-size state: workspace, offsets table, sizes, workspace bytes; plus, for the
@@ -130,6 +132,8 @@ class SymbolicExecutable(Executable):
             arrays = [a if a.flags.c_contiguous else np.array(a, order="C") for a in arrays]
         else:
             binding = dict(zip(self.symbols, values))
+            if self._derived:  # products such as 64*batch: computed from the bound symbols
+                complete_binding(binding, self.symbols)
         with self._bindings_lock:
             st = self._state(binding)
         if not self._lock.acquire(blocking=False):
