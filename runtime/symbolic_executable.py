@@ -40,7 +40,7 @@ class SymbolicExecutable(Executable):
         super().__init__(program, fn_addr, keepalive, table)
         self.symbols = list(program.symbols)
         self._derived = any(is_derived(s) for s in self.symbols)
-        n = len(self.inputs) + len(self.outputs) + len(self.variables) + 3
+        n = self._abi_args = len(self.inputs) + len(self.outputs) + len(self.variables) + 3
         self._args_type = ctypes.c_void_p * n
         self._bindings: collections.OrderedDict = collections.OrderedDict()
         self._bindings_lock = threading.Lock()
@@ -90,8 +90,9 @@ class SymbolicExecutable(Executable):
             workspace = aligned_empty(max(size, 64), "uint8", "the workspace")
             out_shapes = [tuple(binding[d] if isinstance(d, str) else d for d in shape) for shape, _ in self.outputs]
             args = self._args_type()
-            n = len(args)
+            n = self._abi_args  # a subclass's array may carry more slots after these
             args[n - 3], args[n - 2], args[n - 1] = address(workspace), address(table), address(sizes)
+            self._fill_extra_args(args)
             st = _SizeState(workspace, table, sizes, size, out_shapes, args)
             self._bindings[key] = st
             while len(self._bindings) > KEEP_BINDINGS:
@@ -99,6 +100,10 @@ class SymbolicExecutable(Executable):
         else:
             self._bindings.move_to_end(key)
         return st
+
+    def _fill_extra_args(self, args) -> None:
+        """Slots after the ABI's arguments in a per-size argument array (none here; the
+        profiled entry passes its record buffer there)."""
 
     def _fast_key(self, arrays):
         """The symbols' values when every input already is what native code needs (a

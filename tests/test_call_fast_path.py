@@ -71,3 +71,20 @@ def test_symbolic_fast_path_sizes_outputs_and_strides():
     wide = np.arange(6 * 8, dtype=np.float32).reshape(6, 8)
     np.testing.assert_array_equal(f(wide[:, ::2]), wide[:, ::2] * 2 + 1)  # not C-contiguous: copied
     assert f.trace_count == 1
+
+
+def test_explain_of_a_symbolic_function():
+    """The profiled entry of a symbolic-batch program passes its record buffer after the
+    per-size arguments (it once got the sizes' slots wrong and crashed)."""
+    import numpy as np
+
+    import graphc as gc
+
+    w = gc.Variable(np.full((6, 3), 0.5, np.float32))
+    f = gc.compile(lambda x: gc.tanh(x @ w).sum(axis=1), dynamic="batch")
+    for n in (4, 9):
+        x = np.linspace(-1, 1, n * 6, dtype=np.float32).reshape(n, 6)
+        rows = f.explain(x, format="json")
+        assert "steps" in rows
+        np.testing.assert_allclose(f(x), np.tanh(x @ np.full((6, 3), 0.5, np.float32)).sum(axis=1), rtol=1e-5)
+    assert f.trace_count == 1

@@ -206,6 +206,9 @@ def build(program, capacity: int | None = None):
                 self._args[n] = records
             self._serial = threading.Lock()
 
+        def _fill_extra_args(self, args):
+            args[len(args) - 1] = self.records.ctypes.data  # the per-size arrays of a symbolic program
+
         def run(self, arrays):
             """(outputs, ProfiledRun) of one call."""
             with self._serial:
