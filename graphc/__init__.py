@@ -44,6 +44,9 @@ from .ops.math_extra import (arccos, arccosh, arcsin, arcsinh, arctan, arctan2, 
                               sin, sinh, tan, trunc)
 from .ops.array_extra import (all, any, cumprod, cumsum, diag, einsum, eye, flip, linspace,  # noqa: E402
                               logsumexp, meshgrid, pad, repeat, roll, std, tile, tri, tril, triu, var)
+from .ops.indexing_extra import (at, dynamic_slice, dynamic_update_slice, gather_nd, scatter_add,  # noqa: E402
+                                 take, take_along_axis)
+from .ops.sort_extra import argsort, sort, top_k  # noqa: E402
 from . import nn  # noqa: E402
 from . import optim, init  # noqa: E402
 from .saver import Saver  # noqa: E402

@@ -111,6 +111,7 @@ _RULES = {
     "reduce_sum": _reduce, "reduce_max": _reduce, "reduce_min": _reduce, "reduce_prod": _reduce,
     "argmax": _reduce, "argmin": _reduce, "matmul": _matmul, "reshape": _reshape, "transpose": _transpose,
     "broadcast_to": _broadcast_to, "slice": _slice, "slice_grad": _slice_grad, "concatenate": _concatenate,
+    "materialize": lambda node, ins, batched, B: bind("materialize", ins),  # an identity
 }
 _FIRST_ONLY = {"reshape", "transpose", "broadcast_to", "slice", "slice_grad"}
 # elementwise-kind ops whose attributes describe a shape (sources): never batched

@@ -20,3 +20,4 @@ example("bitwise_or", lambda a, b: a | b, i32(64), i32(64))
 example("bitwise_xor", lambda a, b: a ^ b, i32(64), i32(64))
 example("left_shift", lambda a, b: a << b, i32(64), i32(64, lo=0, hi=31))
 example("right_shift", lambda a, b: a >> b, i32(64), i32(64, lo=0, hi=31))
+example("materialize", gc.sort, f32(3, 8))  # the sorting network's stage boundaries

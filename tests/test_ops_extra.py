@@ -184,6 +184,7 @@ GRAD_CASES = [add_case(name, fn, _POS if name in ("arccosh", "log2", "log10") el
                                ("arctanh", gc.arctanh), ("exp2", gc.exp2), ("log2", gc.log2),
                                ("log10", gc.log10), ("erf", gc.erf)]]
 GRAD_CASES.append(add_case("arctan2", gc.arctan2, _X, _POS[0], argnums=(0, 1)))
+GRAD_CASES.append(add_case("materialize", lambda v: gc.sort(v) * np.arange(4.0), _X))  # sort's stage boundary
 for _op in ("floor", "ceil", "trunc", "rint"):
     exempt(_op, "piecewise constant: zero gradient (None), as numpy/JAX define it")
 for _op in ("floor_divide", "remainder", "fmod", "bitwise_and", "bitwise_or", "bitwise_xor", "left_shift",
@@ -331,3 +332,122 @@ def test_composite_gradients_match_finite_differences():
         analytic = gc.grad(objective)(x)
         np.testing.assert_allclose(analytic, numeric_gradient(objective, (x,), 0, 1e-6), rtol=1e-6, atol=1e-8,
                                    err_msg=name)
+
+
+# -- indexing, gathers, scatters, .at[] (graphc/ops/indexing_extra.py) ---------------------------------
+
+XI = np.arange(24.0).reshape(4, 6)
+IDX = np.array([3, -1, 0, 3])
+
+
+def test_static_advanced_indexing_is_numpys():
+    keys = [[0, 2], (slice(None), [1, 4]), np.array([True, False, True, False]), ([1, 3], [2, 5]),
+            (np.array([[0], [2]]), np.array([1, 3, 5])), (slice(1, 3), [0, -1]), ([-1, 0],)]
+    f = gc.compile(lambda x: tuple(x[k] for k in keys))
+    for got, k in zip(f(XI), keys):
+        np.testing.assert_array_equal(got, XI[k])
+    with pytest.raises(gc.IndexingError, match="out of bounds"):
+        gc.compile(lambda x: x[[0, 9]])(XI)
+
+
+def test_traced_index_arrays_gather_and_wrap_negatives():
+    f = gc.compile(lambda x, i: (x[i], x[:, i], gc.take(x, i), gc.take(x, i, axis=1), gc.take(x, [1, 5], axis=1)))
+    expect = (XI[IDX], XI[:, IDX], np.take(XI, IDX), np.take(XI, IDX, axis=1), np.take(XI, [1, 5], axis=1))
+    for got, want in zip(f(XI, IDX), expect):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(gc.IndexingError, match="data-dependent"):
+        gc.compile(lambda x: x[x[:, 0] > 5])(XI)
+    with pytest.raises(gc.IndexingError, match="only non-':' entry"):
+        gc.compile(lambda x, i: x[i, 1:3])(XI, IDX)
+
+
+def test_take_along_axis_and_gather_nd():
+    order = np.argsort(-XI, axis=1)[:, :2]
+    col = (IDX.reshape(4, 1) % 6)
+    f = gc.compile(lambda x, o, c: (gc.take_along_axis(x, o, 1), gc.take_along_axis(x, c, 1),
+                                    gc.take_along_axis(x, np.array([[2, 0, 1, 3, 0, 1]]), 0),
+                                    gc.gather_nd(x, np.array([[1, 2], [3, 5]])), gc.gather_nd(x, np.array([[2], [0]]))))
+    expect = (np.take_along_axis(XI, order, 1), np.take_along_axis(XI, col, 1),
+              np.take_along_axis(XI, np.array([[2, 0, 1, 3, 0, 1]]), 0), XI[[1, 3], [2, 5]], XI[[2, 0]])
+    for got, want in zip(f(XI, order, col), expect):
+        np.testing.assert_array_equal(got, want)
+
+
+def _np_dynamic_update(x, u, starts):
+    y = x.copy()
+    s = [min(max(a, 0), n - k) for a, n, k in zip(starts, x.shape, u.shape)]
+    y[s[0]:s[0] + u.shape[0], s[1]:s[1] + u.shape[1]] = u
+    return y
+
+
+@pytest.mark.parametrize("r,c", [(0, 0), (1, 3), (3, 10), (-2, 2)])
+def test_dynamic_slice_and_update_clamp_their_start(r, c):
+    u = np.arange(4.0).reshape(2, 2) + 100
+    f = gc.compile(lambda x, s: (gc.dynamic_slice(x, (s[0], s[1]), (2, 3)), gc.dynamic_update_slice(x, u, (s[0], s[1]))))
+    sl, up = f(XI, np.array([r, c]))
+    rr, cc = min(max(r, 0), 2), min(max(c, 0), 3)
+    np.testing.assert_array_equal(sl, XI[rr:rr + 2, cc:cc + 3])
+    np.testing.assert_array_equal(up, _np_dynamic_update(XI, u, (r, c)))
+
+
+def test_at_updates_match_numpy():
+    ones = np.ones((4, 6))
+    f = gc.compile(lambda x, i: (x.at[1, 2:4].set(-1.0), x.at[[0, 0, 2]].add(1.0), x.at[i].add(ones),
+                                 x.at[i].set(np.full((4, 6), 7.0)), x.at[:, 1].max(10.0), x.at[0].multiply(2.0),
+                                 x.at[2:].min(5.0), gc.scatter_add(x, i, ones), gc.scatter_add(x, i[:2], ones[:, :2], 1),
+                                 x.at[[1, 2]].get()))
+    e = [XI.copy() for _ in range(9)]
+    e[0][1, 2:4] = -1
+    np.add.at(e[1], [0, 0, 2], 1.0)
+    np.add.at(e[2], IDX, ones)
+    e[3][IDX] = 7.0
+    e[4][:, 1] = np.maximum(e[4][:, 1], 10)
+    e[5][0] *= 2
+    e[6][2:] = np.minimum(e[6][2:], 5)
+    np.add.at(e[7], IDX, ones)
+    np.add.at(e[8], (slice(None), IDX[:2]), ones[:, :2])
+    for got, want in zip(f(XI, IDX), e + [XI[[1, 2]]]):
+        np.testing.assert_array_equal(got, want)
+    # eager (numpy in): the same functions
+    np.testing.assert_array_equal(gc.at(XI)[1, 2:4].set(-1.0), e[0])
+    with pytest.raises(gc.IndexingError, match="repeated indices"):
+        gc.compile(lambda x: x.at[[0, 0]].max(1.0))(XI)
+
+
+def test_indexing_gradients():
+    x = RNG.standard_normal((4, 6))
+    g = gc.grad(lambda v: (v[np.array([0, 0, 3])] * 2).sum() + gc.take_along_axis(v, np.zeros((4, 1), int), 1).sum()
+                + (v.at[1, 2:4].set(0.0) * 3).sum())(x)
+    expect = np.full((4, 6), 3.0)
+    expect[1, 2:4] = 0
+    expect[0] += 4
+    expect[3] += 2
+    expect[:, 0] += 1
+    np.testing.assert_allclose(g, expect)
+
+
+# -- sort / argsort / top_k (graphc/ops/sort_extra.py) --------------------------------------------------
+
+@settings(max_examples=8, deadline=None)   # (each example compiles a sorting network: ~1 s)
+@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=2, max_side=9),
+                  elements=st.sampled_from([-2.0, -1.0, 0.0, 0.5, 1.0, 3.0, np.nan, np.inf, -np.inf])),
+       st.sampled_from([-1, 0, None]))
+def test_sort_and_argsort_match_numpys_stable_sort(x, axis):
+    s, a = gc.compile(lambda v: (gc.sort(v, axis), gc.argsort(v, axis)))(x)
+    np.testing.assert_array_equal(s, np.sort(x, axis))
+    np.testing.assert_array_equal(a, np.argsort(x, axis, kind="stable"))
+
+
+def test_top_k_and_integer_sort_and_gradient():
+    x = RNG.integers(-5, 5, (3, 11)).astype(np.float32)
+    v, i = gc.compile(lambda t: gc.top_k(t, 4))(x)
+    ref = np.argsort(-x, axis=-1, kind="stable")[:, :4]
+    np.testing.assert_array_equal(i, ref)
+    np.testing.assert_array_equal(v, np.take_along_axis(x, ref, -1))
+    ints = RNG.integers(-100, 100, (4, 13)).astype(np.int32)
+    np.testing.assert_array_equal(gc.compile(gc.sort)(ints), np.sort(ints))
+    y = RNG.standard_normal((3, 5))
+    g = gc.grad(lambda t: (gc.sort(t) * np.arange(5.0)).sum())(y)
+    np.testing.assert_array_equal(g, np.argsort(np.argsort(y, -1), -1).astype(float))
+    with pytest.raises(gc.ShapeError, match="k=12"):
+        gc.compile(lambda t: gc.top_k(t, 12))(x)

@@ -8,3 +8,5 @@ from . import symbolic_size  # noqa: F401,E402  (issue 13: run-time sizes of sym
 from . import host_call  # noqa: F401,E402  (issue 12: compiled steps calling back into Python, e.g. MPI)
 from . import math_extra  # noqa: F401,E402  (issue 15: trig, hyperbolic, rounding, integer ops)
 from . import array_extra  # noqa: F401,E402  (issue 15: var/std/cumsum/pad/einsum/... composites)
+from . import indexing_extra  # noqa: F401,E402  (issue 15: advanced indexing, .at[], gathers/scatters)
+from . import sort_extra  # noqa: F401,E402  (issue 15: sort/argsort/top_k as a bitonic network)

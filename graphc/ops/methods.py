@@ -20,8 +20,9 @@ _OPERATORS = {
     "__lt__": ew.less, "__le__": ew.less_equal, "__gt__": ew.greater, "__ge__": ew.greater_equal,
     "__eq__": ew.equal, "__ne__": ew.not_equal,
     "__neg__": ew.negative, "__abs__": ew.absolute,
-    "__getitem__": shape_ops.getitem,
 }
+# __getitem__ (basic and advanced indexing) and .at[...] are attached in
+# graphc/ops/indexing_extra.py
 
 
 
