@@ -285,8 +285,9 @@ class CPUTarget(Target):
             return ir.Constant(I64, int(d))
 
         def pointer(buf):
-            if buf.base is not None:
-                return b.gep(pointer(buf.base), [ir.Constant(I64, buf.offset)])
+            if buf.base is not None:  # a symbolic offset (symbolic_sizes.TupleOffset) is computed here
+                off = buf.offset.emit(b, dim) if hasattr(buf.offset, "emit") else ir.Constant(I64, buf.offset)
+                return b.gep(pointer(buf.base), [off])
             if buf.kind == "input":
                 return b.load(b.gep(args, [ir.Constant(I64, buf.slot)]))
             if buf.kind == "output":
@@ -312,10 +313,14 @@ class CPUTarget(Target):
             if self.step_marker is not None:  # profiling entries only (codegen/profiled_entry.py)
                 self.step_marker(b, module, program, index)
             if isinstance(step, CustomStep):
-                if symbolic:
-                    raise CompileError(f"{step.node.op} with symbolic dimensions is not supported yet "
-                                       f"(compile with static shapes)")
-                get_op(step.node.op).kernel.emit(self, module, b, step, pointer)
+                custom = get_op(step.node.op).kernel
+                if symbolic:  # a kernel supporting symbols takes them (dim, offsets and sizes tables)
+                    if not getattr(custom, "symbolic", False):
+                        raise CompileError(f"{step.node.op} with symbolic dimensions is not supported yet "
+                                           f"(compile with static shapes)")
+                    custom.emit(self, module, b, step, pointer, symbolic=(dim, offsets, sizes_raw))
+                    continue
+                custom.emit(self, module, b, step, pointer)
                 continue
             if isinstance(step, GemmStep):
                 epi_ctx = pointer_array(step.epilogue.buffers()) if step.epilogue is not None else ir.Constant(I8P, None)
@@ -395,12 +400,25 @@ class CPUTarget(Target):
             return (1, rows) if trans else (cols, 1)
 
         if program.symbols:
-            if batch_shape or a_node.type.ndim != 2 or b_node.type.ndim != 2:
+            # (batch..., M, K) @ (K, N) with a row-major A is one GEMM of batch*M rows
+            fold = batch_shape and b_node.type.ndim == 2 and not step.a_trans and a_node.type.shape[:-2] == batch_shape
+            if (batch_shape and not fold) or a_node.type.ndim < 2 or b_node.type.ndim != 2:
                 raise CompileError(f"batched matmul with symbolic dimensions is not supported yet "
                                    f"({a_node.type} @ {b_node.type})")
+            if fold:
+                from ..symbolic import dim_mul
+
+                M, batch_shape = dim_mul(*batch_shape, M), ()
             sizes = b.bitcast(b.load(b.gep(outer, [ir.Constant(I64, 2)])), I64.as_pointer())
             sym = {name: b.load(b.gep(sizes, [ir.Constant(I64, k)]), name=f"sym_{name}")
                    for k, name in enumerate(program.symbols)}
+            if isinstance(M, str) and M not in sym:  # a product of symbols not in the table
+                from ..symbolic import factors
+
+                k_, names = factors(M)
+                sym[M] = ir.Constant(I64, k_)
+                for name in names:
+                    sym[M] = b.mul(sym[M], sym[name])
         a_rs, a_cs = strides(step.a_trans, M, K)
         b_rs, b_cs = strides(step.b_trans, K, N)
         static = not program.symbols

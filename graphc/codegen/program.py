@@ -33,7 +33,9 @@ class Buffer:
     value: object = None  # ndarray for constants
     vid: int = -1         # workspace value id (before offsets are assigned)
     base: "Buffer | None" = None  # a view: ``offset`` bytes into ``base`` (a part of a tuple)
-    offset: int = 0
+    offset: int = 0               # or a symbolic_sizes.TupleOffset (parts with symbolic sizes)
+    type: object = None           # nbytes None: what gives the size for a binding (nbytes_for), when
+    #                               shape and dtype do not (a tuple, a scan's scratch)
 
     def key(self):
         if self.base is not None:
@@ -148,7 +150,9 @@ def gemm_chunks() -> int:
 class Lowering:
     def __init__(self, graph, name, use_gemm=True, plan_memory=True, pass_context=None, symbols=None):
         self.graph = graph
-        self.symbols = symbols  # the sizes table's order (a nested program shares its parent's)
+        # the sizes table's order (a nested program shares its parent's)
+        self.symbols = symbols if symbols is not None else program_symbols(graph)
+        self.nested: list = []  # plans of steps whose nested program has a symbolic workspace layout
         self.pass_context = pass_context
         self.name = name
         self.use_gemm = use_gemm
@@ -164,7 +168,13 @@ class Lowering:
     # -- buffers -----------------------------------------------------------------------------
     def new_workspace(self, node_type, nbytes=None) -> Buffer:
         nbytes = _nbytes(node_type) if nbytes is None else nbytes
-        b = Buffer("workspace", -1, node_type.shape, node_type.dtype, nbytes, vid=len(self.workspace_values))
+        sized = None
+        if nbytes is None and not hasattr(node_type, "shape_for"):
+            sized = node_type  # a tuple with symbolic parts
+        elif nbytes is not None and not isinstance(nbytes, int):
+            sized, nbytes = nbytes, None  # an object giving the bytes for a binding (nbytes_for)
+        b = Buffer("workspace", -1, node_type.shape, node_type.dtype, nbytes, vid=len(self.workspace_values),
+                   type=sized)
         self.workspace_values.append(b)
         return b
 
@@ -180,8 +190,15 @@ class Lowering:
             b = base  # same memory; readers index it with their own (reshaped) shape
         elif node.op == "tuple_get":
             base = self.buffer_of(node.inputs[0])
+            tt = node.inputs[0].type
+            if tt.is_static:
+                offset = tt.offsets[node.attrs["index"]]
+            else:
+                from .symbolic_sizes import TupleOffset
+
+                offset = TupleOffset(tt, node.attrs["index"])
             b = Buffer(base.kind, base.slot, node.type.shape, node.type.dtype, _nbytes(node.type),
-                       base=base, offset=node.inputs[0].type.offsets[node.attrs["index"]])
+                       base=base, offset=offset)
         else:
             raise AssertionError(f"no buffer for %{node.id} ({node.op})")
         self.buffers[node.id] = b
@@ -251,7 +268,7 @@ class Lowering:
             index.add(len(steps) - 1)
 
         steps = [s for s in steps if all(isinstance(d, str) or d > 0 for d in s.shape)]
-        symbols = self.symbols if self.symbols is not None else program_symbols(g)
+        symbols = self.symbols
         layout = self.assign_offsets(steps)
         if symbols:
             return Program(self.name, steps, inputs, outputs, variables, -1, -1, symbols=symbols, layout=layout)
@@ -327,7 +344,14 @@ class Lowering:
 
     def custom_step(self, grp, custom, index) -> CustomStep:
         node = grp.root
+        if self.symbols and not getattr(custom, "symbolic", False):
+            from ..errors import CompileError
+
+            raise CompileError(f"{node.op} with symbolic dimensions is not supported yet (compile with static "
+                               f"shapes)\n  at {node.loc}")
         plan = custom.plan(node, self)
+        if plan.get("nested_layout") is not None:  # its offsets go in this program's table (assign_offsets)
+            self.nested.append(plan)
         dest = self.new_workspace(node.type)
         self.buffers[node.id] = dest
         from ..ir import TensorType
@@ -396,7 +420,12 @@ class Lowering:
                         root = alias_to[root]
                     last[root] = max(last[root], last[s.dest.vid])
         layout = WorkspaceLayout(list(self.workspace_values), first, last, alias_to, self.plan_memory)
-        if all(b.nbytes is not None for b in self.workspace_values):
+        base = len(self.workspace_values)
+        for plan in self.nested:  # nested programs' offsets follow this program's in the table
+            plan["table_base"] = base
+            layout.nested.append((base, plan["nested_layout"]))
+            base += plan["nested_layout"].table_len
+        if all(b.nbytes is not None for b in self.workspace_values) and not layout.nested:
             offsets, layout.static_size = layout.place({})
             for b in self.workspace_values:
                 b.slot = offsets[b.vid]
@@ -474,16 +503,35 @@ class WorkspaceLayout:
         self.values, self.first, self.last = values, first, last
         self.alias_to, self.plan_memory = alias_to, plan_memory
         self.static_size = -1
+        # (index in the offsets table, WorkspaceLayout) of nested programs (a symbolic
+        # scan body): their offsets for a binding are placed after this program's
+        self.nested: list = []
+
+    @property
+    def table_len(self) -> int:
+        """Entries of the offsets table: one per value, then the nested programs'."""
+        return len(self.values) + sum(lay.table_len for _, lay in self.nested)
 
     def nbytes(self, b, binding) -> int:
         if b.nbytes is not None:
             return b.nbytes
+        if b.type is not None:
+            return b.type.nbytes_for(binding)
         from ..ir import TensorType
 
         return TensorType(b.shape, b.dtype).nbytes_for(binding)
 
     def place(self, binding: dict):
-        """(offset per value id, total bytes)."""
+        """(offset per value id, total bytes); with nested programs, their offsets too
+        (keys from their table positions on, see ``table_len``)."""
+        offsets, size = self._place(binding)
+        for base, lay in self.nested:
+            sub, _ = lay.place(binding)
+            for k, off in sub.items():
+                offsets[base + k] = off
+        return offsets, size
+
+    def _place(self, binding: dict):
         offsets = {}
         if not self.plan_memory:
             off = 0

@@ -143,5 +143,18 @@ class TupleType:
         last = self.types[-1]
         return self.offsets[-1] + (max(last.nbytes, 1) + 63) // 64 * 64
 
+    def offsets_for(self, binding: dict) -> tuple:
+        """``offsets`` for a binding of the symbols (parts with symbolic dimensions)."""
+        out, off = [], 0
+        for t in self.types:
+            out.append(off)
+            off += (max(t.nbytes_for(binding), 1) + 63) // 64 * 64
+        return tuple(out)
+
+    def nbytes_for(self, binding: dict) -> int:
+        if not self.types:
+            return 0
+        return self.offsets_for(binding)[-1] + (max(self.types[-1].nbytes_for(binding), 1) + 63) // 64 * 64
+
     def __str__(self):
         return "(" + ", ".join(str(t) for t in self.types) + ")"

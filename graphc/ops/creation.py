@@ -45,7 +45,7 @@ defop("iota", "elementwise", _iota_infer, _iota_impl, emit=_iota_emit, vjp=lambd
 def _shape_tuple(shape):
     if isinstance(shape, (int, np.integer)):
         return (int(shape),)
-    return tuple(int(d) for d in shape)
+    return tuple(d if isinstance(d, str) else int(d) for d in shape)  # str: a symbolic size (traced only)
 
 
 def full(shape, fill_value, dtype=None):

@@ -70,7 +70,15 @@ def _matmul_vjp(g, ins, out, attrs):
         return transpose(x, tuple(range(nd - 2)) + (nd - 1, nd - 2))
 
     ga = sum_to_shape(matmul(g, t(b)), shape_of(a))
-    gb = sum_to_shape(matmul(t(a), g), shape_of(b))
+    sa, sb = shape_of(a), shape_of(b)
+    if len(sb) == 2 and len(sa) > 2 and any(isinstance(d, str) for d in sa[:-2]):
+        # a symbolic batch of rows times one matrix: contract over all rows at once (one
+        # GEMM with K = batch*M, a derived symbol) instead of a batched GEMM and a sum
+        from .shape_ops import reshape
+
+        gb = matmul(t(reshape(a, (-1, sa[-1]))), reshape(g, (-1, shape_of(g)[-1])))
+    else:
+        gb = sum_to_shape(matmul(t(a), g), sb)
     return [ga, gb]
 
 
