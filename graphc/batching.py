@@ -10,7 +10,9 @@ as its leading axis, and each rule says how the op applies to it:
 - reductions and argmax/argmin: the reduced axes shift by one.
 - matmul (the op is >= 2-D): the batch is one more broadcast batch axis.
 - reshape, transpose, broadcast_to, slice, slice_grad, concatenate: their shape/axis
-  attributes gain the batch axis.
+  attributes gain the batch axis; gather (indexing, take, embedding lookups): one axis
+  further in, or the batch of indices moved to the front, or (both batched) one gather
+  from the batch-flattened params.
 
 A node none of whose inputs is batched is re-emitted as it is (constants, weights the
 function closes over, their products). An op without a rule raises a TraceError naming
@@ -107,11 +109,46 @@ def _concatenate(node, ins, batched, B):
     return bind("concatenate", xs, axis=node.attrs["axis"] + 1)
 
 
+def _gather(node, ins, batched, B):
+    """params batched: gather one axis further in; indices batched: the batch axis lands
+    at ``axis`` and moves to the front; both: each example gathers from its own params,
+    as one gather from the batch-flattened params with offsets b * n."""
+    from .ops.common import cast_to
+    from .ops.elementwise import add, maximum, minimum
+    from .ops.shape_ops import reshape
+
+    (params, idx), (bp, bi) = ins, batched
+    axis = node.attrs["axis"]
+    if bp and not bi:
+        return bind("gather", [params, idx], axis=axis + 1)
+    if bi and not bp:
+        out = bind("gather", [params, idx], axis=axis)
+        return _move_axis(out, axis, 0) if axis else out
+    if axis != 0:
+        params = _move_axis(params, axis + 1, 1)
+    n = params.shape[1]
+    flat = reshape(params, (B * n,) + tuple(params.shape[2:]))
+    dt = idx.dtype.name
+    clamped = minimum(maximum(idx, cast_to(0, dt)), cast_to(n - 1, dt))  # per example, as gather clamps
+    offsets = np.arange(B, dtype=dt).reshape((B,) + (1,) * (len(idx.shape) - 1)) * n
+    out = bind("gather", [flat, add(clamped, offsets)], axis=0)   # (B, *idx_example, *rest)
+    if axis != 0:
+        ni = len(idx.shape) - 1
+        rest = tuple(range(1 + ni, len(out.shape)))
+        lead = rest[:axis]
+        perm = (0,) + lead + tuple(range(1, 1 + ni)) + rest[axis:]
+        from .ops.shape_ops import transpose
+
+        out = transpose(out, perm)
+    return out
+
+
 _RULES = {
     "reduce_sum": _reduce, "reduce_max": _reduce, "reduce_min": _reduce, "reduce_prod": _reduce,
     "argmax": _reduce, "argmin": _reduce, "matmul": _matmul, "reshape": _reshape, "transpose": _transpose,
     "broadcast_to": _broadcast_to, "slice": _slice, "slice_grad": _slice_grad, "concatenate": _concatenate,
     "materialize": lambda node, ins, batched, B: bind("materialize", ins),  # an identity
+    "gather": _gather,
 }
 _FIRST_ONLY = {"reshape", "transpose", "broadcast_to", "slice", "slice_grad"}
 # elementwise-kind ops whose attributes describe a shape (sources): never batched

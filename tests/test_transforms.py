@@ -275,3 +275,27 @@ GRAD_CASES = [add_case("remat_barrier",
 @pytest.mark.parametrize("case", GRAD_CASES, ids=str)
 def test_transform_op_gradients(case):
     check_case(case)
+
+
+@pytest.mark.parametrize("axes", [(0, 0), (0, None), (None, 0)])
+def test_vmap_of_gathers(axes):
+    """Indexing by an array is a gather: params batched, indices batched, or both."""
+    P = RNG.standard_normal((5, 7, 3))
+    I = RNG.integers(-2, 9, (5, 4))   # negatives wrap, out-of-range clamp (per example)
+    J = RNG.integers(0, 3, (5, 2))
+    p_in, i_in, j_in = (P if axes[0] == 0 else P[0]), (I if axes[1] == 0 else I[0]), (J if axes[1] == 0 else J[0])
+    rows, cols = gc.vmap(lambda p, i, j: (p[i], p[:, j]), in_axes=axes + (axes[1],))(p_in, i_in, j_in)
+    for b in range(5):
+        p = P[b] if axes[0] == 0 else P[0]
+        i = I[b] if axes[1] == 0 else I[0]
+        j = J[b] if axes[1] == 0 else J[0]
+        np.testing.assert_array_equal(rows[b], p[np.clip(np.where(i < 0, i + 7, i), 0, 6)])
+        np.testing.assert_array_equal(cols[b], p[:, j])
+
+
+def test_vmap_of_sort_and_new_elementwise_ops():
+    x = RNG.standard_normal((4, 6))
+    out = gc.vmap(lambda v: (gc.sort(v), gc.sin(v) + gc.arctan2(v, 1.0), gc.pad(v, 1)))(x)
+    np.testing.assert_array_equal(out[0], np.sort(x, -1))
+    np.testing.assert_allclose(out[1], np.sin(x) + np.arctan2(x, 1.0), rtol=1e-14)
+    np.testing.assert_array_equal(out[2], np.pad(x, ((0, 0), (1, 1))))
