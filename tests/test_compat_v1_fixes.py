@@ -360,13 +360,46 @@ def test_while_loop_single_variable_and_python_values():
     assert (k, s) == (4, 6.0)
 
 
-def test_while_loop_gradient_without_maximum_iterations_says_what_to_do():
+def test_while_loop_gradient_without_maximum_iterations():
+    """No maximum_iterations: x <- 0.9 x + w until sum(x) <= 1, for 0, 40 and 346
+    iterations (the count depends on the fed x, as numpy float32 counts them);
+    tf.gradients w.r.t. the placeholder and a variable the body reads match float64
+    central differences of the recurrence run that many times (float32 run: rtol 1e-3),
+    and minimize() trains w through the loop."""
     x = tf.placeholder(tf.float32, (2,))
-    y = tf.while_loop(lambda v: tf.reduce_sum(v) < 10.0, lambda v: v * 2.0, [x])
-    with pytest.raises(Exception, match="max_iterations"):
-        g = tf.gradients(tf.reduce_sum(y), [x])
-        with tf.Session() as sess:
-            sess.run(g, {x: [1.0, 1.0]})
+    w = tf.Variable(0.01, name="w")
+    y, n = tf.while_loop(lambda v, i: tf.reduce_sum(v) > 1.0, lambda v, i: (v * 0.9 + w, i + 1), [x, 0])
+    loss = tf.reduce_sum(y * y)
+    gx, gw = tf.gradients(loss, [x, w])
+    train = tf.train.GradientDescentOptimizer(0.1).minimize(loss, var_list=[w])
+
+    def count32(v):
+        v, k = np.float32(v), 0
+        while v.sum() > 1.0:
+            v, k = v * np.float32(0.9) + np.float32(0.01), k + 1
+        return k
+
+    def ref(v, wv, k):
+        for _ in range(k):
+            v = v * 0.9 + wv
+        return (v * v).sum()
+
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        for start, count in (([0.3, 0.2], 0), ([30.0, 20.0], 40), ([3e15, 2e15], 346)):
+            start = np.array(start)
+            got_n, got_gx, got_gw = sess.run([n, gx, gw], {x: start})
+            assert got_n == count == count32(start)
+            eps = 1e-6 * start.max()
+            fdx = [(ref(start + eps * e, 0.01, count) - ref(start - eps * e, 0.01, count)) / (2 * eps)
+                   for e in np.eye(2)]
+            fdw = (ref(start, 0.01 + 1e-7, count) - ref(start, 0.01 - 1e-7, count)) / 2e-7
+            np.testing.assert_allclose(got_gx, fdx, rtol=1e-3, atol=1e-20)
+            np.testing.assert_allclose(got_gw, fdw, rtol=1e-3)
+        before = sess.run(loss, {x: [30.0, 20.0]})
+        for _ in range(3):
+            sess.run(train, {x: [30.0, 20.0]})
+        assert sess.run(loss, {x: [30.0, 20.0]}) < before
 
 
 # -- optimizer slots in checkpoints ---------------------------------------------------------------------

@@ -26,6 +26,13 @@ def _while_fn(x, w):
     return v
 
 
+def _while_unbounded_fn(x, w):
+    """The same loop without max_iterations: its gradient recomputes the iterations."""
+    _, v = gc.while_loop(lambda c: (c[0] < 6) & (gc.abs(c[1]).sum() > 1.5),
+                         lambda c: (c[0] + 1, gc.tanh(c[1] * w) * 0.9), (np.int32(0), x))
+    return v
+
+
 _R = np.random.default_rng(17)
 _X = _R.standard_normal(4) + 0.5
 _Y = _R.standard_normal(4)
@@ -33,6 +40,8 @@ CONTROL_CASES = [
     add_case("cond", _cond_fn, np.abs(_X), _Y, argnums=(0, 1), label="true"),
     add_case("cond", _cond_fn, -np.abs(_X), _Y, argnums=(0, 1), label="false"),
     add_case("while_loop", _while_fn, np.array([1.5, -2.0, 0.7]), np.array(1.3), argnums=(0, 1)),
+    add_case("while_loop", _while_unbounded_fn, np.array([1.5, -2.0, 0.7]), np.array(1.3), argnums=(0, 1),
+             label="unbounded"),
 ]
 
 
@@ -247,11 +256,129 @@ def test_while_loop_gradient_at_the_iteration_bound():
     np.testing.assert_array_equal(gc.compile(gc.grad(loss(2)))(np.ones(2)), [4, 4])
 
 
-def test_while_loop_gradient_needs_max_iterations():
+# -- gradient without max_iterations (while_grad: checkpoints every 128 iterations) -------------------------
+
+
+def _decay_ref(x, w, threshold):
+    """numpy reference of x = x * 0.9 + w * 0.01 until sum(x) <= threshold; (x, count)."""
+    n = 0
+    while x.sum() > threshold:
+        x, n = x * 0.9 + w * 0.01, n + 1
+    return x, n
+
+
+def _decay(x, w, threshold):
+    return gc.while_loop(lambda c: c[0].sum() > threshold, lambda c: (c[0] * 0.9 + w * 0.01, c[1] + 1),
+                         (x, np.int64(0)))
+
+
+@pytest.mark.parametrize("scale", [0.5, 3.0, 1e3, 1e15])
+def test_while_loop_gradient_without_max_iterations_data_dependent(scale):
+    """d sum(x_N^2) / d(x_0, w) for a loop whose count N depends on x_0: 0, 11, 109
+    and 395 iterations here (past 3 checkpoint segments). Against float64 central
+    differences of the numpy recurrence at the same N (N is locally constant: the
+    perturbed runs are checked to have the same count); rtol 1e-6. The interpreter
+    (the op's numpy reference, which keeps every state) must agree with the native code
+    to rtol 1e-12."""
+    x0 = np.array([0.5, 0.3, 0.2]) * scale
+    w = np.float64(0.2)
+
+    def loss(x, w):
+        v, _ = _decay(x, w, 1.0)
+        return (v * v).sum()
+
+    def ref(x, w):
+        v, _ = _decay_ref(x, w, 1.0)
+        return (v * v).sum()
+
+    n = _decay_ref(x0, w, 1.0)[1]
+    gx, gw = gc.compile(gc.grad(loss, argnums=(0, 1)))(x0, w)
+    assert gc.compile(_decay)(x0, w, 1.0)[1] == n
+    eps = 1e-7 * max(1.0, scale)
+    for e in np.eye(3):
+        assert _decay_ref(x0 + eps * e, w, 1.0)[1] == _decay_ref(x0 - eps * e, w, 1.0)[1] == n
+    fdx = np.array([(ref(x0 + eps * e, w) - ref(x0 - eps * e, w)) / (2 * eps) for e in np.eye(3)])
+    fdw = (ref(x0, w + 1e-6) - ref(x0, w - 1e-6)) / 2e-6
+    np.testing.assert_allclose(gx, fdx, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(gw, fdw, rtol=1e-6)
+    graph = gc.trace(gc.grad(loss, argnums=(0, 1)), x0, w)
+    assert any(nd.op == "while_grad" for nd in graph.nodes)
+    ix, iw = gc.interpret(graph, x0, w)
+    np.testing.assert_allclose(gx, ix, rtol=1e-12)
+    np.testing.assert_allclose(gw, iw, rtol=1e-12)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 127, 128, 129, 256, 300])
+def test_while_loop_gradient_without_max_iterations_each_segment_boundary(n):
+    """A fed count n around the 128-iteration checkpoint segments: the unbounded
+    gradient equals the bounded one (max_iterations=n, the stack-based rule checked
+    against finite differences above) to rtol 1e-12, for the carry and two captures."""
+    def loss(bound):
+        def f(x, w, b, n):
+            _, v = gc.while_loop(lambda c: c[0] < n, lambda c: (c[0] + 1, gc.tanh(c[1] * w) * 0.99 + b),
+                                 (np.int32(0), x), max_iterations=bound)
+            return (v * v).sum()
+        return f
+
+    x, w, b = np.array([0.4, -1.2]), np.float64(1.1), np.array([0.05, -0.02])
+    args = (x, w, b, np.int32(n))
+    got = gc.compile(gc.grad(loss(None), argnums=(0, 1, 2)))(*args)
+    want = gc.compile(gc.grad(loss(max(n, 1)), argnums=(0, 1, 2)))(*args)
+    for g, h in zip(got, want):
+        np.testing.assert_allclose(g, h, rtol=1e-12, atol=1e-15)
+
+
+def test_while_loop_gradient_of_newton_iterations():
+    """Newton's sqrt: x <- (x + a / x) / 2 until |x^2 - a| <= tol * a (1e-10 in float64,
+    1e-5 in float32). The count depends on a (5-9 here), and d x_N / d a through the
+    iterations approaches 1 / (2 sqrt(a)); checked against finite differences of the
+    recurrence (rtol 1e-6), and float32 runs close to float64 (rtol 1e-4)."""
+    def newton(a, tol):
+        return gc.while_loop(lambda x: gc.abs(x * x - a) > tol * a, lambda x: (x + a / x) * 0.5, a)
+
+    def ref(a):
+        x = a
+        while abs(x * x - a) > 1e-10 * a:
+            x = (x + a / x) * 0.5
+        return x
+
+    for a in (2.0, 50.0, 1e4):
+        g = gc.compile(gc.grad(lambda a: newton(a, 1e-10)))(np.float64(a))
+        eps = 1e-7 * a
+        fd = (ref(a + eps) - ref(a - eps)) / (2 * eps)
+        np.testing.assert_allclose(g, fd, rtol=1e-6)
+        np.testing.assert_allclose(g, 0.5 / np.sqrt(a), rtol=1e-6)
+        g32 = gc.compile(gc.grad(lambda a: newton(a, np.float32(1e-5))))(np.float32(a))
+        assert g32.dtype == np.float32
+        np.testing.assert_allclose(g32, g, rtol=1e-4)
+
+
+def test_while_loop_gradient_without_max_iterations_long_loop():
+    """300,000 iterations (2,344 checkpoints): d sum(x_N) / d x_0 = 0.9999999^N, rtol 1e-9."""
     def loss(x):
-        return gc.while_loop(lambda v: v.sum() < 10, lambda v: v * 2, x).sum()
-    with pytest.raises(gc.GraphcError, match="max_iterations"):
-        gc.compile(gc.grad(loss))(np.ones(2))
+        v, _ = gc.while_loop(lambda c: c[1] < 300_000, lambda c: (c[0] * 0.9999999 + 1e-8, c[1] + 1),
+                             (x, np.int64(0)))
+        return v.sum()
+    np.testing.assert_allclose(gc.compile(gc.grad(loss))(np.ones(2)), 0.9999999 ** 300_000, rtol=1e-9)
+
+
+def test_while_loop_second_gradient_without_max_iterations_says_so():
+    def loss(x):
+        return gc.while_loop(lambda v: v.sum() < 10, lambda v: v * v + 1, x).sum()
+    with pytest.raises(gc.GraphcError, match="while_grad"):
+        gc.compile(gc.grad(lambda x: gc.grad(loss)(x).sum()))(np.ones(2))
+
+
+def test_long_loops_do_not_grow_the_stack():
+    """Two million iterations of while_loop and of scan (the call argument arrays of the
+    nested programs were allocas inside the loop: one million iterations overflowed
+    an 8 MiB stack)."""
+    f = gc.compile(lambda x: gc.while_loop(lambda c: c[1] < 2_000_000, lambda c: (c[0] + 1.0, c[1] + 1),
+                                           (x, np.int64(0))))
+    v, n = f(np.zeros(2))
+    assert n == 2_000_000 and v.tolist() == [2e6, 2e6]
+    s = gc.compile(lambda x: gc.scan(lambda c, _: (c + 1.0, ()), x, (), length=2_000_000)[0])
+    assert s(np.zeros(2)).tolist() == [2e6, 2e6]
 
 
 def test_while_loop_errors_name_the_problem():

@@ -20,7 +20,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from .control_lowering import ALIGN, I8P, _align, _used_parts
-from .kernel import I8, I32, I64
+from .kernel import I8, I32, I64, entry_alloca
 
 
 def _sub_program(node, body, lowering, tag):
@@ -37,7 +37,7 @@ def _sub_program(node, body, lowering, tag):
 
 
 def _call(b, fn, args):
-    arr = b.alloca(ir.ArrayType(I8P, len(args)))
+    arr = entry_alloca(b, ir.ArrayType(I8P, len(args)))   # not in the loop: one slot for every iteration
     for j, p in enumerate(args):
         b.store(p, b.gep(arr, [ir.Constant(I32, 0), ir.Constant(I32, j)]))
     b.call(fn, [b.bitcast(arr, I8P.as_pointer())])

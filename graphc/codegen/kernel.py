@@ -635,6 +635,20 @@ def _path_to(level: Level) -> list:
     return path[::-1]
 
 
+def entry_alloca(b: ir.IRBuilder, ty):
+    """An alloca in the function's entry block: one stack slot however many times the
+    code that uses it runs (an alloca in a loop body takes more stack every iteration:
+    a while_loop of a million steps overflowed the stack)."""
+    here, entry = b.block, b.function.entry_basic_block
+    if entry.is_terminated:
+        b.position_before(entry.terminator)
+    else:
+        b.position_at_end(entry)
+    slot = b.alloca(ty)
+    b.position_at_end(here)
+    return slot
+
+
 def contiguous_strides(shape) -> tuple:
     strides = []
     acc = 1

@@ -88,7 +88,7 @@ _SYS_FUTEX = {"x86_64": 202, "amd64": 202, "aarch64": 98, "arm64": 98, "riscv64"
 _ENV_NAME = "GRAPHC_NUM_THREADS"
 
 _LIBC_SYMBOLS = ("pthread_create", "pthread_detach", "syscall", "sysconf", "sched_getaffinity",
-                 "getenv", "strtol", "getpid")
+                 "getenv", "strtol", "getpid", "malloc", "free")   # malloc/free: while_grad's checkpoints
 _AFFINITY_WORDS = 16  # a 1024-CPU mask; larger machines fall back to sysconf
 
 _i8 = ir.IntType(8)

@@ -10,12 +10,13 @@ each iteration read them, stacked along a leading axis of length ``max_iteration
 (zeros past the last iteration). With ``max_iterations`` the loop also stops after that
 many iterations (TF's ``maximum_iterations``).
 
-Gradient (reverse mode, as TF does it): the forward stack holds every iteration's
-input vars; the backward is a reverse scan over the ``max_iterations`` rows whose body
-is a ``cond``: rows past the iteration count are skipped (nothing is computed for
-them), the others recompute that iteration's body and apply reverse mode to it. So a
-gradient needs ``max_iterations`` (a bound on the stack); without it, asking for one
-is an error that says so.
+Gradient (reverse mode). With ``max_iterations`` (as TF does it): the forward stack
+holds every iteration's input vars; the backward is a reverse scan over the
+``max_iterations`` rows whose body is a ``cond``: rows past the iteration count are
+skipped (nothing is computed for them), the others recompute that iteration's body and
+apply reverse mode to it. Without it: a ``while_grad`` node (while_grad.py) re-runs the
+pure body from the initial vars, keeping a checkpoint every 128 iterations, and walks
+back through each 128-iteration segment with the body's reverse mode.
 
 Lowering (CPU, graphc/codegen/cond_lowering.py): a native loop calling the cond's and
 the body's programs. It has no GPU kernel: the placer keeps it on the CPU (like scan).
@@ -97,11 +98,18 @@ def _while_vjp(g, ins, out, attrs):
     cap_f = [j for j, c in enumerate(body_caps) if is_float(c.node.type.dtype)]
     if not seeded:
         return [None] * len(ins)
-    if max_it is None:
-        raise TraceError("the gradient of a while_loop needs max_iterations (the bound on the number of "
-                         "iterations whose values are kept for the backward pass, as TF's "
-                         f"maximum_iterations); pass max_iterations=N to while_loop\n  at {user_source_line()}")
     count = tuple_get(out, nc)
+    if max_it is None:   # no bound on a stack: recompute the iterations from the initial state
+        from .while_grad import while_grad
+
+        d_final = [g.get(k) if g.get(k) is not None else _zeros(types[k]) for k in flt]
+        d_init, d_caps = while_grad(ins[:nc], body_caps, count, d_final, body, flt, cap_f, current_trace())
+        grads = [None] * len(ins)
+        for k, d in zip(flt, d_init):
+            grads[k] = d
+        for j, d in zip(cap_f, d_caps):
+            grads[nc + ncc + j] = d
+        return grads
     stacked = [tuple_get(out, nc + 1 + k) for k in range(nc)]
 
     init = ([g.get(k) if g.get(k) is not None else _zeros(types[k]) for k in flt],
@@ -172,8 +180,9 @@ def while_loop(cond_fn, body_fn, init, max_iterations: int | None = None):
 
     The number of iterations is decided at run time (a native loop, not unrolled). With
     ``max_iterations`` the loop stops after at most that many iterations (as TF's
-    maximum_iterations), and it is differentiable (reverse mode) with respect to the
-    initial vars and every float value the body uses."""
+    maximum_iterations). It is differentiable (reverse mode) with respect to the
+    initial vars and every float value the body uses, with or without
+    ``max_iterations`` (without it the backward pass recomputes the iterations)."""
     if max_iterations is not None:
         max_iterations = int(max_iterations)
         if max_iterations < 0:
@@ -204,3 +213,5 @@ def while_loop(cond_fn, body_fn, init, max_iterations: int | None = None):
                 max_iterations=max_iterations)
     return unflatten(tree, [tuple_get(node, k) for k in range(len(nodes))])
 
+
+from . import while_grad as _while_grad  # noqa: F401,E402  (registers the unbounded gradient op)

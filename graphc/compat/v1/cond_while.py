@@ -10,8 +10,9 @@ only when it is taken, and a loop runs as many iterations as the data asks.
 
 tf.while_loop's loop variables are stand-in tensors while the functions are built;
 at replay they are bound to gc.while_loop's carries. A gradient through a while loop
-needs ``maximum_iterations`` (the bound on the per-iteration values kept for the
-backward pass, see graphc/ops/while_loop.py); without it the error says so.
+works with or without ``maximum_iterations`` (with it, the iterations' values are kept
+on a stack of that size; without it, the backward pass recomputes them from the
+initial values in 128-iteration segments: graphc/ops/while_grad.py).
 """
 from __future__ import annotations
 
