@@ -145,41 +145,57 @@ def _require_float_grad(out, targets, nums):
 def value_and_grad(fn, argnums=0):
     """fn -> (value, gradient(s) w.r.t. the arguments in ``argnums``); fn returns a scalar.
 
+    A differentiated argument may be a pytree (a dict of weights, a namedtuple ...): its
+    gradient has the same structure. Keyword arguments are passed through (not
+    differentiated).
+
     Works inside gc.compile (it composes: the gradient graph is part of the trace) and
     eagerly on numpy arrays (it then compiles the combined function once per signature).
     """
     multi = isinstance(argnums, (tuple, list))
     nums = tuple(argnums) if multi else (argnums,)
 
-    def inner(*args):
+    def inner(*args, **kwargs):
+        from .pytree import flatten, unflatten
+
         trace = current_trace()
         args = list(args)
-        for k in nums:  # numpy/scalar arguments become graph values first, so fn uses them
-            if not (isinstance(args[k], Tensor) or getattr(args[k], "_graphc_variable", False)):
-                args[k] = Tensor(as_node(np.asarray(args[k]), trace), trace)
-        out = fn(*args)
+        trees, targets, target_nums = [], [], []
+        for k in nums:  # each differentiated argument may be a pytree (a dict of weights ...)
+            leaves, tree = flatten(args[k])
+            # numpy/scalar leaves become graph values first, so fn uses them
+            leaves = [x if isinstance(x, Tensor) or getattr(x, "_graphc_variable", False)
+                      else Tensor(as_node(np.asarray(x), trace), trace) for x in leaves]
+            args[k] = unflatten(tree, leaves)
+            trees.append((tree, len(leaves)))
+            targets += leaves
+            target_nums += [k] * len(leaves)
+        out = fn(*args, **kwargs)
         if tuple(getattr(out, "shape", ())) != ():
             node = getattr(out, "node", None)
             made = f" (the output was computed at {node.loc})" if node is not None and node.loc else ""
             raise TraceError(f"grad needs a scalar-valued function, but {getattr(fn, '__name__', 'the function')} "
                              f"returned shape {tuple(getattr(out, 'shape', ()))}{made}; reduce it (e.g. .sum()) "
                              f"or use gc.jacrev for a Jacobian\n  at {user_source_line()}")
-        targets = [args[k] for k in nums]
-        _require_float_grad(out, targets, nums)
-        gs = gradients(out, targets)
+        _require_float_grad(out, targets, target_nums)
+        gs = gradients(out, targets) if targets else []
         gs = [g if g is not None else _zeros_like(t) for g, t in zip(gs, targets)]
-        return out, (tuple(gs) if multi else gs[0])
+        per_arg, pos = [], 0
+        for tree, n in trees:
+            per_arg.append(unflatten(tree, gs[pos:pos + n]))
+            pos += n
+        return out, (tuple(per_arg) if multi else per_arg[0])
 
     @functools.wraps(fn)
-    def wrapper(*args):
+    def wrapper(*args, **kwargs):
         if current_trace() is not None:
-            return inner(*args)
+            return inner(*args, **kwargs)
         from .compiler import CompiledFunction
 
         compiled = getattr(wrapper, "_compiled", None)
         if compiled is None:
             compiled = wrapper._compiled = CompiledFunction(inner)
-        return compiled(*args)
+        return compiled(*args, **kwargs)
 
     return wrapper
 
@@ -189,7 +205,7 @@ def grad(fn, argnums=0):
     vg = value_and_grad(fn, argnums)
 
     @functools.wraps(fn)
-    def wrapper(*args):
-        return vg(*args)[1]
+    def wrapper(*args, **kwargs):
+        return vg(*args, **kwargs)[1]
 
     return wrapper

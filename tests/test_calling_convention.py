@@ -208,3 +208,20 @@ def test_grad_of_a_non_scalar_function_points_at_the_users_line():
 
     with pytest.raises(gc.TraceError, match=r"scalar-valued.*shape \(2, 3\).*computed at .*test_calling_convention"):
         gc.grad(f)(X)
+
+
+def test_grad_of_pytree_arguments_with_keyword_arguments():
+    P = collections.namedtuple("P", "w b")
+    x = np.arange(6.0).reshape(2, 3)
+
+    def loss(p, x, scale=1.0):
+        return ((x @ p["w"] + p["b"]) ** 2).sum() * scale
+
+    g = gc.grad(loss)({"w": np.ones((3, 2)), "b": np.zeros(2)}, x, scale=2.0)
+    y = x @ np.ones((3, 2))
+    np.testing.assert_allclose(g["w"], 4 * x.T @ y)
+    np.testing.assert_allclose(g["b"], 4 * y.sum(0))
+    v, (gp, gx) = gc.value_and_grad(lambda p, x: (gc.tanh(x @ p.w) + p.b).sum(), argnums=(0, 1))(
+        P(np.ones((3, 2)), np.zeros(2)), x)
+    assert type(gp) is P and gx.shape == (2, 3)
+    np.testing.assert_array_equal(gp.b, [2.0, 2.0])
