@@ -35,13 +35,16 @@ _OPERATOR_UFUNCS = {
     "bitwise_and": ("__and__", "__rand__"), "bitwise_or": ("__or__", "__ror__"),
     "bitwise_xor": ("__xor__", "__rxor__"),
     "floor_divide": ("__floordiv__", "__rfloordiv__"), "remainder": ("__mod__", "__rmod__"),
+    "left_shift": ("__lshift__", "__rlshift__"), "right_shift": ("__rshift__", "__rrshift__"),
 }
 
 # numpy names whose graphc function has another name
 _RENAMED = {"absolute": "abs", "true_divide": "divide", "fabs": "abs", "amax": "max", "amin": "min",
             "concat": "concatenate", "asin": "arcsin", "acos": "arccos", "atan": "arctan",
             "atan2": "arctan2", "asinh": "arcsinh", "acosh": "arccosh", "atanh": "arctanh", "pow": "power",
-            "bitwise_not": "logical_not", "invert": "logical_not", "mod": "remainder"}
+            "bitwise_invert": "bitwise_not", "bitwise_left_shift": "left_shift",
+            "bitwise_right_shift": "right_shift", "fix": "trunc", "round_": "round", "cumulative_sum": "cumsum",
+            "cumulative_prod": "cumprod"}
 
 # numpy functions that read only static information
 _STATIC = {"shape": lambda t: tuple(t.shape), "ndim": lambda t: t.ndim, "size": lambda t: t.size}
