@@ -25,6 +25,7 @@ import time
 
 _LAUNCHER_VARS = ("PMI_SIZE", "PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
 DEFAULT_TIMEOUT = 300.0
+ABORT_GRACE_SECONDS = 0.5
 
 
 class DistributedError(RuntimeError):
@@ -129,7 +130,11 @@ def abort(message: str, code: int = 1) -> None:
     w = WORLD
     try:
         sys.stderr.write(f"[graphc.distributed rank {w.rank}/{w.size}] {message}\n")
+        sys.stdout.flush()
         sys.stderr.flush()
+        # mpiexec kills every rank at once on MPI_Abort, and output its proxies have not
+        # forwarded yet is lost (the message saying why, or another rank's): a moment first
+        time.sleep(ABORT_GRACE_SECONDS)
     finally:
         if w.comm is not None:
             w.comm.Abort(code)

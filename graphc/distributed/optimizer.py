@@ -40,6 +40,7 @@ from ._comm import WORLD, DistributedError, init, waiting_in
 from .collectives import verify_same_program
 
 _REDUCED = "graphc.distributed.reduced"   # trace.meta key: ids of nodes already averaged
+_COMPUTED = "graphc.distributed.computed"  # trace.meta key: compute_gradients averaged this trace's gradients
 _VERIFIED: set = set()                    # signature digests every rank agreed on
 
 
@@ -120,15 +121,25 @@ def allreduce_gradients(grads_and_vars) -> list:
 class _Distributed:
     """Mixed into the wrapped optimizer's own class (so isinstance and every update
     rule stay as they were): gradients are averaged over ranks in compute_gradients
-    (as Horovod does), or in apply_gradients for gradients computed elsewhere
-    (gc.gradients, compat.v1's tf.gradients)."""
+    (as Horovod does; apply_gradients then takes what it is given, e.g. clipped), or in
+    apply_gradients for gradients computed elsewhere (gc.gradients, compat.v1's
+    tf.gradients)."""
 
     _graphc_distributed = True
 
     def compute_gradients(self, loss, var_list=None):
-        return allreduce_gradients(super().compute_gradients(loss, var_list))
+        pairs = allreduce_gradients(super().compute_gradients(loss, var_list))
+        trace = current_trace()
+        if trace is not None:
+            trace.meta[_COMPUTED] = True
+        return pairs
 
     def apply_gradients(self, grads_and_vars, global_step=None):
+        trace = current_trace()
+        if trace is not None and trace.meta.get(_COMPUTED):
+            # averaged by compute_gradients already; what the user made of them since
+            # (clipping, scaling) is the same on every rank: no second reduction
+            return super().apply_gradients(grads_and_vars, global_step=global_step)
         return super().apply_gradients(allreduce_gradients(grads_and_vars), global_step=global_step)
 
 

@@ -31,6 +31,15 @@ import graphc.distributed as gd
 N_DATA, N_IN, N_HIDDEN, N_OUT = 100, 12, 16, 4
 
 
+def report(args, text):
+    """Print a rank's result and write it to OUT/rank<r>.txt: the launcher interleaves
+    the ranks' output streams, so the tests read the files."""
+    print(text, flush=True)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, f"rank{gd.rank()}.txt"), "w") as f:
+        f.write(text + "\n")
+
+
 def data():
     rng = np.random.default_rng(1234)
     x = rng.normal(size=(N_DATA, N_IN)).astype(np.float32)
@@ -66,7 +75,11 @@ def train(args):
         if len(params) > 4:
             logits = logits + params[4]
         loss = gc.nn.sparse_softmax_cross_entropy(logits, y).mean()
-        opt.minimize(loss)
+        if args.clip:  # averaged in compute_gradients, clipped, applied without a second reduction
+            grads, variables = zip(*opt.compute_gradients(loss))
+            opt.apply_gradients(zip(gc.optim.clip_by_global_norm(list(grads), args.clip)[0], variables))
+        else:
+            opt.minimize(loss)
         return loss
 
     x, y = data()
@@ -87,7 +100,7 @@ def train(args):
                 if args.fail == "raise":
                     raise RuntimeError("injected failure on rank 1")
                 if args.fail == "exit":
-                    print("rank 1 leaves the training loop", flush=True)
+                    report(args, "rank 1 leaves the training loop")
                     return
             ranks = [rank] if size > 1 else range(shards)
             idx = np.concatenate([perm[r::shards][s * args.batch:(s + 1) * args.batch] for r in ranks])
@@ -98,8 +111,8 @@ def train(args):
     os.makedirs(args.out, exist_ok=True)
     np.savez(os.path.join(args.out, f"rank{rank}.npz"), **{p.name: p.numpy() for p in params})
     st = gd.stats()
-    print(f"rank {rank}/{size} finished {done} steps; {st['allreduce_calls']} allreduces, "
-          f"{st['allreduce_bytes']} bytes", flush=True)
+    report(args, f"rank {rank}/{size} finished {done} steps; {st['allreduce_calls']} allreduces, "
+          f"{st['allreduce_bytes']} bytes")
 
 
 def compat(args):
@@ -131,7 +144,7 @@ def compat(args):
     os.makedirs(args.out, exist_ok=True)
     np.savez(os.path.join(args.out, f"rank{rank}.npz"), before=before,
              **{f"v{k}": v for k, v in enumerate(values)})
-    print(f"rank {rank} compat done ({len(variables)} global variables)", flush=True)
+    report(args, f"rank {rank} compat done ({len(variables)} global variables)")
 
 
 def saver(args):
@@ -157,7 +170,7 @@ def saver(args):
         failure = None
     except Exception as e:  # rank 0: the CheckpointError itself; others: told it failed there
         failure = type(e).__name__
-    print(f"rank {rank} saver done path={os.path.basename(path)} same={same} missing={failure}", flush=True)
+    report(args, f"rank {rank} saver done path={os.path.basename(path)} same={same} missing={failure}")
 
 
 def collectives(args):
@@ -178,7 +191,7 @@ def collectives(args):
         "metric": gd.metric_average(rank, weight=rank + 1),
         "accuracy": gd.global_accuracy(np.zeros(rank + 1, np.int64), labels),
     }
-    print("RESULT " + json.dumps(out), flush=True)
+    report(args, json.dumps(out))
 
 
 def main(argv):
@@ -190,8 +203,15 @@ def main(argv):
     ap.add_argument("--ranks", type=int, default=1)
     ap.add_argument("--fail", choices=["kill", "raise", "exit"])
     ap.add_argument("--mismatch", choices=["shape", "count"])
+    ap.add_argument("--clip", type=float, help="compute_gradients, clip_by_global_norm, apply_gradients")
     args = ap.parse_args(argv)
-    {"train": train, "compat": compat, "saver": saver, "collectives": collectives}[args.mode](args)
+    try:
+        {"train": train, "compat": compat, "saver": saver, "collectives": collectives}[args.mode](args)
+    except BaseException as e:  # kept in OUT/error<r>.txt (stderr lines of ranks failing together interleave)
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, f"error{gd.WORLD.rank}.txt"), "w") as f:
+            f.write(f"{type(e).__name__}: {e}\n")
+        raise
 
 
 if __name__ == "__main__":
