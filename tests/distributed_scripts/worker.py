@@ -93,7 +93,7 @@ def train(args):
             if done == args.steps:
                 break
             if args.fail == "exit" and done == 2:
-                gd.set_timeout(3)  # strict once every rank has compiled and run steps (the first may be slow)
+                gd.set_timeout(5)  # strict once every rank has compiled and run steps (the first may be slow)
             if args.fail and rank == 1 and done == 3:
                 if args.fail == "kill":
                     os.kill(os.getpid(), signal.SIGKILL)
