@@ -43,6 +43,8 @@ def _size(t, binding) -> int:
 def _nbytes(buf, binding) -> int:
     if buf.nbytes is not None:
         return int(buf.nbytes)
+    if getattr(buf, "type", None) is not None:  # a tuple or a scan's scratch (sized per binding)
+        return int(buf.type.nbytes_for(binding))
     from .ir import TensorType
 
     return int(TensorType(buf.shape, buf.dtype).nbytes_for(binding))

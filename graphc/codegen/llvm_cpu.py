@@ -331,7 +331,16 @@ class CPUTarget(Target):
                 if symbolic:
                     b.store(sizes_raw, b.gep(ctx_full, [ir.Constant(I32, 0), ir.Constant(I32, 2)]))
                 task, chunks = fn
-                self.emit_parallel(b, module, task, b.bitcast(ctx_full, I8P), chunks, 1)
+                grain = 1
+                mm = step.node
+                dims = (mm.inputs[0].type.shape[-1],) + tuple(mm.type.shape)
+                if symbolic and chunks > 1 and all(not isinstance(d, str) or d in program.symbols for d in dims):
+                    work = ir.Constant(I64, 1)  # split for a large size: run inline when small at this call
+                    for d in dims:
+                        work = b.mul(work, dim(d))
+                    grain = b.select(b.icmp_signed("<", work, ir.Constant(I64, 1 << 21)),
+                                     ir.Constant(I64, chunks), ir.Constant(I64, 1))
+                self.emit_parallel(b, module, task, b.bitcast(ctx_full, I8P), chunks, grain)
                 continue
             ctx = pointer_array(step.buffers())
             kind, extent, grain = kernel_dispatch(step)
@@ -350,7 +359,8 @@ class CPUTarget(Target):
 
         pfor = declare_threadpool(module)["graphc_parallel_for"]
         n = n if isinstance(n, ir.Value) else ir.Constant(I64, n)
-        b.call(pfor, [b.bitcast(fn, pfor.function_type.args[0]), ctx, n, ir.Constant(I64, grain)])
+        grain = grain if isinstance(grain, ir.Value) else ir.Constant(I64, grain)
+        b.call(pfor, [b.bitcast(fn, pfor.function_type.args[0]), ctx, n, grain])
 
     def _gemm_chunks(self, step) -> int:
         from .program import gemm_chunks
