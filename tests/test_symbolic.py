@@ -373,6 +373,146 @@ def test_random_ops_with_a_symbolic_batch():
     assert fd.trace_count == 1
 
 
+def _rnn_step(xs, h0, w, u, b):
+    """A tanh RNN over 5 steps (scan), its outputs and the gradients of a loss w.r.t.
+    every input: the backward scan, the stacked carries and the hoisted weight GEMM."""
+    def run(xs, h0, w, u, b):
+        def body(h, x):
+            h = gc.tanh(h @ w + x @ u + b)
+            return h, h * 2
+        return gc.scan(body, h0, xs)
+
+    def loss(xs, h0, w, u, b):
+        h, ys = run(xs, h0, w, u, b)
+        return (ys ** 2).mean() + (h * h0).sum()
+
+    h, ys = run(xs, h0, w, u, b)
+    value, grads = gc.value_and_grad(loss, argnums=(0, 1, 2, 3, 4))(xs, h0, w, u, b)
+    return h, ys, value, grads
+
+
+def _rnn_reference(xs, h0, w, u, b):
+    h, ys = h0, []
+    for x in xs:
+        h = np.tanh(h @ w + x @ u + b)
+        ys.append(h * 2)
+    return h, np.stack(ys)
+
+
+def test_scan_rnn_forward_and_gradients_with_a_symbolic_batch():
+    r = np.random.default_rng(9)
+    w, u = r.standard_normal((20, 20)) / 5, r.standard_normal((6, 20)) / 3
+    b = r.standard_normal(20) / 10
+    shapes = {"xs": (5, "n", 6), "h0": ("n", 20)}
+    fd = gc.compile(_rnn_step, shapes=shapes)
+    fs = gc.compile(_rnn_step)
+    for n in SMALL_BATCHES:
+        xs, h0 = r.standard_normal((5, n, 6)), r.standard_normal((n, 20))
+        got, want = fd(xs, h0, w, u, b), fs(xs, h0, w, u, b)
+        for a, e in zip(_leaves(got), _leaves(want)):
+            np.testing.assert_allclose(a, e, rtol=1e-9, atol=1e-12)
+        h, ys = _rnn_reference(xs, h0, w, u, b)
+        np.testing.assert_allclose(got[0], h, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(got[1], ys, rtol=1e-9, atol=1e-12)
+        assert got[3][0].shape == (5, n, 6) and got[3][1].shape == (n, 20)
+    assert fd.trace_count == 1 and fs.trace_count == len(SMALL_BATCHES)
+    assert "float64[n,20]" in fd.ir(xs, h0, w, u, b, stage="traced")
+
+
+def _leaves(tree):
+    from graphc.pytree import flatten
+
+    return flatten(tree)[0]
+
+
+def test_lstm_training_step_through_scan_with_a_symbolic_batch():
+    """gc.rnn.dynamic_rnn with an LSTM cell (two carries, scan inside) and an Adam step,
+    float32: the variables after three steps on batches 1, 3, 7 match a static compile's."""
+    def make(shapes):
+        cell = gc.rnn.LSTMCell(8, seed=3)  # the same initial weights for both
+        head = gc.Variable((np.random.default_rng(10).standard_normal((8, 3)) / 3).astype(np.float32))
+        opt = gc.optim.Adam(1e-2)
+
+        def step(x, y):
+            out, state = gc.rnn.dynamic_rnn(cell, x, dtype="float32")
+            logits = out[:, -1, :] @ head
+            loss = gc.nn.sparse_softmax_cross_entropy(logits, y).mean()
+            opt.minimize(loss)
+            return loss, state
+
+        return gc.compile(step, shapes=shapes), cell, head
+
+    fd, cell_d, head_d = make({"x": ("n", 4, 5), "y": ("n",)})
+    fs, cell_s, head_s = make(None)
+    r = np.random.default_rng(11)
+    for n in SMALL_BATCHES:
+        x = r.standard_normal((n, 4, 5)).astype(np.float32)
+        y = r.integers(0, 3, n).astype(np.int64)
+        for a, e in zip(_leaves(fd(x, y)), _leaves(fs(x, y))):
+            np.testing.assert_allclose(a, e, rtol=2e-5, atol=1e-6)
+    for a, e in zip(cell_d.variables + [head_d], cell_s.variables + [head_s]):
+        np.testing.assert_allclose(a.numpy(), e.numpy(), rtol=1e-4, atol=1e-6)
+    assert fd.trace_count == 1
+
+
+def _compat_cnn_rnn(symbolic, monkeypatch):
+    """A compat.v1 CNN (conv2d, max_pool, dense, Adam) and an LSTM (dynamic_rnn: a scan)
+    on batch-None placeholders, each trained on batches 5, 5, 3 and 9."""
+    import graphc.compat.v1 as tf
+    import graphc.compat.v1.session as session_module
+
+    if not symbolic:  # the reference: one program per feed shape
+        monkeypatch.setattr(session_module, "_leading_dim_unknown", lambda t: False)
+    tf.reset_default_graph()
+    tf.set_random_seed(5)
+    X = tf.placeholder(tf.float32, shape=(None, 8, 8, 1), name="X")
+    y = tf.placeholder(tf.int32, shape=(None), name="y")
+    c = tf.layers.conv2d(X, filters=4, kernel_size=3, padding="SAME", activation=tf.nn.relu)
+    p = tf.nn.max_pool(c, ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="VALID")
+    logits = tf.layers.dense(tf.reshape(p, [-1, 4 * 4 * 4]), 3)
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+    train = tf.train.AdamOptimizer(0.01).minimize(loss)
+    S = tf.placeholder(tf.float32, shape=(None, 5, 6), name="S")
+    out, _ = tf.nn.dynamic_rnn(tf.nn.rnn_cell.BasicLSTMCell(7), S, dtype=tf.float32)
+    rnn_loss = tf.reduce_mean(tf.square(out))
+    rnn_train = tf.train.GradientDescentOptimizer(0.1).minimize(rnn_loss)
+    init = tf.global_variables_initializer()
+    r = np.random.default_rng(12)
+    results = []
+    with tf.Session() as sess:
+        init.run()
+        for v in tf.trainable_variables():  # the same start for both runs (the LSTM's init is not seeded)
+            shape = tuple(v.shape.as_list())
+            v.load((np.sin(np.arange(int(np.prod(shape)))) / 3).reshape(shape).astype(np.float32), sess)
+        for b in (5, 5, 3, 9):
+            xs, ys = r.random((b, 8, 8, 1), dtype=np.float32), r.integers(0, 3, b).astype(np.int32)
+            results.append(sess.run([train, loss], feed_dict={X: xs, y: ys})[1])
+            results.append(sess.run([rnn_train, rnn_loss], feed_dict={S: r.random((b, 5, 6), dtype=np.float32)})[1])
+        return results, sess.compile_count
+
+
+def test_compat_v1_cnn_and_rnn_compile_once_per_fetches_and_feeds(monkeypatch):
+    got, compiles = _compat_cnn_rnn(True, monkeypatch)
+    assert compiles == 3  # init, (train, {X, y}), (rnn_train, {S}): whatever the batch
+    want, static_compiles = _compat_cnn_rnn(False, monkeypatch)
+    assert static_compiles == 7  # batches 5, 3 and 9 for each training op
+    np.testing.assert_allclose(np.array(got, np.float64), np.array(want, np.float64), rtol=1e-5)
+
+
+def test_cond_and_while_loop_with_symbolic_dimensions_are_clear_errors():
+    x = np.ones((3, 4), np.float32)
+    f = gc.compile(lambda x: gc.cond(x.sum() > 0, lambda: x * 2, lambda: x - 1), dynamic="batch")
+    with pytest.raises(GraphcError, match="cond with symbolic dimensions is not supported yet"):
+        f(x)
+    g = gc.compile(lambda x: gc.while_loop(lambda c: c[0] < 3, lambda c: (c[0] + 1, c[1] * 2), (0, x))[1],
+                   dynamic="batch")
+    with pytest.raises(GraphcError, match="while_loop with symbolic dimensions is not supported yet"):
+        g(x)
+    h = gc.compile(lambda xs, c: gc.scan(lambda c, x: (c + x, c), c, xs), shapes={"xs": ("t", 2)})
+    with pytest.raises(GraphcError, match="scan over a leading axis of symbolic size 't'"):
+        h(np.ones((3, 2), np.float32), np.zeros(2, np.float32))
+
+
 def test_batched_rows_times_a_matrix_with_a_symbolic_batch():
     """(batch, 50, 64) @ (64, 64) runs as one GEMM of 50*batch rows; its weight gradient
     contracts over all rows at once (float32, rtol 1e-5 of the largest value vs static)."""

@@ -52,13 +52,33 @@ def plan_scan(node, lowering) -> dict:
     ctx = PassContext(fuse=parent.fuse if parent else True, target="cpu",
                       options=dict(parent.options) if parent else {})
     PassManager(default_pipeline(ctx), ctx).run(body)
-    sub = lower_program(body, name=f"{node.op}{node.id}", pass_context=ctx)
+    # a body of a program with symbolic dimensions reads its parent's sizes table
+    sub = lower_program(body, name=f"{node.op}{node.id}", pass_context=ctx, symbols=list(lowering.symbols))
+    stack_carries = any(nc + ny <= p < 2 * nc + ny for p in used)
+    if sub.symbols:
+        # sizes per binding: the scratch (two copies of the carries, then the body's
+        # workspace) is sized by _ScanScratch; the body's workspace offsets go in the
+        # parent's offsets table (WorkspaceLayout.nested, at plan["table_base"]).
+        # Loop-invariant weights are not pre-packed (their packed place would be symbolic).
+        return {"program": sub, "y_parts": kept, "stack_carries": stack_carries, "packs": [],
+                "scratch_bytes": _ScanScratch(node.type.types[:nc], sub.layout), "nested_layout": sub.layout}
     packs, body_bytes = _pack_invariant_weights(sub, nc + nx)
     carry_sizes = [_align(t.nbytes) for t in node.type.types[:nc]]
     carry_bytes = sum(carry_sizes)
-    stack_carries = any(nc + ny <= p < 2 * nc + ny for p in used)
     return {"program": sub, "carry_sizes": carry_sizes, "carry_bytes": carry_bytes, "y_parts": kept,
             "stack_carries": stack_carries, "packs": packs, "scratch_bytes": 2 * carry_bytes + body_bytes}
+
+
+class _ScanScratch:
+    """Bytes of a symbolic scan's scratch for a binding: two aligned copies of the
+    carries, then the body's workspace (what emit_scan addresses)."""
+
+    def __init__(self, carry_types, body_layout):
+        self.carry_types, self.body_layout = list(carry_types), body_layout
+
+    def nbytes_for(self, binding) -> int:
+        carries = sum(_align(t.nbytes_for(binding)) for t in self.carry_types)
+        return 2 * carries + _align(self.body_layout.place(binding)[1])
 
 
 def _pack_invariant_weights(sub, first_capture) -> tuple:
@@ -89,46 +109,59 @@ def _pack_invariant_weights(sub, first_capture) -> tuple:
     return packs, size
 
 
-def emit_scan(target, module, b: ir.IRBuilder, step, pointer):
+def emit_scan(target, module, b: ir.IRBuilder, step, pointer, symbolic=None):
+    """``symbolic``: (dim, offsets table, sizes table) of the entry of a program with
+    symbolic dimensions; sizes and offsets are then values computed in code
+    (symbolic_sizes.py), else ints as before."""
+    from ..ir import TensorType
     from ..ops.control import scan_counts
+    from .symbolic_sizes import SizeEmitter
 
     node, plan = step.node, step.plan
     sub = plan["program"]
     nc, nx, length = node.attrs["n_carry"], node.attrs["n_xs"], node.attrs["length"]
     reverse = node.attrs["reverse"]
     types = node.type.types
-    offsets = node.type.offsets
+    S = SizeEmitter(b, symbolic[0] if symbolic else None)
+    offsets = S.tuple_offsets(node.type)
+    nbytes = [S.nbytes(t) for t in types]
     memcpy = module.declare_intrinsic("llvm.memcpy", [I8P, I8P, I64])
-    c64 = lambda v: ir.Constant(I64, int(v))  # noqa: E731
+    c64 = S.value
     false = ir.Constant(ir.IntType(1), 0)
 
-    def copy(dst, src, nbytes):
-        if nbytes:
-            b.call(memcpy, [dst, src, c64(nbytes), false])
+    def copy(dst, src, n):
+        if not isinstance(n, int) or n:
+            b.call(memcpy, [dst, src, c64(n), false])
+
+    def item_bytes(t):  # one step's slice of a stacked type
+        return S.nbytes(TensorType(t.shape[1:], t.dtype))
 
     out = pointer(step.dest)
     ins = [pointer(x) for x in step.inputs]
     finals = [b.gep(out, [c64(offsets[k])]) for k in range(nc)]
     if length == 0:  # no step: the final carries are the initial ones
         for k in range(nc):
-            copy(finals[k], ins[k], types[k].nbytes)
+            copy(finals[k], ins[k], nbytes[k])
         return
     body_fn = target.emit_program(module, sub, f"{target._prefix}{step.name}_body", prefix=f"{target._prefix}{step.name}_",
                                   linkage="internal")
     scratch = pointer(step.scratch)
-    carry_off = [sum(plan["carry_sizes"][:k]) for k in range(nc)]
+    carry_off, carry_bytes = [], 0
+    for k in range(nc):
+        carry_off.append(carry_bytes)
+        carry_bytes = S.add(carry_bytes, S.align(nbytes[k]))
     A = [b.gep(scratch, [c64(o)]) for o in carry_off]
-    B = [b.gep(scratch, [c64(plan["carry_bytes"] + o)]) for o in carry_off]
-    ws = b.gep(scratch, [c64(2 * plan["carry_bytes"])])
+    B = [b.gep(scratch, [c64(S.add(carry_bytes, o))]) for o in carry_off]
+    ws = b.gep(scratch, [c64(S.mul(2, carry_bytes))])
     ny = scan_counts(node.attrs)[2]  # parts: carries, ys, stacked carries, residuals
     stacked = [b.gep(out, [c64(offsets[nc + ny + k])]) for k in range(nc)]
     first = length - 1 if reverse else 0
     if plan["stack_carries"]:
         for k in range(nc):
-            copy(b.gep(stacked[k], [c64(first * types[k].nbytes)]), ins[k], types[k].nbytes)
+            copy(b.gep(stacked[k], [c64(S.mul(first, nbytes[k]))]), ins[k], nbytes[k])
     else:
         for k in range(nc):
-            copy(A[k], ins[k], types[k].nbytes)
+            copy(A[k], ins[k], nbytes[k])
     caps = ins[nc + nx:]
     for pk in plan["packs"]:  # loop-invariant GEMM operands, packed once for every step
         from .gemm_runtime import declare_pack_b
@@ -137,6 +170,12 @@ def emit_scan(target, module, b: ir.IRBuilder, step, pointer):
         b_rs, b_cs = (1, K) if pk["trans"] else (N, 1)
         b.call(declare_pack_b(module, pk["dtype"]), [c64(K), c64(N), caps[pk["capture"]], c64(b_rs), c64(b_cs),
                                                      b.gep(ws, [c64(pk["offset"])])])
+    extra = []
+    if symbolic:  # the body's entry takes its offsets (in this program's table) and the sizes table
+        _, offsets_table, sizes_raw = symbolic
+        extra = [b.bitcast(b.gep(offsets_table, [c64(plan["table_base"])]), I8P), sizes_raw]
+    item_x = [item_bytes(node.inputs[nc + k].type) for k in range(nx)]
+    item_y = [item_bytes(types[p]) for p in plan["y_parts"]]
 
     fn = b.function
     counter = b.alloca(I64)
@@ -149,21 +188,21 @@ def emit_scan(target, module, b: ir.IRBuilder, step, pointer):
     b.position_at_end(body)
     t = b.sub(c64(length - 1), i) if reverse else i
 
-    def at_step(base, item_bytes, step_index=t):
-        return b.gep(base, [b.mul(step_index, c64(item_bytes))])
+    def at_step(base, item, step_index=t):
+        return b.gep(base, [b.mul(step_index, c64(item))])
 
     if plan["stack_carries"]:
         t_next = b.sub(t, c64(1)) if reverse else b.add(t, c64(1))
         last = b.icmp_signed("==", i, c64(length - 1))
-        cur = [at_step(stacked[k], types[k].nbytes) for k in range(nc)]
-        new = [b.select(last, B[k], at_step(stacked[k], types[k].nbytes, t_next)) for k in range(nc)]
+        cur = [at_step(stacked[k], nbytes[k]) for k in range(nc)]
+        new = [b.select(last, B[k], at_step(stacked[k], nbytes[k], t_next)) for k in range(nc)]
     else:
         odd = b.trunc(i, ir.IntType(1))
         cur = [b.select(odd, B[k], A[k]) for k in range(nc)]
         new = [b.select(odd, A[k], B[k]) for k in range(nc)]
-    xs = [at_step(ins[nc + k], step.inputs[nc + k].nbytes // max(length, 1)) for k in range(nx)]
-    ys = [at_step(b.gep(out, [c64(offsets[p])]), types[p].nbytes // max(length, 1)) for p in plan["y_parts"]]
-    args = cur + xs + caps + new + ys + [ws]
+    xs = [at_step(ins[nc + k], item_x[k]) for k in range(nx)]
+    ys = [at_step(b.gep(out, [c64(offsets[p])]), item_y[j]) for j, p in enumerate(plan["y_parts"])]
+    args = cur + xs + caps + new + ys + [ws] + extra
     arr = b.alloca(ir.ArrayType(I8P, len(args)))
     for j, p in enumerate(args):
         b.store(p, b.gep(arr, [ir.Constant(I32, 0), ir.Constant(I32, j)]))
@@ -173,4 +212,4 @@ def emit_scan(target, module, b: ir.IRBuilder, step, pointer):
     b.position_at_end(done)
     last_written = B if plan["stack_carries"] or length % 2 == 1 else A
     for k in range(nc):
-        copy(finals[k], last_written[k], types[k].nbytes)
+        copy(finals[k], last_written[k], nbytes[k])

@@ -350,6 +350,7 @@ def _scan_vjp(g, ins, out, attrs):
     """Reverse-mode rule: a reverse scan over (x_t, carry_t, stashed_t, dy_t) with carry
     (dcarry, dcaptures), plus the hoisted weight gradients after it."""
     from ..dtypes import is_float
+    from ..symbolic import dim_mul
     from .linalg import matmul
     from .shape_ops import reshape, transpose
 
@@ -376,8 +377,9 @@ def _scan_vjp(g, ins, out, attrs):
     stash = [by_id[i] for i in sorted(read) if i in costly and i not in param_ids
              and isinstance(by_id[i].type, TensorType)]
     hoist = {m: hoistable[m] for m in hoisted_ids}
-    per_step = sum(n.type.nbytes for n in stash)
-    per_step += sum(by_id[m].inputs[0].type.nbytes + by_id[m].type.nbytes for m in hoist)
+    hint = lambda t: t.size_hint * np.dtype(t.dtype).itemsize  # noqa: E731  (symbolic sizes: their hint)
+    per_step = sum(hint(n.type) for n in stash)
+    per_step += sum(hint(by_id[m].inputs[0].type) + hint(by_id[m].type) for m in hoist)
     if per_step * length > _stash_budget_bytes() or node.op != "scan":
         stash, hoist = [], {}  # recompute every step instead (and accumulate every gradient in the loop)
         if hoisted_ids:
@@ -440,8 +442,8 @@ def _scan_vjp(g, ins, out, attrs):
     for j, m in enumerate(hoist_ids):  # dW = sum_t a_t^T g_t: one GEMM over all steps
         a_all, g_all = ys[len(x_grad) + 2 * j], ys[len(x_grad) + 2 * j + 1]
         (rows, k_dim), n_dim = by_id[m].inputs[0].type.shape, by_id[m].type.shape[1]
-        a2 = reshape(a_all, (length * rows, k_dim))
-        dw = matmul(transpose(a2, (1, 0)), reshape(g_all, (length * rows, n_dim)))
+        a2 = reshape(a_all, (dim_mul(length, rows), k_dim))  # rows may be a symbolic batch
+        dw = matmul(transpose(a2, (1, 0)), reshape(g_all, (dim_mul(length, rows), n_dim)))
         k = hoist[m] - first_cap
         cap_grads[k] = dw if cap_grads[k] is None else cap_grads[k] + dw
     return list(d_init) + d_xs + cap_grads
@@ -450,15 +452,17 @@ def _scan_vjp(g, ins, out, attrs):
 class _ScanKernel:
     """Whole-step lowering of scan (see graphc/codegen/control_lowering.py)."""
 
+    symbolic = True  # lowers programs with symbolic dimensions too (sizes computed in code)
+
     def plan(self, node, lowering):
         from ..codegen.control_lowering import plan_scan
 
         return plan_scan(node, lowering)
 
-    def emit(self, target, module, builder, step, pointer):
+    def emit(self, target, module, builder, step, pointer, symbolic=None):
         from ..codegen.control_lowering import emit_scan
 
-        return emit_scan(target, module, builder, step, pointer)
+        return emit_scan(target, module, builder, step, pointer, symbolic)
 
 
 defop("scan", "opaque", _scan_infer, _scan_impl, vjp=_scan_vjp, kernel=_ScanKernel())
@@ -502,6 +506,9 @@ def scan(fn, init, xs, length: int | None = None, reverse: bool = False):
         if not x_types:
             raise ShapeError(f"scan needs xs or length\n  at {user_source_line()}")
         length = x_types[0].shape[0] if x_types[0].shape else None
+    if isinstance(length, str):
+        raise ShapeError(f"scan over a leading axis of symbolic size {length!r}: the number of steps must be "
+                         f"static (other dimensions, such as the batch, may be symbolic)\n  at {user_source_line()}")
     for t in x_types:
         if not t.shape or t.shape[0] != length:
             raise ShapeError(f"scan: every xs leaf needs leading axis {length}, got {t}\n  at {user_source_line()}")
