@@ -36,7 +36,7 @@ from ..ops.elementwise import divide
 from ..ops.host_call import host_call
 from ..ops.shape_ops import reshape
 from ..tracing import Tensor, current_trace
-from ._comm import WORLD, DistributedError, init, waiting_in
+from ._comm import WORLD, init, waiting_in
 from .collectives import verify_same_program
 
 _REDUCED = "graphc.distributed.reduced"   # trace.meta key: ids of nodes already averaged
@@ -55,14 +55,9 @@ class _GradientAllreduce:
     def __call__(self, x, out):
         w = WORLD
         if self.digest not in _VERIFIED:
-            try:
-                verify_same_program(self.signature, "the first gradient Allreduce")
-            except DistributedError as e:
-                import sys
-
-                sys.stderr.write(f"[graphc.distributed rank {w.rank}/{w.size}] {e}\n")
-                sys.stderr.flush()
-                raise
+            # raises DistributedError on every rank (re-raised by the executable: the
+            # update after this call does not run)
+            verify_same_program(self.signature, "the first gradient Allreduce")
             _VERIFIED.add(self.digest)
         t0 = time.perf_counter()
         with waiting_in(f"the gradient Allreduce ({x.size} x {x.dtype.name}: {self.group})"):
