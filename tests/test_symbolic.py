@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings, strategies as st
 
 import graphc as gc
 from graphc.errors import GraphcError
@@ -529,4 +530,33 @@ def test_batched_rows_times_a_matrix_with_a_symbolic_batch():
         x = r.standard_normal((n, 50, 64)).astype(np.float32)
         for a, b in zip(fd(x), fs(x)):
             np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * np.abs(b).max())
+    assert fd.trace_count == 1
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.fixed_dictionaries({
+    "h": st.integers(3, 7), "w": st.integers(3, 7), "c": st.integers(1, 3), "k": st.integers(1, 3),
+    "o": st.integers(1, 3), "s": st.integers(1, 2), "d": st.integers(1, 2), "pool": st.integers(1, 3),
+    "padding": st.sampled_from(["SAME", "VALID"])}))
+def test_conv_pool_configurations_with_a_symbolic_batch(cfg):
+    """conv2d (strides, dilations, padding) then max and avg pooling with their gradients:
+    one symbolic compile equals static compiles at batches 1 and 3 (float64, rtol 1e-9)."""
+    from graphc.ops.conv import same_valid_padding
+
+    k, d, s, p = cfg["k"], cfg["d"], cfg["s"], cfg["padding"]
+    oh, ow = (same_valid_padding(n, k, s, d, p)[0] for n in (cfg["h"], cfg["w"]))
+    assume(oh > 0 and ow > 0 and (p == "SAME" or min(oh, ow) >= cfg["pool"]))
+    f = np.random.default_rng(14).standard_normal((k, k, cfg["c"], cfg["o"]))
+
+    def fn(x):
+        def net(x):
+            y = gc.nn.conv2d(x, f, s, p, dilations=d)
+            return gc.nn.max_pool(y, cfg["pool"], 1, p) + gc.nn.avg_pool(y, cfg["pool"], 1, p)
+        return net(x), gc.grad(lambda x: (net(x) ** 2).sum())(x)
+
+    fd, fs = gc.compile(fn, dynamic="batch"), gc.compile(fn)
+    for n in (1, 3):
+        x = np.random.default_rng(n).standard_normal((n, cfg["h"], cfg["w"], cfg["c"]))
+        for a, b in zip(fd(x), fs(x)):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
     assert fd.trace_count == 1
