@@ -64,13 +64,13 @@ def allgather(array):
 
 
 def broadcast(array, root: int = 0):
-    """``root``'s array on every rank (other ranks' arguments only give the dtype
-    expectation; shapes come from the root)."""
+    """``root``'s array on every rank (its shape and dtype too: the other ranks'
+    arguments are not used, so they may pass None)."""
     w = require_init("broadcast")
-    x = np.array(array, order="C")
     if w.size == 1:
-        return x
+        return np.array(array, order="C")
     with waiting_in(f"broadcast from rank {root}"):
+        x = np.array(array, order="C") if w.rank == root else None
         shape, dtype = w.comm.bcast((x.shape, x.dtype.str) if w.rank == root else None, root=root)
         out = x if w.rank == root else np.empty(shape, dtype)
         w.comm.Bcast(out, root=root)
