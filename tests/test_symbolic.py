@@ -500,7 +500,7 @@ def test_compat_v1_cnn_and_rnn_compile_once_per_fetches_and_feeds(monkeypatch):
     np.testing.assert_allclose(np.array(got, np.float64), np.array(want, np.float64), rtol=1e-5)
 
 
-def test_cond_and_while_loop_with_symbolic_dimensions_are_clear_errors():
+def test_cond_while_loop_and_exported_scan_with_symbolic_dimensions_are_clear_errors():
     x = np.ones((3, 4), np.float32)
     f = gc.compile(lambda x: gc.cond(x.sum() > 0, lambda: x * 2, lambda: x - 1), dynamic="batch")
     with pytest.raises(GraphcError, match="cond with symbolic dimensions is not supported yet"):
@@ -509,6 +509,15 @@ def test_cond_and_while_loop_with_symbolic_dimensions_are_clear_errors():
                    dynamic="batch")
     with pytest.raises(GraphcError, match="while_loop with symbolic dimensions is not supported yet"):
         g(x)
+    from graphc.errors import ExportError
+
+    w = np.eye(4, dtype=np.float32)
+
+    def rnn(xs):
+        return gc.scan(lambda h, x: (gc.tanh(h @ w + x),) * 2, xs[0] * 0, xs)[1]
+
+    with pytest.raises(ExportError, match="loop \\(scan\\) with symbolic dimensions is not supported yet"):
+        gc.export(rnn, (np.zeros((5, 2, 4), np.float32),), "unused.so", name="rnn", shapes={"xs": (5, "n", 4)})
     h = gc.compile(lambda xs, c: gc.scan(lambda c, x: (c + x, c), c, xs), shapes={"xs": ("t", 2)})
     with pytest.raises(GraphcError, match="scan over a leading axis of symbolic size 't'"):
         h(np.ones((3, 2), np.float32), np.zeros(2, np.float32))
