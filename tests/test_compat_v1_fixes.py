@@ -402,6 +402,31 @@ def test_while_loop_gradient_without_maximum_iterations():
         assert sess.run(loss, {x: [30.0, 20.0]}) < before
 
 
+def test_while_loop_body_assigns_apply_every_iteration():
+    """TF 1.x: an assign in the body (by control dependency or as a value) runs in each
+    iteration, the next iteration (and the cond) reads the new value, and the variable
+    keeps the last value after the run."""
+    counter = tf.Variable(0, name="counter")
+    acc = tf.Variable(0.0, name="acc")
+
+    def body(i):
+        with tf.control_dependencies([tf.assign_add(counter, 1), tf.assign_add(acc, tf.cast(i, tf.float32))]):
+            return i + 1
+
+    n = tf.while_loop(lambda i: i < 5, body, [tf.constant(0)])
+    jumps = tf.while_loop(lambda i: counter < 12, lambda i: i + tf.assign_add(counter, 2), [tf.constant(0)])
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        assert sess.run(n) == 5
+        assert sess.run(counter) == 5 and sess.run(acc) == 10.0          # 0+1+2+3+4
+        assert sess.run(n) == 5
+        assert sess.run(counter) == 10 and sess.run(acc) == 20.0
+        assert sess.run(jumps) == 12 and sess.run(counter) == 12        # one iteration: 10 -> 12
+    with tf.Session() as sess:        # a new session starts from the initial values
+        sess.run(tf.global_variables_initializer())
+        assert sess.run(jumps) == 2 + 4 + 6 + 8 + 10 + 12 and sess.run(counter) == 12
+
+
 # -- optimizer slots in checkpoints ---------------------------------------------------------------------
 
 

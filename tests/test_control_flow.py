@@ -381,6 +381,66 @@ def test_long_loops_do_not_grow_the_stack():
     assert s(np.zeros(2)).tolist() == [2e6, 2e6]
 
 
+# -- Variables assigned in the body (TF 1.x: each iteration's assign runs) -------------------------------
+
+
+def test_while_loop_body_assigns_variables_each_iteration():
+    """A Variable assigned in the body is a loop variable: each iteration sees the
+    previous one's value (in the body and in the cond), and the final value is stored
+    when the call ends; compiled, eager, and through the interpreter."""
+    count = gc.Variable(np.int64(0), trainable=False)
+    total = gc.Variable(np.zeros(2))
+
+    def f(x):
+        def body(v):
+            count.assign_add(np.int64(1))
+            total.assign(total.value() + v)          # reads this iteration's value
+            return v * 2.0
+        return gc.while_loop(lambda v: count.value() < 4, body, x)
+
+    out = gc.compile(f)(np.array([1.0, 3.0]))
+    np.testing.assert_array_equal(out, [16.0, 48.0])
+    assert count.numpy() == 4
+    np.testing.assert_array_equal(total.numpy(), [15.0, 45.0])    # 1+2+4+8, 3+6+12+24
+    out = gc.compile(f)(np.array([1.0, 3.0]))                       # cond false at once: nothing runs
+    np.testing.assert_array_equal(out, [1.0, 3.0])
+    assert count.numpy() == 4
+    count.assign(np.int64(2))
+    out = gc.while_loop(lambda v: count.value() < 4, lambda v: (count.assign_add(np.int64(1)), v + 1.0)[1],
+                        np.zeros(1))
+    assert out.tolist() == [2.0] and count.numpy() == 4
+    graph = gc.trace(f, np.array([1.0, 3.0]))
+    count.assign(np.int64(1))
+    ref = gc.interpret(graph, np.array([1.0, 3.0]))
+    np.testing.assert_array_equal(ref, [8.0, 24.0])
+
+
+def test_while_loop_body_assign_with_gradient():
+    """Training through a loop whose body also counts its iterations in a Variable: the
+    gradient (without max_iterations) is unchanged by the assign, and the counter adds
+    the iteration count (3) per call."""
+    calls = gc.Variable(np.int64(0), trainable=False)
+
+    def loss(x, w):
+        def body(c):
+            calls.assign_add(np.int64(1))
+            return c[0] + 1, gc.tanh(c[1] * w)
+        return gc.while_loop(lambda c: c[0] < 3, body, (np.int32(0), x))[1].sum()
+
+    x, w = np.array([0.5, -1.0]), np.float64(0.7)
+    gx = gc.compile(gc.grad(loss))(x, w)
+    ref = lambda x: np.tanh(np.tanh(np.tanh(x * w) * w) * w).sum()  # noqa: E731
+    fd = [(ref(x + 1e-6 * e) - ref(x - 1e-6 * e)) / 2e-6 for e in np.eye(2)]
+    np.testing.assert_allclose(gx, fd, rtol=1e-6)
+    assert calls.numpy() == 3
+
+
+def test_while_loop_cond_may_not_assign():
+    v = gc.Variable(np.float32(0))
+    with pytest.raises(gc.TraceError, match="cond assigns variable"):
+        gc.compile(lambda x: gc.while_loop(lambda c: (v.assign(c), c < 3)[1], lambda c: c + 1, x))(np.float32(0))
+
+
 def test_while_loop_errors_name_the_problem():
     with pytest.raises(gc.ShapeError, match="loop variable 0"):
         gc.compile(lambda x: gc.while_loop(lambda v: v.sum() < 1, lambda v: v.astype(np.float64), x))(

@@ -18,6 +18,11 @@ apply reverse mode to it. Without it: a ``while_grad`` node (while_grad.py) re-r
 pure body from the initial vars, keeping a checkpoint every 128 iterations, and walks
 back through each 128-iteration segment with the body's reverse mode.
 
+Variables assigned in the body (TF 1.x's assign inside a loop, e.g. a counter): each
+becomes an extra loop variable (both functions are traced again with it), read as the
+current iteration's value in the body and the cond, and assigned its final value when
+the loop ends, so every iteration's assignment takes effect. The cond may not assign.
+
 Lowering (CPU, graphc/codegen/cond_lowering.py): a native loop calling the cond's and
 the body's programs. It has no GPU kernel: the placer keeps it on the CPU (like scan).
 """
@@ -33,12 +38,35 @@ from .control import BodyTrace, TupleGrad, _backprop_body, _Env, _zeros, scan, t
 from .registry import defop
 
 
-def _trace_fn(fn, carry_types, carry_tree, outer, name):
-    with BodyTrace(outer, name) as bt:
+class LoopTrace(BodyTrace):
+    """The cond or the body of a while_loop. The Variables it assigns are recorded in
+    ``writes`` (not refused as in a scan body); a Variable in ``carried`` is an extra
+    loop variable: read as this iteration's value (a parameter after the user's loop
+    variables) until assigned, and its last assignment is the next iteration's value."""
+
+    def __init__(self, outer, name):
+        super().__init__(outer, name)
+        self.writes: dict = {}     # Variable -> Node of its new value, in assignment order
+        self.carried: dict = {}    # Variable -> its loop-variable parameter
+
+    def read_variable(self, var):
+        node = self.writes.get(var)
+        if node is None:
+            node = self.carried.get(var)
+        return node if node is not None else self.capture(var)
+
+    def write_variable(self, var, node):
+        self.writes[var] = node
+
+
+def _trace_fn(fn, carry_types, carry_tree, outer, name, carried=()):
+    with LoopTrace(outer, name) as bt:
         carry = [Tensor(bt._new_param(t, None), bt) for t in carry_types]
+        for var in carried:
+            bt.carried[var] = bt._new_param(TensorType(var.shape, var.dtype), None)
         result = fn(unflatten(carry_tree, carry))
         leaves, tree = flatten(result)
-        nodes = [as_node(v, bt) for v in leaves]
+        nodes = [as_node(v, bt) for v in leaves] + [bt.read_variable(var) for var in carried]
     bt.graph.outputs = nodes
     bt.graph.sort()
     return bt, tree
@@ -182,7 +210,8 @@ def while_loop(cond_fn, body_fn, init, max_iterations: int | None = None):
     ``max_iterations`` the loop stops after at most that many iterations (as TF's
     maximum_iterations). It is differentiable (reverse mode) with respect to the
     initial vars and every float value the body uses, with or without
-    ``max_iterations`` (without it the backward pass recomputes the iterations)."""
+    ``max_iterations`` (without it the backward pass recomputes the iterations).
+    The body may assign Variables: every iteration's assignment takes effect."""
     if max_iterations is not None:
         max_iterations = int(max_iterations)
         if max_iterations < 0:
@@ -197,6 +226,17 @@ def while_loop(cond_fn, body_fn, init, max_iterations: int | None = None):
     carry_types = [n.type for n in nodes]
     cond_bt, cond_tree = _trace_fn(cond_fn, carry_types, tree, trace, "while_cond")
     body_bt, body_tree = _trace_fn(body_fn, carry_types, tree, trace, "while_body")
+    if cond_bt.writes:
+        raise TraceError(f"while_loop: the cond assigns variable '{next(iter(cond_bt.writes)).name}'; assign "
+                         f"variables in the body\n  at {user_source_line()}")
+    written = list(body_bt.writes)
+    if written:   # assigned Variables become loop variables: trace both functions again with them
+        cond_bt, cond_tree = _trace_fn(cond_fn, carry_types, tree, trace, "while_cond", written)
+        body_bt, body_tree = _trace_fn(body_fn, carry_types, tree, trace, "while_body", written)
+        if set(body_bt.writes) != set(written) or cond_bt.writes:
+            raise TraceError(f"while_loop: the body assigned different variables when traced again "
+                             f"({sorted(v.name for v in written)} then "
+                             f"{sorted(v.name for v in body_bt.writes)})\n  at {user_source_line()}")
     if body_tree != tree:
         raise TraceError(f"while_loop: the body changed the loop variables' structure: {tree} -> {body_tree}\n"
                          f"  at {user_source_line()}")
@@ -205,13 +245,19 @@ def while_loop(cond_fn, body_fn, init, max_iterations: int | None = None):
             raise ShapeError(f"while_loop: the body returns loop variable {k} as {o.type}, it entered as {t} "
                              f"(shapes and dtypes must stay the same)\n  at {user_source_line()}")
     outs = cond_bt.graph.outputs
-    if len(outs) != 1 or outs[0].type != TensorType((), "bool"):
-        raise ShapeError(f"while_loop: cond must return one bool scalar, got {[str(o.type) for o in outs]}\n"
-                         f"  at {user_source_line()}")
+    if len(outs) != 1 + len(written) or outs[0].type != TensorType((), "bool"):
+        raise ShapeError(f"while_loop: cond must return one bool scalar, got "
+                         f"{[str(o.type) for o in outs[:len(outs) - len(written)]]}\n  at {user_source_line()}")
+    cond_bt.graph.outputs = outs[:1]   # the carried variables' values were only there to be read
+    n_user = len(nodes)
+    nodes += [trace.read_variable(var) for var in written]
     node = bind("while_loop", [Tensor(n, trace) for n in nodes] + list(cond_bt.captured) + list(body_bt.captured),
                 cond=cond_bt.graph, body=body_bt.graph, n_carry=len(nodes), n_cond_caps=len(cond_bt.captured),
                 max_iterations=max_iterations)
-    return unflatten(tree, [tuple_get(node, k) for k in range(len(nodes))])
+    parts = [tuple_get(node, k) for k in range(len(nodes))]
+    for var, value in zip(written, parts[n_user:]):   # each iteration's assignments, applied in turn
+        var.assign(value)
+    return unflatten(tree, parts[:n_user])
 
 
 from . import while_grad as _while_grad  # noqa: F401,E402  (registers the unbounded gradient op)
