@@ -59,8 +59,8 @@ def plan_scan(node, lowering) -> dict:
         # sizes per binding: the scratch (two copies of the carries, then the body's
         # workspace) is sized by _ScanScratch; the body's workspace offsets go in the
         # parent's offsets table (WorkspaceLayout.nested, at plan["table_base"]).
-        # Loop-invariant weights are not pre-packed (their packed place would be symbolic).
-        return {"program": sub, "y_parts": kept, "stack_carries": stack_carries, "packs": [],
+        return {"program": sub, "y_parts": kept, "stack_carries": stack_carries,
+                "packs": _pack_invariant_weights_symbolic(sub, nc + nx),
                 "scratch_bytes": _ScanScratch(node.type.types[:nc], sub.layout), "nested_layout": sub.layout}
     packs, body_bytes = _pack_invariant_weights(sub, nc + nx)
     carry_sizes = [_align(t.nbytes) for t in node.type.types[:nc]]
@@ -107,6 +107,39 @@ def _pack_invariant_weights(sub, first_capture) -> tuple:
         step.b = Buffer("workspace", offsets[key], (K, N), dt, nbytes)
         step.b_packed = True
     return packs, size
+
+
+def _pack_invariant_weights_symbolic(sub, first_capture) -> list:
+    """_pack_invariant_weights for a body with symbolic dimensions: each packed B is a
+    workspace value of the body's layout, live over every step (so the placement per
+    binding keeps it apart from all others, in every iteration), whose offset the loop
+    reads from the offsets table. Its vid comes after the layout's table entries (nested
+    programs' included), so existing entries keep their positions."""
+    from .gemm import packed_b_elems
+    from .program import Buffer, GemmStep
+
+    lay = sub.layout
+    packs, bufs = [], {}
+    for step in sub.kernels:
+        if not (isinstance(step, GemmStep) and step.node.type.ndim == 2 and step.b.kind == "input"
+                and step.b.base is None and step.b.slot >= first_capture):
+            continue
+        dt = step.node.type.dtype
+        K, N = step.node.inputs[0].type.shape[-1], step.node.type.shape[-1]
+        if isinstance(K, str) or isinstance(N, str):
+            continue
+        key = (step.b.slot, step.b_trans)
+        if key not in bufs:
+            nbytes = packed_b_elems(dt, K, N) * (4 if dt == "float32" else 8)
+            vid = lay.table_len
+            bufs[key] = Buffer("workspace", -1, (K, N), dt, nbytes, vid=vid)
+            lay.values.append(bufs[key])
+            lay.first[vid], lay.last[vid] = 0, len(sub.kernels)
+            packs.append({"capture": step.b.slot - first_capture, "vid": vid, "K": K, "N": N,
+                          "trans": step.b_trans, "dtype": dt})
+        step.b = bufs[key]
+        step.b_packed = True
+    return packs
 
 
 def emit_scan(target, module, b: ir.IRBuilder, step, pointer, symbolic=None):
@@ -163,17 +196,20 @@ def emit_scan(target, module, b: ir.IRBuilder, step, pointer, symbolic=None):
         for k in range(nc):
             copy(A[k], ins[k], nbytes[k])
     caps = ins[nc + nx:]
+    extra = []
+    if symbolic:  # the body's entry takes its offsets (in this program's table) and the sizes table
+        _, offsets_table, sizes_raw = symbolic
+        extra = [b.bitcast(b.gep(offsets_table, [c64(plan["table_base"])]), I8P), sizes_raw]
     for pk in plan["packs"]:  # loop-invariant GEMM operands, packed once for every step
         from .gemm_runtime import declare_pack_b
 
         K, N = pk["K"], pk["N"]
         b_rs, b_cs = (1, K) if pk["trans"] else (N, 1)
+        # where the body's layout put it: a static offset, or (symbolic) its entry in the offsets table
+        off = c64(pk["offset"]) if "offset" in pk else \
+            b.load(b.gep(offsets_table, [c64(plan["table_base"] + pk["vid"])]))
         b.call(declare_pack_b(module, pk["dtype"]), [c64(K), c64(N), caps[pk["capture"]], c64(b_rs), c64(b_cs),
-                                                     b.gep(ws, [c64(pk["offset"])])])
-    extra = []
-    if symbolic:  # the body's entry takes its offsets (in this program's table) and the sizes table
-        _, offsets_table, sizes_raw = symbolic
-        extra = [b.bitcast(b.gep(offsets_table, [c64(plan["table_base"])]), I8P), sizes_raw]
+                                                     b.gep(ws, [off])])
     item_x = [item_bytes(node.inputs[nc + k].type) for k in range(nx)]
     item_y = [item_bytes(types[p]) for p in plan["y_parts"]]
 
