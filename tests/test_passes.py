@@ -175,3 +175,33 @@ def test_gemm_reading_the_variable_it_updates_is_not_in_place():
     ref = w0.astype(np.float64)
     ref = ref - 0.01 * (ref.T @ ref)
     np.testing.assert_allclose(w.numpy(), ref, rtol=1e-4, atol=1e-4)
+
+
+def test_cheap_producers_are_recomputed_in_each_consumer_kernel():
+    """A max-pool's slices and maxima read by the forward max and the backward mask are
+    recomputed in both kernels (fusion.DUPLICABLE_OPS), not stored; results equal the
+    naive program's bit for bit, and an expensive producer (exp) is still stored once."""
+    import numpy as np
+
+    import graphc as gc
+
+    x = np.random.default_rng(3).standard_normal((2, 6, 6, 3)).astype(np.float32)
+
+    def loss(x):
+        r = gc.relu(x)
+        return (gc.nn.max_pool(r, 2, 2, "VALID") * 1.5).sum()
+
+    fused, naive = gc.compile(gc.value_and_grad(loss)), gc.compile(gc.value_and_grad(loss), fuse=False)
+    (lf, gf), (ln, gn) = fused(x), naive(x)
+    assert lf == ln
+    np.testing.assert_array_equal(gf, gn)
+    import json
+
+    steps = [s["step"] for s in json.loads(fused.explain(x, format="json"))["steps"]]
+    # relu stored once; the pool (slices, maxima) recomputed in the forward sum and the
+    # backward mask kernels, none of them stored
+    assert not [s for s in steps if s.endswith(("_slice", "_maximum"))] and len(steps) == 3, steps
+    assert fused.memory_plan(x)["kernels"] < naive.memory_plan(x)["kernels"]
+
+    f = gc.compile(lambda x: (gc.exp(x) + 1.0).sum() + (gc.exp(x) * 2.0).max())
+    np.testing.assert_allclose(f(x), (np.exp(x) + 1).sum() + (np.exp(x) * 2).max(), rtol=1e-5)

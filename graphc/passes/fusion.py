@@ -82,10 +82,41 @@ def build_groups(graph, inline: set, group_of: dict | None = None) -> list:
                 continue
             seen.add(m.id)
             members.append(m)
-            stack.extend(i for i in m.inputs if i.id in inline and (group_of is None or group_of.get(i.id) == n.id))
+            stack.extend(i for i in m.inputs if i.id in inline and (group_of is None or _in_group(group_of.get(i.id), n.id)))
         members.sort(key=lambda x: order[x.id])
         groups.append(KernelGroup(n, members))
     return groups
+
+
+def _in_group(assigned, root_id) -> bool:
+    """Whether an inlined node assigned to ``assigned`` (a group root id, or the set of
+    root ids a duplicated view is recomputed in) belongs to the group of ``root_id``."""
+    return assigned == root_id or (isinstance(assigned, frozenset) and root_id in assigned)
+
+
+def _groups_of(node_id, group_of) -> frozenset:
+    g = group_of.get(node_id, node_id)
+    return g if isinstance(g, frozenset) else frozenset((g,))
+
+
+# Cheap producers recomputed in every consumer kernel instead of stored when their
+# consumers sit in different kernels (as XLA duplicates cheap producers): pure views of
+# one input, and one-instruction elementwise ops. A stored slice costs a gather of its
+# input, a write and a read per consumer, while each consumer reading the input
+# directly costs only its own (strided) read; a stored maximum costs a write and a read
+# per consumer against one instruction each. The 2x2 max-pool of a training step reads
+# the same slices and maxima of the activation forward and backward: stored, they were
+# seven kernels each reading the whole activation. Recomputed values are bit-identical
+# to stored ones (no op here rounds differently when repeated, and elementwise code
+# is never contracted into FMAs), so comparisons against them (the pool's gradient
+# mask) stay exact. Expensive producers (exp, division, ...) are still stored once.
+DUPLICABLE_OPS = frozenset((
+    "slice", "broadcast_to",
+    "maximum", "minimum", "add", "subtract", "multiply", "negative", "abs", "where",
+    "greater", "greater_equal", "less", "less_equal", "equal", "not_equal",
+    "logical_not", "logical_and", "logical_or"))
+# A duplicated producer is recomputed in at most this many kernels.
+MAX_DUPLICATES = 4
 
 
 def _trailing_reduction(node) -> bool:
@@ -208,8 +239,15 @@ class Fusion(Pass):
                 self._own_group(n, group_of, must_materialize)
                 in_order[n.id] = True
                 continue
-            targets = {group_of.get(c.id, c.id) for c in consumers}
+            targets = set().union(*(_groups_of(c.id, group_of) for c in consumers))
             if len(targets) != 1:
+                if self._duplicable(n, targets, by_id, group_size):
+                    inline.add(n.id)
+                    group_of[n.id] = frozenset(targets)
+                    for t in targets:
+                        group_size[t] = group_size.get(t, 1) + 1
+                    in_order[n.id] = all(_reads_in_order(c, n, in_order) for c in consumers)
+                    continue
                 notes[n.id] = (f"has {len(consumers)} consumers in {len(targets)} different kernels "
                                f"(roots {', '.join(f'%{t}' for t in sorted(targets))})")
                 self._own_group(n, group_of, must_materialize)
@@ -267,6 +305,18 @@ class Fusion(Pass):
                     f"rank {n.inputs[0].type.ndim}: the rows would not follow the kernel's outer loops")
         return (f"read through an index remapping (transpose, reshape or slice) in kernel %{target.id}: "
                 "the row reduction would be recomputed for every element")
+
+    @staticmethod
+    def _duplicable(n, targets, by_id, group_size) -> bool:
+        """A cheap producer (DUPLICABLE_OPS) of values no GEMM produces, read by at most
+        MAX_DUPLICATES kernels that are all loop nests with room left: recomputed in each."""
+        if n.op not in DUPLICABLE_OPS or len(targets) > MAX_DUPLICATES or any(i.op in GEMM_OPS for i in n.inputs):
+            return False
+        for t in targets:
+            root = by_id[t]
+            if root.op in GEMM_OPS or get_op(root.op).kind == "opaque" or group_size.get(t, 1) >= MAX_FUSED_OPS:
+                return False
+        return True
 
     @staticmethod
     def _own_group(n, group_of, must_materialize):
