@@ -178,6 +178,48 @@ def test_seeded_random_op_draws_new_values_on_each_run_of_one_session():
     assert abs(a.mean() - 0.5) < 0.05
 
 
+def _dropout_masks(graph_seed, op_seed, sessions=2, steps=3):
+    tf.reset_default_graph()
+    if graph_seed is not None:
+        tf.set_random_seed(graph_seed)
+    x = tf.placeholder(tf.float32, (8, 50))
+    training = tf.placeholder_with_default(False, ())
+    hidden = tf.layers.dense(x, 50, kernel_initializer=tf.ones_initializer())
+    d1 = tf.nn.dropout(hidden, keep_prob=0.5, seed=op_seed)
+    d2 = tf.layers.dropout(d1, rate=0.3, training=training, seed=op_seed)
+    runs = []
+    for _ in range(sessions):
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            runs.append([[m != 0 for m in sess.run([d1, d2], {x: np.ones((8, 50)), training: True})]
+                         for _ in range(steps)])
+    return runs
+
+
+def test_seeded_dropout_masks_repeat_in_every_new_graph_and_session():
+    """TF 1.x: with tf.set_random_seed(42) (and/or an op seed) tf.nn.dropout and
+    tf.layers.dropout give the same sequence of masks in every new session and graph
+    built the same way, a different mask at each step of one session, and other masks
+    for another graph seed; unseeded dropout differs between sessions."""
+    first, second = _dropout_masks(42, None)
+    third, = _dropout_masks(42, None, sessions=1)
+    for a, b, c in zip(first, second, third):
+        for m, n, o in zip(a, b, c):
+            np.testing.assert_array_equal(m, n)
+            np.testing.assert_array_equal(m, o)
+    for k in range(2):   # each step draws a new mask; the keep rates are about right
+        assert not np.array_equal(first[0][k], first[1][k])
+        assert not np.array_equal(first[1][k], first[2][k])
+    assert 0.4 < first[0][0].mean() < 0.6 and 0.3 < first[0][1].mean() < 0.42    # 0.5, 0.5 * 0.7
+    assert not np.array_equal(first[0][0], _dropout_masks(43, None, sessions=1)[0][0][0])
+    op_only = _dropout_masks(None, 5)
+    np.testing.assert_array_equal(op_only[0][0][0], op_only[1][0][0])
+    np.testing.assert_array_equal(op_only[0][2][1], op_only[1][2][1])
+    assert not np.array_equal(op_only[0][0][0], _dropout_masks(None, 6, sessions=1)[0][0][0])
+    unseeded = _dropout_masks(None, None)
+    assert not np.array_equal(unseeded[0][0][0], unseeded[1][0][0])
+
+
 def test_unseeded_random_ops_differ_between_sessions():
     r = tf.random_normal((100,))
     with tf.Session() as sess:

@@ -18,13 +18,15 @@ from ..ops.pool import avg_pool, local_response_normalization, lrn, max_pool  # 
 from ..ops.random import uniform
 
 
-def dropout(x, rate=None, training=True, seed=None, keep_prob=None, noise_shape=None):
+def dropout(x, rate=None, training=True, seed=None, keep_prob=None, noise_shape=None, draw=None):
     """Zero each element with probability ``rate``, scale the kept ones by 1/(1-rate).
 
     Give ``rate`` (tf.layers.dropout) or ``keep_prob`` (TF 1.x tf.nn.dropout).
     ``training`` may be a Python bool (False returns x unchanged) or a traced bool
     scalar (both branches are built and selected). Every call draws a new mask (see
     graphc/ops/random.py); ``noise_shape`` broadcasts one mask over some axes.
+    ``draw(shape, dtype)``, when given, supplies the uniform [0, 1) values instead of
+    graphc's generator (graphc.compat.v1 passes a seeded per-session stream).
     """
     if (rate is None) == (keep_prob is None):
         raise ValueError("dropout: give exactly one of rate and keep_prob")
@@ -39,7 +41,8 @@ def dropout(x, rate=None, training=True, seed=None, keep_prob=None, noise_shape=
         tuple(d if isinstance(d, str) else int(d) for d in noise_shape)  # str: a symbolic size
     if len(shape) != len(shape_of(x)) or any(d not in (1, e) for d, e in zip(shape, shape_of(x))):
         raise ShapeError(f"dropout: noise_shape {shape} does not broadcast to x's shape {tuple(shape_of(x))}")
-    keep = greater_equal(uniform(shape, dtype=dt, seed=seed), cast_to(rate, dt))
+    noise = uniform(shape, dtype=dt, seed=seed) if draw is None else draw(shape, dt)
+    keep = greater_equal(noise, cast_to(rate, dt))
     dropped = where(keep, multiply(x, cast_to(1.0 / (1.0 - rate), dt)), cast_to(0, dt))
     if training is True:
         return dropped

@@ -17,7 +17,7 @@ from .graph import Tensor, get_default_graph
 from .record import record
 from .initializers import Ones, Zeros
 from .math_ops import matmul, multiply, subtract, where
-from .random_ops import op_seed
+from .random_ops import seeded_stream
 from .variables import GraphKeys, add_to_collection, assign, get_variable, variable_scope
 
 
@@ -92,15 +92,19 @@ def flatten(inputs, name=None, data_format="channels_last"):
     return reshape(inputs, [-1, int(np.prod(dims))], name=name or "flatten")
 
 
-def _dropout(x, rate, training, noise_shape, seed):
-    return gc.nn.dropout(x, rate=float(rate), training=training, seed=seed, noise_shape=noise_shape)
+def _dropout(x, rate, training, noise_shape, counter, key):
+    from .nn import seeded_mask_draw
+
+    return gc.nn.dropout(x, rate=float(rate), training=training, noise_shape=noise_shape,
+                         draw=seeded_mask_draw(counter, key))
 
 
 def dropout(inputs, rate=0.5, noise_shape=None, seed=None, training=False, name=None):
     """Drop with probability ``rate`` when ``training`` (a bool or a bool tensor)."""
     static = {rate: 0.5} if isinstance(rate, Tensor) else None
     noise_shape = None if noise_shape is None else tuple(int(d) for d in noise_shape)
-    return record("dropout", _dropout, (as_operand(inputs), rate, training, noise_shape, op_seed(seed)),
+    counter, key = seeded_stream(seed, name or "dropout")
+    return record("dropout", _dropout, (as_operand(inputs), rate, training, noise_shape, counter, key),
                   name=name or "dropout", static=static)
 
 

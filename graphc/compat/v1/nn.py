@@ -6,7 +6,7 @@ from .convert import as_operand, is_graph_value, match_operands, shape_arg, stat
 from .graph import Spec, Tensor
 from .shapes import TensorShape
 from .record import record
-from .random_ops import op_seed
+from .random_ops import draw_seeded, seeded_stream
 from .rnn import dynamic_rnn, static_rnn  # noqa: F401
 from . import rnn_cell  # noqa: F401
 from .rnn_bidirectional import bidirectional_dynamic_rnn, static_bidirectional_rnn  # noqa: F401
@@ -100,10 +100,19 @@ def local_response_normalization(input, depth_radius=5, bias=1.0, alpha=1.0, bet
 lrn = local_response_normalization
 
 
-def _dropout(x, keep_prob, rate, noise_shape, seed):
+def seeded_mask_draw(counter, key):
+    """gc.nn.dropout's ``draw`` for a seeded dropout: its session's stream (the same masks
+    in every new session, new ones at each run), or None (graphc's generator)."""
+    if counter is None:
+        return None
+    return lambda shape, dt: draw_seeded(shape, dt, "uniform", counter, key)
+
+
+def _dropout(x, keep_prob, rate, noise_shape, counter, key):
+    draw = seeded_mask_draw(counter, key)
     if keep_prob is not None:
-        return gc.nn.dropout(x, keep_prob=_number(keep_prob, "keep_prob"), seed=seed, noise_shape=noise_shape)
-    return gc.nn.dropout(x, rate=_number(rate, "rate"), seed=seed, noise_shape=noise_shape)
+        return gc.nn.dropout(x, keep_prob=_number(keep_prob, "keep_prob"), noise_shape=noise_shape, draw=draw)
+    return gc.nn.dropout(x, rate=_number(rate, "rate"), noise_shape=noise_shape, draw=draw)
 
 
 def _number(v, what):
@@ -123,7 +132,8 @@ def dropout(x, keep_prob=None, noise_shape=None, seed=None, name=None, rate=None
         raise ValueError("dropout: give exactly one of keep_prob and rate")
     static = {t: 0.5 for t in (keep_prob, rate) if isinstance(t, Tensor)}
     noise_shape = None if noise_shape is None else tuple(int(d) for d in noise_shape)
-    return record("Dropout", _dropout, (as_operand(x), keep_prob, rate, noise_shape, op_seed(seed)), name=name,
+    counter, key = seeded_stream(seed, name or "dropout")
+    return record("Dropout", _dropout, (as_operand(x), keep_prob, rate, noise_shape, counter, key), name=name,
                   static=static)
 
 

@@ -6,8 +6,9 @@ op without its own seed takes the graph's op count, TF's ``_last_id``; an op see
 without a graph seed pairs with TF's DEFAULT_GRAPH_SEED). Such a seeded op draws from
 its own counter, one per session: the first run in every new session and every new
 graph built the same way gives the same numbers (the books compare trainings from the
-same start), and each further run in a session draws new ones. Without any seed the
-op uses graphc's process-wide generator (different numbers every time, as in TF).
+same start), and each further run in a session draws new ones. Dropout's masks
+(tf.nn.dropout, tf.layers.dropout) follow the same rule. Without any seed the op uses
+graphc's process-wide generator (different numbers every time, as in TF).
 """
 from __future__ import annotations
 
@@ -65,11 +66,27 @@ class _OpCounter:
         return self._probe
 
 
+def seeded_stream(seed, name):
+    """(Ref to a per-session call counter, key) for a new random op under TF's seed rule,
+    or (None, None) when neither the graph nor the op is seeded. ``draw_seeded`` draws
+    from it; dropout uses it for its masks as the random ops do for their values."""
+    graph_seed, seed = get_seed(seed)
+    if graph_seed is None:
+        return None, None
+    key = mix64_int(mix64_int(graph_seed * GOLDEN + 1) + ((seed + 1) & MASK) * GOLDEN)
+    return Ref(_OpCounter(name)), key
+
+
+def draw_seeded(shape, dt, dist, counter_var, key):
+    """The next draw of a seeded stream: the counter is read and advanced in the call."""
+    counter = counter_var.value()
+    counter_var.assign(counter + np.int64(1))
+    return bind("random", [counter], shape=tuple(shape), dtype=dt, dist=dist, key=key)
+
+
 def _seeded_draw(dist):
     def run(shape, a, b, dt, counter_var, key):
-        counter = counter_var.value()
-        counter_var.assign(counter + np.int64(1))
-        x = bind("random", [counter], shape=static_shape(shape), dtype=dt, dist=dist, key=key)
+        x = draw_seeded(static_shape(shape), dt, dist, counter_var, key)
         if dist == "uniform":
             return _affine(x, b - a, a, dt) if isinstance(a, (int, float)) and isinstance(b, (int, float)) \
                 else _affine(x, gc.subtract(b, a), a, dt)
@@ -78,12 +95,10 @@ def _seeded_draw(dist):
 
 
 def _random_op(op_type, dist, unseeded, shape, a, b, dt, seed, name):
-    graph_seed, seed = get_seed(seed)
-    if graph_seed is None:
+    counter, key = seeded_stream(seed, name)
+    if counter is None:
         return record(op_type, unseeded, (shape_arg(shape), a, b, dt.name, None), name=name)
-    key = mix64_int(mix64_int(graph_seed * GOLDEN + 1) + ((seed + 1) & MASK) * GOLDEN)
-    counter = _OpCounter(name)
-    return record(op_type, _seeded_draw(dist), (shape_arg(shape), a, b, dt.name, Ref(counter), key), name=name)
+    return record(op_type, _seeded_draw(dist), (shape_arg(shape), a, b, dt.name, counter, key), name=name)
 
 
 def _draw(fn):
