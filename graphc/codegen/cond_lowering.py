@@ -24,6 +24,7 @@ from .kernel import I8, I32, I64, entry_alloca
 
 
 def _sub_program(node, body, lowering, tag):
+    """The body's Program; with symbolic dimensions it reads its parent's sizes table."""
     from ..passes import PassContext, PassManager, default_pipeline
     from .program import lower_program
 
@@ -33,7 +34,7 @@ def _sub_program(node, body, lowering, tag):
     ctx = PassContext(fuse=parent.fuse if parent else True, target="cpu",
                       options=dict(parent.options) if parent else {})
     PassManager(default_pipeline(ctx), ctx).run(body)
-    return lower_program(body, name=f"{node.op}{node.id}_{tag}", pass_context=ctx)
+    return lower_program(body, name=f"{node.op}{node.id}_{tag}", pass_context=ctx, symbols=list(lowering.symbols))
 
 
 def _call(b, fn, args):
@@ -54,17 +55,40 @@ def _emit_body(target, module, step, sub, tag):
 def plan_cond(node, lowering) -> dict:
     true_p = _sub_program(node, node.attrs["true_body"], lowering, "true")
     false_p = _sub_program(node, node.attrs["false_body"], lowering, "false")
+    if true_p.symbols:  # workspaces placed per binding: both branches share the scratch
+        return {"true": true_p, "false": false_p, "nested_layouts": [true_p.layout, false_p.layout],
+                "scratch_bytes": _CondScratch(true_p.layout, false_p.layout)}
     return {"true": true_p, "false": false_p,
             "scratch_bytes": _align(max(true_p.workspace_bytes, false_p.workspace_bytes))}
 
 
-def emit_cond(target, module, b: ir.IRBuilder, step, pointer):
+class _CondScratch:
+    """Bytes of a symbolic cond's scratch for a binding: the larger branch workspace."""
+
+    def __init__(self, *layouts):
+        self.layouts = layouts
+
+    def nbytes_for(self, binding) -> int:
+        return _align(max(lay.place(binding)[1] for lay in self.layouts))
+
+
+def emit_cond(target, module, b: ir.IRBuilder, step, pointer, symbolic=None):
+    """``symbolic``: (dim, offsets table, sizes table) in a program with symbolic
+    dimensions: the parts lie at offsets computed in code, and each branch's entry also
+    takes its offsets (in this program's table) and the sizes table."""
+    from .symbolic_sizes import SizeEmitter
+
     node, plan = step.node, step.plan
     nt = node.attrs["n_true"]
-    c64 = lambda v: ir.Constant(I64, int(v))  # noqa: E731
+    S = SizeEmitter(b, symbolic[0] if symbolic else None)
+    c64 = S.value
     out = pointer(step.dest)
     ins = [pointer(x) for x in step.inputs]
-    parts = [b.gep(out, [c64(off)]) for off in node.type.offsets]
+    parts = [b.gep(out, [c64(off)]) for off in S.tuple_offsets(node.type)]
+    extra = [[], []]
+    if symbolic:
+        _, offsets_table, sizes_raw = symbolic
+        extra = [[b.bitcast(b.gep(offsets_table, [c64(base)]), I8P), sizes_raw] for base in plan["table_bases"]]
     ws = pointer(step.scratch) if step.scratch is not None else ir.Constant(I8P, None)
     true_fn = _emit_body(target, module, step, plan["true"], "true")
     false_fn = _emit_body(target, module, step, plan["false"], "false")
@@ -73,10 +97,10 @@ def emit_cond(target, module, b: ir.IRBuilder, step, pointer):
     then_bb, else_bb, done = (fn.append_basic_block(n) for n in ("cond_true", "cond_false", "cond_done"))
     b.cbranch(taken, then_bb, else_bb)
     b.position_at_end(then_bb)
-    _call(b, true_fn, ins[1:1 + nt] + parts + [ws])
+    _call(b, true_fn, ins[1:1 + nt] + parts + [ws] + extra[0])
     b.branch(done)
     b.position_at_end(else_bb)
-    _call(b, false_fn, ins[1 + nt:] + parts + [ws])
+    _call(b, false_fn, ins[1 + nt:] + parts + [ws] + extra[1])
     b.branch(done)
     b.position_at_end(done)
 

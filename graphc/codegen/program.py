@@ -350,8 +350,8 @@ class Lowering:
             raise CompileError(f"{node.op} with symbolic dimensions is not supported yet (compile with static "
                                f"shapes)\n  at {node.loc}")
         plan = custom.plan(node, self)
-        if plan.get("nested_layout") is not None:  # its offsets go in this program's table (assign_offsets)
-            self.nested.append(plan)
+        if plan.get("nested_layout") is not None or plan.get("nested_layouts"):
+            self.nested.append(plan)  # its programs' offsets go in this program's table (assign_offsets)
         dest = self.new_workspace(node.type)
         self.buffers[node.id] = dest
         from ..ir import TensorType
@@ -422,9 +422,12 @@ class Lowering:
         layout = WorkspaceLayout(list(self.workspace_values), first, last, alias_to, self.plan_memory)
         base = len(self.workspace_values)
         for plan in self.nested:  # nested programs' offsets follow this program's in the table
-            plan["table_base"] = base
-            layout.nested.append((base, plan["nested_layout"]))
-            base += plan["nested_layout"].table_len
+            plan["table_bases"] = []
+            for lay in plan.get("nested_layouts") or [plan["nested_layout"]]:
+                plan["table_bases"].append(base)
+                layout.nested.append((base, lay))
+                base += lay.table_len
+            plan["table_base"] = plan["table_bases"][0]
         if all(b.nbytes is not None for b in self.workspace_values) and not layout.nested:
             offsets, layout.static_size = layout.place({})
             for b in self.workspace_values:

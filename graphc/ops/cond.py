@@ -141,15 +141,17 @@ def _cond_vjp(g, ins, out, attrs):
 class _CondKernel:
     """Whole-step lowering (graphc/codegen/cond_lowering.py)."""
 
+    symbolic = True  # lowers programs with symbolic dimensions too (sizes computed in code)
+
     def plan(self, node, lowering):
         from ..codegen.cond_lowering import plan_cond
 
         return plan_cond(node, lowering)
 
-    def emit(self, target, module, builder, step, pointer):
+    def emit(self, target, module, builder, step, pointer, symbolic=None):
         from ..codegen.cond_lowering import emit_cond
 
-        return emit_cond(target, module, builder, step, pointer)
+        return emit_cond(target, module, builder, step, pointer, symbolic)
 
 
 defop("cond", "opaque", _cond_infer, _cond_impl, vjp=_cond_vjp, kernel=_CondKernel())
