@@ -362,6 +362,51 @@ def test_while_loop_gradient_without_max_iterations_long_loop():
     np.testing.assert_allclose(gc.compile(gc.grad(loss))(np.ones(2)), 0.9999999 ** 300_000, rtol=1e-9)
 
 
+def test_while_loop_gradient_without_max_iterations_nested_in_scan_and_while():
+    """An unbounded loop (u <- u * w until sum|u| <= 0.5) inside a scan body and inside
+    an unbounded while body: the while_grad nodes then run inside the backward scan's
+    body and inside the outer while_grad's reverse-mode program. Against central
+    differences (atol 1e-8)."""
+    def inner(v, w):
+        return gc.while_loop(lambda u: gc.abs(u).sum() > 0.5, lambda u: u * w, v)
+
+    def ref_inner(v, w):
+        while np.abs(v).sum() > 0.5:
+            v = v * w
+        return v
+
+    def f_scan(x, w):
+        c, _ = gc.scan(lambda c, xt: (inner(c + xt, w), ()), x[0], x)
+        return (c * c).sum()
+
+    def r_scan(x, w):
+        c = x[0]
+        for xt in x:
+            c = ref_inner(c + xt, w)
+        return (c * c).sum()
+
+    def f_while(x, w):
+        v, _ = gc.while_loop(lambda c: c[1] < 3, lambda c: (inner(c[0] * 3.0 + 1.0, w), c[1] + 1),
+                             (x, np.int32(0)))
+        return (v * v).sum()
+
+    def r_while(x, w):
+        for _ in range(3):
+            x = ref_inner(x * 3.0 + 1.0, w)
+        return (x * x).sum()
+
+    x, w, eps = np.array([[0.3, 0.9], [1.2, -0.4], [0.5, 0.5]]), np.float64(0.8), 1e-6
+    for f, r, a in ((f_scan, r_scan, x), (f_while, r_while, x[1])):
+        ga, gw = gc.compile(gc.grad(f, argnums=(0, 1)))(a, w)
+        fd = np.zeros_like(a)
+        for idx in np.ndindex(a.shape):
+            e = np.zeros_like(a)
+            e[idx] = eps
+            fd[idx] = (r(a + e, w) - r(a - e, w)) / (2 * eps)
+        np.testing.assert_allclose(ga, fd, atol=1e-8)
+        np.testing.assert_allclose(gw, (r(a, w + eps) - r(a, w - eps)) / (2 * eps), atol=1e-8)
+
+
 def test_while_loop_second_gradient_without_max_iterations_says_so():
     def loss(x):
         return gc.while_loop(lambda v: v.sum() < 10, lambda v: v * v + 1, x).sum()
