@@ -521,11 +521,37 @@ def test_cond_with_a_symbolic_batch():
     assert "(float64[n,4]) = cond(" in fd.ir(x, np.float64(1.0), stage="optimized")
 
 
-def test_while_loop_and_exported_scan_with_symbolic_dimensions_are_clear_errors():
+def test_while_loop_with_a_symbolic_batch():
+    """A run-time number of iterations (the predicate reads the carries) and the gradient
+    of a bounded loop (stacked carries): equal to a static compile's (float64)."""
+    w = np.random.default_rng(17).standard_normal((4, 4)) / 4
+
+    def step(c):
+        return c[0] + 1, gc.tanh(c[1] @ w) + c[1]
+
+    def fn(x, m):
+        i, y = gc.while_loop(lambda c: (c[0] < 5) & (c[1].sum() < m), step, (0, x))
+        g = gc.grad(lambda x: (gc.while_loop(lambda c: c[0] < 3, step, (0, x), max_iterations=3)[1] ** 2).sum())(x)
+        return i, y, g
+
+    fd, fs = gc.compile(fn, shapes={"x": ("n", 4)}), gc.compile(fn)
+    r = np.random.default_rng(18)
+    counts = set()
+    for n in SMALL_BATCHES:
+        for m in (3.0, 1e9):
+            x = r.random((n, 4))
+            got, want = fd(x, np.float64(m)), fs(x, np.float64(m))
+            counts.add(int(got[0]))
+            for a, b in zip(got, want):
+                np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    assert len(counts) > 1 and fd.trace_count == 1  # the loop stopped after different counts
+
+
+def test_unbounded_while_gradient_and_exported_scan_with_symbolic_dimensions_are_clear_errors():
     x = np.ones((3, 4), np.float32)
-    g = gc.compile(lambda x: gc.while_loop(lambda c: c[0] < 3, lambda c: (c[0] + 1, c[1] * 2), (0, x))[1],
-                   dynamic="batch")
-    with pytest.raises(GraphcError, match="while_loop with symbolic dimensions is not supported yet"):
+    g = gc.compile(lambda x: gc.grad(lambda x: (gc.while_loop(lambda c: c[0] < 3, lambda c: (c[0] + 1, c[1] * 2),
+                                                              (0, x))[1] ** 2).sum())(x), dynamic="batch")
+    with pytest.raises(GraphcError, match="while_grad with symbolic dimensions is not supported yet"):
         g(x)
     from graphc.errors import ExportError
 

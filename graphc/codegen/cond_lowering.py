@@ -112,45 +112,83 @@ def plan_while(node, lowering) -> dict:
     nc = node.attrs["n_carry"]
     cond_p = _sub_program(node, node.attrs["cond"], lowering, "cond")
     body_p = _sub_program(node, node.attrs["body"], lowering, "body")
-    carry_sizes = [_align(t.nbytes) for t in node.type.types[:nc]]
-    carry_bytes = sum(carry_sizes)
     used = _used_parts(node, lowering.graph)
     stack = bool(node.attrs["max_iterations"]) and any(p > nc for p in used)   # None or 0: nothing to stack
+    if body_p.symbols:  # sizes per binding (emit_while: the predicate byte first, then A, B, workspace)
+        return {"cond": cond_p, "body": body_p, "stack": stack, "nested_layouts": [cond_p.layout, body_p.layout],
+                "scratch_bytes": _WhileScratch(node.type.types[:nc], cond_p.layout, body_p.layout)}
+    carry_sizes = [_align(t.nbytes) for t in node.type.types[:nc]]
+    carry_bytes = sum(carry_sizes)
     ws = _align(max(cond_p.workspace_bytes, body_p.workspace_bytes))
     return {"cond": cond_p, "body": body_p, "carry_sizes": carry_sizes, "carry_bytes": carry_bytes,
             "stack": stack, "ws_bytes": ws, "scratch_bytes": 2 * carry_bytes + ws + ALIGN}
 
 
-def emit_while(target, module, b: ir.IRBuilder, step, pointer):
+class _WhileScratch:
+    """Bytes of a symbolic while_loop's scratch for a binding: the predicate byte (one
+    aligned slot), two aligned copies of the carries, the larger of the cond's and the
+    body's workspaces."""
+
+    def __init__(self, carry_types, *layouts):
+        self.carry_types, self.layouts = list(carry_types), layouts
+
+    def nbytes_for(self, binding) -> int:
+        carries = sum(_align(t.nbytes_for(binding)) for t in self.carry_types)
+        return ALIGN + 2 * carries + _align(max(lay.place(binding)[1] for lay in self.layouts))
+
+
+def emit_while(target, module, b: ir.IRBuilder, step, pointer, symbolic=None):
+    """``symbolic``: as emit_cond's; the scratch then starts with the predicate byte, so
+    nothing is placed after the workspace, whose size is known only per call."""
+    from ..ir import TensorType
+    from .symbolic_sizes import SizeEmitter
+
     node, plan = step.node, step.plan
     nc, ncc = node.attrs["n_carry"], node.attrs["n_cond_caps"]
     max_it = node.attrs["max_iterations"]
-    types, offsets = node.type.types, node.type.offsets
-    c64 = lambda v: ir.Constant(I64, int(v))  # noqa: E731
+    types = node.type.types
+    S = SizeEmitter(b, symbolic[0] if symbolic else None)
+    offsets = S.tuple_offsets(node.type)
+    c64 = S.value
     false = ir.Constant(ir.IntType(1), 0)
     memcpy = module.declare_intrinsic("llvm.memcpy", [I8P, I8P, I64])
     memset = module.declare_intrinsic("llvm.memset", [I8P, I64])
 
     def copy(dst, src, nbytes):
-        if nbytes:
+        if not isinstance(nbytes, int) or nbytes:
             b.call(memcpy, [dst, src, c64(nbytes), false])
 
     out = pointer(step.dest)
     ins = [pointer(x) for x in step.inputs]
     cond_caps, body_caps = ins[nc:nc + ncc], ins[nc + ncc:]
     scratch = pointer(step.scratch)
-    offs = [sum(plan["carry_sizes"][:k]) for k in range(nc)]
-    A = [b.gep(scratch, [c64(o)]) for o in offs]
-    B = [b.gep(scratch, [c64(plan["carry_bytes"] + o)]) for o in offs]
-    ws = b.gep(scratch, [c64(2 * plan["carry_bytes"])])
-    pred_ptr = b.gep(scratch, [c64(2 * plan["carry_bytes"] + plan["ws_bytes"])])
+    nbytes = [S.nbytes(t) for t in types]
+    extra = [[], []]
+    if symbolic:
+        _, offsets_table, sizes_raw = symbolic
+        extra = [[b.bitcast(b.gep(offsets_table, [c64(base)]), I8P), sizes_raw] for base in plan["table_bases"]]
+        pred_ptr = scratch
+        offs, carry_bytes = [], ALIGN
+        for k in range(nc):
+            offs.append(carry_bytes)
+            carry_bytes = S.add(carry_bytes, S.align(nbytes[k]))
+        carry_bytes = S.add(carry_bytes, -ALIGN)  # the bytes of one copy of the carries
+        A = [b.gep(scratch, [c64(o)]) for o in offs]
+        B = [b.gep(scratch, [c64(S.add(carry_bytes, o))]) for o in offs]
+        ws = b.gep(scratch, [c64(S.add(ALIGN, S.mul(2, carry_bytes)))])
+    else:
+        offs = [sum(plan["carry_sizes"][:k]) for k in range(nc)]
+        A = [b.gep(scratch, [c64(o)]) for o in offs]
+        B = [b.gep(scratch, [c64(plan["carry_bytes"] + o)]) for o in offs]
+        ws = b.gep(scratch, [c64(2 * plan["carry_bytes"])])
+        pred_ptr = b.gep(scratch, [c64(2 * plan["carry_bytes"] + plan["ws_bytes"])])
     finals = [b.gep(out, [c64(offsets[k])]) for k in range(nc)]
     count_ptr = b.bitcast(b.gep(out, [c64(offsets[nc])]), I64.as_pointer())
     stacked = [b.gep(out, [c64(offsets[nc + 1 + k])]) for k in range(nc)] if plan["stack"] else []
     for k in range(nc):
-        copy(A[k], ins[k], types[k].nbytes)
+        copy(A[k], ins[k], nbytes[k])
     for k, base in enumerate(stacked):
-        b.call(memset, [base, ir.Constant(I8, 0), c64(types[nc + 1 + k].nbytes), false])
+        b.call(memset, [base, ir.Constant(I8, 0), c64(nbytes[nc + 1 + k]), false])
     cond_fn = _emit_body(target, module, step, plan["cond"], "cond")
     body_fn = _emit_body(target, module, step, plan["body"], "body")
 
@@ -170,18 +208,19 @@ def emit_while(target, module, b: ir.IRBuilder, step, pointer):
     else:
         b.branch(test)
     b.position_at_end(test)
-    _call(b, cond_fn, cur + cond_caps + [pred_ptr, ws])
+    _call(b, cond_fn, cur + cond_caps + [pred_ptr, ws] + extra[0])
     b.cbranch(b.icmp_unsigned("!=", b.load(pred_ptr), ir.Constant(I8, 0)), run, done)
     b.position_at_end(run)
     for k, base in enumerate(stacked):
-        item = types[nc + 1 + k].nbytes // max_it
-        copy(b.gep(base, [b.mul(i, c64(item))]), cur[k], types[k].nbytes)
-    _call(b, body_fn, cur + body_caps + new + [ws])
+        t = types[nc + 1 + k]
+        item = S.nbytes(TensorType(t.shape[1:], t.dtype))  # one iteration's row
+        copy(b.gep(base, [b.mul(i, c64(item))]), cur[k], nbytes[k])
+    _call(b, body_fn, cur + body_caps + new + [ws] + extra[1])
     b.store(b.add(i, c64(1)), counter)
     b.branch(head)
     b.position_at_end(done)
     n = b.load(counter)
     last = b.trunc(n, ir.IntType(1))
     for k in range(nc):
-        copy(finals[k], b.select(last, B[k], A[k]), types[k].nbytes)
+        copy(finals[k], b.select(last, B[k], A[k]), nbytes[k])
     b.store(n, count_ptr)

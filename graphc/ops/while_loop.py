@@ -189,15 +189,17 @@ def _backward_step(nc, flt, cap_f, body, body_caps, count, types):
 class _WhileKernel:
     """Whole-step lowering (graphc/codegen/cond_lowering.py)."""
 
+    symbolic = True  # lowers programs with symbolic dimensions too (sizes computed in code)
+
     def plan(self, node, lowering):
         from ..codegen.cond_lowering import plan_while
 
         return plan_while(node, lowering)
 
-    def emit(self, target, module, builder, step, pointer):
+    def emit(self, target, module, builder, step, pointer, symbolic=None):
         from ..codegen.cond_lowering import emit_while
 
-        return emit_while(target, module, builder, step, pointer)
+        return emit_while(target, module, builder, step, pointer, symbolic)
 
 
 defop("while_loop", "opaque", _while_infer, _while_impl, vjp=_while_vjp, kernel=_WhileKernel())
