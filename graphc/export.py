@@ -243,8 +243,8 @@ def _layout_data(program) -> dict:
     if lay is None:
         return {}
     if lay.nested or any(b.type is not None for b in lay.values):
-        raise ExportError("gc.export of a loop (scan) with symbolic dimensions is not supported yet: its "
-                          "workspace is not a product of the symbols (export with static shapes)")
+        raise ExportError("gc.export of control flow (scan, cond, while_loop) with symbolic dimensions is not "
+                          "supported yet: its workspace is not a product of the symbols (export with static shapes)")
     values = []
     for b in sorted(lay.values, key=lambda x: lay.first.get(x.vid, 0)):
         if b.vid not in lay.first or b.vid in lay.alias_to:
