@@ -409,10 +409,13 @@ class CPUTarget(Target):
             # element strides of the operand as GEMM sees it (a transposed view swaps them)
             return (1, rows) if trans else (cols, 1)
 
+        run_batch = ()  # symbolic: batch dims looped at run time (operands batched alike, or not at all)
         if program.symbols:
             # (batch..., M, K) @ (K, N) with a row-major A is one GEMM of batch*M rows
             fold = batch_shape and b_node.type.ndim == 2 and not step.a_trans and a_node.type.shape[:-2] == batch_shape
-            if (batch_shape and not fold) or a_node.type.ndim < 2 or b_node.type.ndim != 2:
+            if batch_shape and not fold and all(x.type.shape[:-2] in ((), batch_shape) for x in (a_node, b_node)):
+                run_batch, batch_shape = batch_shape, ()
+            elif (batch_shape and not fold) or a_node.type.ndim < 2:
                 raise CompileError(f"batched matmul with symbolic dimensions is not supported yet "
                                    f"({a_node.type} @ {b_node.type})")
             if fold:
@@ -454,7 +457,14 @@ class CPUTarget(Target):
                 b.call(overflow_fn, [c64(N), c64(K), b.gep(A, [ao]), c64(a_rs), c64(a_cs),
                                      b.gep(B, [bo]), c64(b_rs), c64(b_cs), b.gep(C, [co]), c64(N), m0, m1])
 
-            if nbatch <= 64:  # unrolled, offsets folded to constants
+            if run_batch:  # entry i of every batched operand is i matrices in
+                count = c64(1)
+                for d in run_batch:
+                    count = b.mul(count, c64(d))
+                with counted_loop(b, 0, count, 1, "batch") as i:
+                    call_gemm(*(b.mul(i, b.mul(c64(r), c64(q))) if x.type.ndim > 2 else c64(0)
+                                for x, r, q in ((a_node, M, K), (b_node, K, N), (node, M, N))))
+            elif nbatch <= 64:  # unrolled, offsets folded to constants
                 for bi in range(nbatch):
                     idx = np.unravel_index(bi, batch_shape) if batch_shape else ()
                     call_gemm(*(c64(sum(int(i) * s for i, s in zip(idx, st))) for st in (a_batch, b_batch, out_batch)))
