@@ -14,8 +14,6 @@ Two exceptions keep ordinary code working:
 """
 from __future__ import annotations
 
-import numpy as np
-
 from .errors import TraceError, user_source_line
 
 

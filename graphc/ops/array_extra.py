@@ -26,6 +26,7 @@ import numpy as np
 from .. import dtypes
 from ..errors import ShapeError, user_source_line
 from ..tracing import Tensor, constant_node, current_trace
+from . import math_extra
 from .common import cast_to, dtype_of, normalize_axes, normalize_axis, promote, shape_of
 from .elementwise import (add, cast, divide, exp, log, logical_not, multiply, not_equal, sqrt, stop_gradient,
                           subtract, where)
@@ -88,10 +89,8 @@ def logsumexp(x, axis=None, keepdims=False):
     max is subtracted first; an all -inf slice gives -inf."""
     _, (x,) = promote(x, float_only=True)
     axes = normalize_axes(axis, len(shape_of(x)))
-    from .math_extra import isfinite
-
     m = stop_gradient(reduce_max(x, axes, True))
-    m = where(isfinite(m), m, cast_to(0, dtype_of(m)))  # all -inf (or inf, NaN): no shift
+    m = where(math_extra.isfinite(m), m, cast_to(0, dtype_of(m)))  # all -inf (or inf, NaN): no shift
     out = add(log(reduce_sum(exp(subtract(x, m)), axes, True)), m)
     return out if keepdims else squeeze(out, axes) if axes else out
 
@@ -447,8 +446,7 @@ Tensor.any = lambda self, axis=None, keepdims=False: any(self, axis, keepdims)
 Tensor.all = lambda self, axis=None, keepdims=False: all(self, axis, keepdims)
 Tensor.cumsum = lambda self, axis=None: cumsum(self, axis)
 Tensor.cumprod = lambda self, axis=None: cumprod(self, axis)
-Tensor.clip = lambda self, a_min=None, a_max=None: __import__("graphc.ops.math_extra", fromlist=["clip"]).clip(
-    self, a_min, a_max)
-Tensor.round = lambda self, decimals=0: __import__("graphc.ops.math_extra", fromlist=["round"]).round(self, decimals)
+Tensor.clip = lambda self, a_min=None, a_max=None: math_extra.clip(self, a_min, a_max)
+Tensor.round = lambda self, decimals=0: math_extra.round(self, decimals)
 Tensor.flatten = lambda self: reshape(self, (-1,))
 Tensor.ravel = lambda self: reshape(self, (-1,))

@@ -22,9 +22,9 @@ from .. import dtypes
 from ..errors import DTypeError, user_source_line
 from ..ir import TensorType
 from ..tracing import Tensor, bind
-from .common import broadcast_shapes, cast_to, dtype_of, promote, read_broadcast, same_dtype, shape_of
+from .common import broadcast_index, broadcast_shapes, cast_to, dtype_of, promote, read_broadcast, same_dtype
 from .elementwise import (_binary, _unary, _unbroadcast, absolute, add, divide, equal, exp, greater, less,
-                          logical_not, logical_or, maximum, minimum, multiply, negative, not_equal, sqrt,
+                          logical_not, maximum, minimum, multiply, negative, not_equal, sqrt,
                           square, subtract, where)
 from .registry import defop
 
@@ -113,9 +113,7 @@ def _int_emit(kind):
         a = read_broadcast(kb, node.inputs[0], shape, idx)
         b = read_broadcast(kb, node.inputs[1], shape, idx)
         return _INT_EMIT[kind](kb, a, b)
-    emit.input_indices = lambda kb, node, idx: [
-        __import__("graphc.ops.common", fromlist=["broadcast_index"]).broadcast_index(kb, i, node.type.shape, idx)
-        for i in node.inputs]
+    emit.input_indices = lambda kb, node, idx: [broadcast_index(kb, i, node.type.shape, idx) for i in node.inputs]
     return emit
 
 
