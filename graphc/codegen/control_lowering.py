@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from .kernel import I8, I32, I64
+from .kernel import I8, I32, I64, entry_alloca
 
 I8P = I8.as_pointer()
 ALIGN = 64
@@ -214,7 +214,7 @@ def emit_scan(target, module, b: ir.IRBuilder, step, pointer, symbolic=None):
     item_y = [item_bytes(types[p]) for p in plan["y_parts"]]
 
     fn = b.function
-    counter = b.alloca(I64)
+    counter = entry_alloca(b, I64)
     b.store(c64(0), counter)
     head, body, done = fn.append_basic_block("scan_head"), fn.append_basic_block("scan_body"), fn.append_basic_block("scan_done")
     b.branch(head)
@@ -239,7 +239,7 @@ def emit_scan(target, module, b: ir.IRBuilder, step, pointer, symbolic=None):
     xs = [at_step(ins[nc + k], item_x[k]) for k in range(nx)]
     ys = [at_step(b.gep(out, [c64(offsets[p])]), item_y[j]) for j, p in enumerate(plan["y_parts"])]
     args = cur + xs + caps + new + ys + [ws] + extra
-    arr = b.alloca(ir.ArrayType(I8P, len(args)))
+    arr = entry_alloca(b, ir.ArrayType(I8P, len(args)))
     for j, p in enumerate(args):
         b.store(p, b.gep(arr, [ir.Constant(I32, 0), ir.Constant(I32, j)]))
     b.call(body_fn, [b.bitcast(arr, I8P.as_pointer())])
