@@ -250,7 +250,8 @@ def _layout_data(program) -> dict:
         if b.vid not in lay.first or b.vid in lay.alias_to:
             continue
         base = _base_symbols(program)
-        static, pows = (b.nbytes, [0] * len(base)) if b.nbytes is not None else (np.dtype(b.dtype).itemsize, [0] * len(base))
+        pows = [0] * len(base)
+        static = b.nbytes if b.nbytes is not None else np.dtype(b.dtype).itemsize
         if b.nbytes is None:
             from .symbolic import factors
 
