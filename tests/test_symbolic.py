@@ -630,3 +630,32 @@ def test_batched_matmuls_with_a_symbolic_batch():
         for x, y in zip(_leaves(fd(*a)), _leaves(fs(*a))):
             np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-5 * np.abs(y).max())
     assert fd.trace_count == 1
+
+
+def test_nested_scans_and_a_scan_in_a_cond_with_a_symbolic_batch():
+    """Nested programs' workspace offsets take consecutive regions of one offsets table
+    (WorkspaceLayout.nested): a scan in a scan body, and a scan in a cond branch, with
+    gradients; equal to a static compile's (float64)."""
+    w = np.random.default_rng(20).standard_normal((4, 4)) / 3
+
+    def inner_loop(h, x):
+        g, _ = gc.scan(lambda g, z: (gc.tanh(g @ w + z),) * 2, h, gc.stack([x, x * 2]))
+        return g
+
+    def fn(xs, h0, p):
+        def run(xs, h0):
+            return gc.scan(lambda h, x: (inner_loop(h, x), (h * x).sum(axis=1)), h0, xs)
+
+        h, ys = run(xs, h0)
+        c = gc.cond(p > 0, lambda: inner_loop(h0, xs[0]), lambda: h0 * 3)
+        grads = gc.grad(lambda xs, h0: (run(xs, h0)[0] ** 2).sum() + run(xs, h0)[1].sum(), argnums=(0, 1))(xs, h0)
+        return h, ys, c, grads
+
+    fd, fs = gc.compile(fn, shapes={"xs": (3, "n", 4), "h0": ("n", 4)}), gc.compile(fn)
+    r = np.random.default_rng(21)
+    for n in SMALL_BATCHES:
+        xs, h0 = r.standard_normal((3, n, 4)), r.standard_normal((n, 4))
+        for p in (1.0, -1.0):
+            for a, b in zip(_leaves(fd(xs, h0, np.float64(p))), _leaves(fs(xs, h0, np.float64(p)))):
+                np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    assert fd.trace_count == 1
