@@ -418,6 +418,11 @@ def test_scan_rnn_forward_and_gradients_with_a_symbolic_batch():
         assert got[3][0].shape == (5, n, 6) and got[3][1].shape == (n, 20)
     assert fd.trace_count == 1 and fs.trace_count == len(SMALL_BATCHES)
     assert "float64[n,20]" in fd.ir(xs, h0, w, u, b, stage="traced")
+    # the memory plan (scan scratch and body workspace included) is a function of n
+    plans = [fd.memory_plan(r.standard_normal((5, n, 6)), r.standard_normal((n, 20)), w, u, b) for n in (1, 100)]
+    # (the GEMM pack buffers are the same; stacked carries and ys alone grow by 2 * 99 rows per step)
+    assert plans[1]["planned_peak_bytes"] - plans[0]["planned_peak_bytes"] >= 2 * 99 * 5 * 20 * 8
+    assert plans[1]["symbols"] == {"n": 100} and fd.trace_count == 1
 
 
 def _leaves(tree):
