@@ -205,3 +205,59 @@ def test_cheap_producers_are_recomputed_in_each_consumer_kernel():
 
     f = gc.compile(lambda x: (gc.exp(x) + 1.0).sum() + (gc.exp(x) * 2.0).max())
     np.testing.assert_allclose(f(x), (np.exp(x) + 1).sum() + (np.exp(x) * 2).max(), rtol=1e-5)
+
+
+def test_conv_bias_relu_become_the_gemm_epilogue():
+    """conv2d is a GEMM whose rows are reshaped to NHWC before the bias and relu; the
+    simplifier moves that reshape below them (simplify._sink_row_reshape), so they run
+    as the GEMM's epilogue, and the output is the GEMM step's own buffer (no copy)."""
+    import json
+
+    import numpy as np
+
+    import graphc as gc
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 8, 8, 2)).astype(np.float32)
+    k = rng.standard_normal((3, 3, 2, 16)).astype(np.float32)
+    b = rng.standard_normal(16).astype(np.float32)
+
+    def fwd(x, k, b):
+        return gc.relu(gc.nn.bias_add(gc.nn.conv2d(x, k, 1, "SAME"), b))
+
+    fused, naive = gc.compile(fwd), gc.compile(fwd, fuse=False)
+    np.testing.assert_array_equal(fused(x, k, b), naive(x, k, b))
+    steps = [s["step"] for s in json.loads(fused.explain(x, k, b, format="json"))["steps"]]
+    assert len(steps) == 2 and steps[1].endswith("_gemm"), steps  # patches, GEMM(+bias+relu)
+    both = gc.compile(lambda x, k, b: (fwd(x, k, b), fwd(x, k, b) * 1.0))  # the same value twice
+    o1, o2 = both(x, k, b)
+    np.testing.assert_array_equal(o1, naive(x, k, b))
+    np.testing.assert_array_equal(o2, naive(x, k, b))
+
+
+def test_conv_weight_updates_stay_in_place():
+    """Adam on conv kernels and biases: the gradient's reshape is not sunk into the
+    update (a variable's new value keeps its layout), so no copy kernels appear."""
+    import json
+
+    import numpy as np
+
+    import graphc as gc
+
+    rng = np.random.default_rng(1)
+    k = gc.Variable(rng.standard_normal((3, 3, 2, 8)).astype(np.float32) * 0.1)
+    b = gc.Variable(np.zeros(8, np.float32))
+    opt = gc.optim.Adam(1e-2)
+
+    def step(x):
+        y = gc.relu(gc.nn.bias_add(gc.nn.conv2d(x, k, 1, "SAME"), b))
+        loss = gc.nn.max_pool(y, 2, 2, "VALID").mean()
+        opt.minimize(loss)
+        return loss
+
+    f = gc.compile(step)
+    x = rng.standard_normal((4, 8, 8, 2)).astype(np.float32)
+    losses = [float(f(x)) for _ in range(5)]
+    assert losses[-1] < losses[0]
+    steps = [s["step"] for s in json.loads(f.explain(x, format="json"))["steps"]]
+    assert not [s for s in steps if "_assign_" in s or "_copy" in s], steps

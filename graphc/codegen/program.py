@@ -224,6 +224,19 @@ class Lowering:
         for o, b in zip(g.outputs, outputs):
             if o.id not in direct_out and not is_alias(g, o, self.inline_ids) and get_op(o.op).kind != "source":
                 direct_out[o.id] = b
+        # An output that is a reshape of a kernel's result (an alias: the same bytes) has
+        # that kernel store straight into the output buffer, instead of a copy afterwards.
+        group_roots = {grp.root.id for grp in self.groups}
+        updates_of = {n.id for n in g.var_updates.values()}
+        for o, b in zip(g.outputs, outputs):
+            if o.id in direct_out or not is_alias(g, o, self.inline_ids):
+                continue
+            r = o.inputs[0]
+            if (r.id in group_roots and r.id not in direct_out and r.id not in updates_of
+                    and get_op(r.op).kernel is None and not is_alias(g, r, self.inline_ids)
+                    and get_op(r.op).kind != "source"):
+                direct_out[r.id] = Buffer("output", b.slot, r.type.shape, r.type.dtype, _nbytes(r.type))
+                direct_out[o.id] = b
 
         epilogue_of = {grp.epilogue_of.id: grp for grp in self.groups if getattr(grp, "epilogue_of", None) is not None}
         epilogue_groups = {id(grp) for grp in epilogue_of.values()}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Node, TensorType
+from ..ops.registry import get_op
 from .manager import Pass, register_pass
 
 
@@ -99,14 +100,17 @@ def _simplify(n: Node, target: str = "cpu"):
         as_gemm = _column_sum_as_gemm(n)
         if as_gemm is not None:
             return as_gemm
+    identity = None
     if op in ("add",):
-        return _identity_operand(n, _exact_zero(n, negative=True))
-    if op == "subtract":
-        return _identity_operand(n, _exact_zero(n, negative=False), commutative=False)
-    if op == "multiply":
-        return _identity_operand(n, 1)
-    if op == "divide":
-        return _identity_operand(n, 1, commutative=False)
+        identity = _identity_operand(n, _exact_zero(n, negative=True))
+    elif op == "subtract":
+        identity = _identity_operand(n, _exact_zero(n, negative=False), commutative=False)
+    elif op == "multiply":
+        identity = _identity_operand(n, 1)
+    elif op == "divide":
+        identity = _identity_operand(n, 1, commutative=False)
+    if identity is not None:
+        return identity
     if op == "power":
         a, b = n.inputs
         if _const_value(b) == 1 and _same_type(a, n):
@@ -141,17 +145,109 @@ def _simplify(n: Node, target: str = "cpu"):
     return None
 
 
+def _row_split(src, dst) -> bool:
+    """Whether a reshape from ``src`` to ``dst`` only regroups the leading axes (the last
+    axis kept): the bytes are the same rows either way."""
+    if not src or not dst or src[-1] != dst[-1]:
+        return False
+    if any(isinstance(d, str) for d in src + dst):
+        return False
+    return int(np.prod(src[:-1])) == int(np.prod(dst[:-1])) and src != dst
+
+
+def _row_broadcast(t, shape) -> bool:
+    """A value that broadcasts along every row the same way in ``shape`` as in any row
+    regrouping of it: a scalar, or one row (leading axes of size 1, no more of them)."""
+    s = t.shape
+    return all(d == 1 for d in s[:-1]) and (not s or s[-1] in (1, shape[-1]))
+
+
+def _chain_absorbs(n, src, users, updates, memo, depth=0) -> bool:
+    """Whether every elementwise consumer of ``n`` (recursively) would take the reshape
+    further down: not a variable's new value, its other operands row
+    broadcasts. Otherwise some kernel would read a sunk value through an index
+    remapping (and a variable update could no longer be done in place). A value with
+    several consumers is stored (unless fusion may recompute it: DUPLICABLE_OPS), and
+    other consumers (views, reductions) read a stored value too: a stored value's
+    reshape is a free alias."""
+    if n.id in memo:
+        return memo[n.id]
+    from .fusion import DUPLICABLE_OPS
+
+    if len(users.get(n.id, ())) >= 2 and n.op not in DUPLICABLE_OPS:
+        memo[n.id] = True  # read by several consumers: stored, so its reshape is an alias
+        return True
+    ok = depth < 64
+    for u in users.get(n.id, ()):
+        if not ok:
+            break
+        if get_op(u.op).kind != "elementwise":
+            continue
+        ok = (u.id not in updates and all(i is n or _row_broadcast(i.type, src) for i in u.inputs)
+              and _chain_absorbs(u, src, users, updates, memo, depth + 1))
+    memo[n.id] = ok
+    return ok
+
+
+def _sink_row_reshape(n: Node, users: dict, updates: set):
+    """op(reshape(x), row-broadcast operands) -> reshape(op(x, ...)) when the reshape only
+    regroups x's leading axes: the elementwise work is the same, and the reshape moves
+    toward the consumers, where a stored value's reshape is a free alias. A convolution
+    is a GEMM whose (N*H*W, C) result is reshaped to NHWC before its bias and activation;
+    sunk below them, the bias and activation become the GEMM's epilogue (computed on
+    each block of rows while it is in cache) instead of a kernel of their own."""
+    if get_op(n.op).kind != "elementwise" or n.id in updates:
+        return None  # a variable's new value keeps its layout (updated in place)
+    src = None
+    for i in n.inputs:
+        if (i.op == "reshape" and (i.inputs[0].op == "matmul" or get_op(i.inputs[0].op).kind == "elementwise")
+                and _row_split(i.inputs[0].type.shape, n.type.shape)):
+            src = i.inputs[0].type.shape
+            break
+    if src is None:
+        return None
+    if not _chain_absorbs(n, src, users, updates, {}):
+        return None
+    new_inputs = []
+    for i in n.inputs:
+        if i.op == "reshape" and i.inputs[0].type.shape == src and i.type.shape == n.type.shape:
+            new_inputs.append(i.inputs[0])
+        elif _row_broadcast(i.type, src):
+            extra = i.type.ndim - len(src)
+            if extra > 0:  # leading 1s beyond the rows' rank: drop them (an alias)
+                shape = i.type.shape[extra:]
+                i = Node("reshape", [i], {"shape": shape}, TensorType(shape, i.type.dtype), n.loc, n.device)
+            new_inputs.append(i)
+        else:
+            return None
+    try:
+        t = get_op(n.op).infer([i.type for i in new_inputs], n.attrs)
+    except Exception:
+        return None
+    if t.shape != src or t.dtype != n.type.dtype:
+        return None
+    inner = Node(n.op, new_inputs, n.attrs, t, n.loc, n.device)
+    return Node("reshape", [inner], {"shape": n.type.shape}, n.type, n.loc, n.device)
+
+
 @register_pass
 class AlgebraicSimplify(Pass):
     name = "simplify"
-    reason = "remove identities (x*1, x-0, x/1, x**1, --x, same-type casts), fold transpose and reshape chains"
+    reason = ("remove identities (x*1, x-0, x/1, x**1, --x, same-type casts), fold transpose and reshape chains, "
+              "move a GEMM result's row reshape below its bias and activation")
 
     def run(self, graph, ctx):
         for _ in range(8):  # a chain of rewrites settles in a few rounds
             mapping = {}
+            users = graph.users()
+            # variable updates keep their layout (updated in place); outputs may be a
+            # reshape of a kernel's result (stored straight into the output buffer)
+            updates = {u.id for u in graph.var_updates.values()}
             for n in graph.nodes:
                 n.inputs = [mapping.get(i.id, i) for i in n.inputs]
                 r = _simplify(n, ctx.target)
+                if r is None and ctx.target == "cpu":  # the CPU GEMM's epilogue is what it enables
+                    r = _sink_row_reshape(n, users, updates)
                 if r is not None and r is not n:
                     mapping[n.id] = r
             if not mapping:
