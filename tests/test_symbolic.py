@@ -664,3 +664,18 @@ def test_nested_scans_and_a_scan_in_a_cond_with_a_symbolic_batch():
             for a, b in zip(_leaves(fd(xs, h0, np.float64(p))), _leaves(fs(xs, h0, np.float64(p)))):
                 np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
     assert fd.trace_count == 1
+
+
+def test_tile_and_repeat_along_a_symbolic_axis():
+    """The result's leading size is a derived symbol (2*batch); gradient included."""
+    def fn(x):
+        return gc.tile(x, (2, 3)), gc.repeat(x, 2, axis=0), gc.grad(lambda x: (gc.tile(x, (2, 1)) ** 2).sum())(x)
+
+    fd = gc.compile(fn, dynamic="batch")
+    for n in SMALL_BATCHES:
+        x = np.random.default_rng(n).standard_normal((n, 4)).astype(np.float32)
+        t, r, g = fd(x)
+        np.testing.assert_array_equal(t, np.tile(x, (2, 3)))
+        np.testing.assert_array_equal(r, np.repeat(x, 2, axis=0))
+        np.testing.assert_allclose(g, 4 * x, rtol=1e-6)
+    assert fd.trace_count == 1

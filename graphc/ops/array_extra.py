@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import dtypes
 from ..errors import ShapeError, user_source_line
+from ..symbolic import dim_mul
 from ..tracing import Tensor, constant_node, current_trace
 from . import math_extra
 from .common import cast_to, dtype_of, normalize_axes, normalize_axis, promote, shape_of
@@ -187,7 +188,7 @@ def tile(x, reps):
     reps = (1,) * (nd - len(reps)) + reps
     inter = tuple(v for r, d in zip(reps, shape) for v in (1, d))
     full = tuple(v for r, d in zip(reps, shape) for v in (r, d))
-    return reshape(broadcast_to(reshape(x, inter), full), tuple(r * d for r, d in zip(reps, shape)))
+    return reshape(broadcast_to(reshape(x, inter), full), tuple(dim_mul(r, d) for r, d in zip(reps, shape)))
 
 
 def repeat(x, repeats, axis=None):
@@ -200,7 +201,7 @@ def repeat(x, repeats, axis=None):
     axis = normalize_axis(axis, len(shape))
     wide = shape[:axis + 1] + (1,) + shape[axis + 1:]
     full = shape[:axis + 1] + (int(repeats),) + shape[axis + 1:]
-    out = shape[:axis] + (shape[axis] * int(repeats),) + shape[axis + 1:]
+    out = shape[:axis] + (dim_mul(shape[axis], int(repeats)),) + shape[axis + 1:]  # a symbol too (2*n)
     return reshape(broadcast_to(reshape(x, wide), full), out)
 
 
