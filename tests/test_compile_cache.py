@@ -195,3 +195,37 @@ def test_disk_cache_serves_kernels_after_release(tmp_path, monkeypatch):
     st = g.compile_stats(x, ws)
     assert st["kernels_compiled"] == 0
     assert st["kernels_from_disk"] + st["kernels_from_memory"] == distinct
+
+
+_FORK_CHILD = textwrap.dedent("""
+    import os, sys
+    import numpy as np
+    import graphc as gc
+
+    x = np.linspace(-1, 1, 24, dtype=np.float32).reshape(4, 6)
+    f = gc.compile(lambda a: (gc.exp(a) * 2.0).sum(axis=1) + gc.tanh(a).max(axis=1))
+    f(x)  # the parent has compile threads now
+    pid = os.fork()
+    if pid == 0:
+        # several distinct kernels missing from the caches: compiled on the compile threads,
+        # which the child must create anew (it inherits the executor, not its threads)
+        g = gc.compile(lambda a: ((gc.sigmoid(a) * 3.0).sum(axis=0), gc.log1p(a * a).max(axis=1) - 1.0))
+        s, m = g(x)
+        ok = np.allclose(s, (1 / (1 + np.exp(-x)) * 3).sum(0), rtol=1e-5) and \\
+            np.allclose(m, np.log1p(x * x).max(1) - 1, rtol=1e-5)
+        os._exit(0 if ok else 3)
+    _, status = os.waitpid(pid, 0)
+    print("child", os.waitstatus_to_exitcode(status))
+""")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_compiling_in_a_forked_child(tmp_path):
+    """A child forked after the parent compiled (compile threads running) compiles new
+    kernels itself: the executor is re-created per process, so nothing waits forever."""
+    script = tmp_path / "fork_child.py"
+    script.write_text(_FORK_CHILD)
+    env = dict(os.environ, GRAPHC_CACHE="1", GRAPHC_CACHE_DIR=str(tmp_path / "cache"), GRAPHC_COMPILE_THREADS="2")
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "child 0" in r.stdout, r.stdout + r.stderr

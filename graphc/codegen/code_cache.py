@@ -134,14 +134,22 @@ def _compile_all(jobs: list) -> list:
     return [obj for obj, _ in results]
 
 
+_executor_pid = None
+
+
 def executor():
-    """The compile threads (one per core), created on first use."""
-    global _executor
+    """The compile threads (one per core), created on first use, and again in a child
+    process after a fork (which inherits the executor but none of its threads: work
+    submitted to it would wait forever)."""
+    global _executor, _executor_pid
+    import os
+
     with _lock:
-        if _executor is None:
+        if _executor is None or _executor_pid != os.getpid():
             from concurrent.futures import ThreadPoolExecutor
 
             _executor = ThreadPoolExecutor(max_workers=compile_threads(), thread_name_prefix="graphc-llvm")
+            _executor_pid = os.getpid()
         return _executor
 
 

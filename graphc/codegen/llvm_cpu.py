@@ -791,8 +791,11 @@ def load_runtime_object(llvm_ir, exported: list, name: str | None = None, speed_
 
     key = _runtime_key(llvm_ir, name, speed_level)
     with _prefetch_lock:
-        future = _prefetched.pop(key, None)
-    obj = future.result() if future is not None else _runtime_object(key, llvm_ir, speed_level)
+        pid, future = _prefetched.pop(key, (None, None))
+    if future is None or pid != os.getpid():  # none started, or started before a fork: not ours
+        obj = _runtime_object(key, llvm_ir, speed_level)
+    else:
+        obj = future.result()
     threadpool.add_object(obj)
     for name in exported:
         llvm.add_symbol(name, threadpool.get_function_address(name))
@@ -827,13 +830,13 @@ def prefetch_runtime_object(llvm_ir, name: str, speed_level: int = 0) -> None:
     host_cpu()  # the CPU model is probed here, on the calling thread, before any worker runs
     key = _runtime_key(llvm_ir, name, speed_level)
     with _prefetch_lock:
-        if key in _prefetched:
+        if key in _prefetched and _prefetched[key][0] == os.getpid():
             return
-        _prefetched[key] = code_cache.executor().submit(_runtime_object, key, llvm_ir, speed_level)
+        _prefetched[key] = (os.getpid(), code_cache.executor().submit(_runtime_object, key, llvm_ir, speed_level))
 
 
 _prefetch_lock = threading.Lock()
-_prefetched: dict = {}  # runtime cache key -> Future of its object bytes
+_prefetched: dict = {}  # runtime cache key -> (pid, Future of its object bytes)
 
 
 def _runtime_key(llvm_ir, name, speed_level) -> str:

@@ -629,7 +629,8 @@ def get_runtime_engine() -> llvm.ExecutionEngine:
             tm = host_target_machine()
             _ensure_libc_symbols()
             engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), tm)
-            obj = _pool_future.result() if _pool_future is not None else _runtime_object(tm)
+            future = _pool_future[1] if _pool_future is not None and _pool_future[0] == os.getpid() else None
+            obj = future.result() if future is not None else _runtime_object(tm)  # (a fork loses the builder)
             engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
             engine.finalize_object()
             ctypes.pythonapi.Py_IncRef(ctypes.py_object(engine))  # never dispose
@@ -637,7 +638,7 @@ def get_runtime_engine() -> llvm.ExecutionEngine:
         return _rt_engine
 
 
-_pool_future = None  # the pool's object being built on a compile thread (prefetch)
+_pool_future = None  # (pid, Future): the pool's object being built on a compile thread (prefetch)
 
 
 def prefetch() -> None:
@@ -648,8 +649,8 @@ def prefetch() -> None:
 
     _init_llvm()
     with _rt_lock:
-        if _rt_engine is None and _pool_future is None:
-            _pool_future = code_cache.executor().submit(_runtime_object, None)
+        if _rt_engine is None and (_pool_future is None or _pool_future[0] != os.getpid()):
+            _pool_future = (os.getpid(), code_cache.executor().submit(_runtime_object, None))
 
 
 def _runtime_object(tm=None) -> bytes:
