@@ -560,12 +560,24 @@ _rt_engine = None
 _rt_tm = None
 
 
+_llvm_ready = False
+_llvm_init_lock = threading.Lock()
+
+
 def _init_llvm():
-    # llvm.initialize() is deprecated (raises) in llvmlite >= 0.45; these still matter.
-    llvm.initialize_all_targets()
-    llvm.initialize_all_asmprinters()
-    llvm.initialize_native_target()
-    llvm.initialize_native_asmprinter()
+    """Register LLVM's targets once per process (llvm.initialize() is deprecated, raises,
+    in llvmlite >= 0.45); later calls, from any thread (the compile threads build the
+    pool's object), return at once instead of re-registering concurrently."""
+    global _llvm_ready
+    if _llvm_ready:
+        return
+    with _llvm_init_lock:
+        if not _llvm_ready:
+            llvm.initialize_all_targets()
+            llvm.initialize_all_asmprinters()
+            llvm.initialize_native_target()
+            llvm.initialize_native_asmprinter()
+            _llvm_ready = True
 
 
 def host_target_machine(opt: int = 3, jit: bool = True, **kwargs) -> llvm.TargetMachine:
