@@ -592,6 +592,20 @@ def host_target_machine(opt: int = 3, jit: bool = True, **kwargs) -> llvm.Target
                                         opt=opt, jit=jit, **kwargs)
 
 
+def _libc():
+    """The C library: the process's own symbols first (no search: ctypes.util.find_library
+    runs ``ldconfig -p`` in a subprocess, ~20 ms of every process's first compile), then
+    the usual glibc name, then a search."""
+    for handle in (None, "libc.so.6"):
+        try:
+            lib = ctypes.CDLL(handle)
+            if hasattr(lib, "pthread_create") or handle is not None:
+                return lib
+        except OSError:
+            continue
+    return ctypes.CDLL(ctypes.util.find_library("c"))
+
+
 def _ensure_libc_symbols():
     """Map the libc functions the pool calls into LLVM's symbol table.
 
@@ -604,7 +618,7 @@ def _ensure_libc_symbols():
         if llvm.address_of_symbol(name):
             continue
         if libc is None:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            libc = _libc()
         try:
             addr = ctypes.cast(getattr(libc, name), ctypes.c_void_p).value
         except AttributeError:  # old glibc: pthread_* live in libpthread
