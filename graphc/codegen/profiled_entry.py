@@ -21,7 +21,6 @@ while bodies) are not instrumented: their time counts for the step that runs the
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import platform
 import threading
 
@@ -51,7 +50,9 @@ def _ensure_symbols():
     with _symbols_lock:
         if _symbols_done:
             return
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        from .threadpool import _libc
+
+        libc = _libc()  # no ldconfig subprocess
         for name in ("clock_gettime", "syscall"):
             if not llvm.address_of_symbol(name):
                 llvm.add_symbol(name, ctypes.cast(getattr(libc, name), ctypes.c_void_p).value)
