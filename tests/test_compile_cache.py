@@ -229,3 +229,25 @@ def test_compiling_in_a_forked_child(tmp_path):
     r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "child 0" in r.stdout, r.stdout + r.stderr
+
+
+def test_source_hash_memo_follows_edits(tmp_path, monkeypatch):
+    """hash_python_sources remembers digests by the files' stat stamps: an edit (same
+    size, new mtime) gives the new content's digest, never the remembered one."""
+    from graphc.codegen.kernel_key import hash_python_sources
+
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("GRAPHC_CACHE", "1")
+    src = tmp_path / "pkg"
+    src.mkdir()
+    f = src / "a.py"
+    f.write_text("x = 1\n")
+    first = hash_python_sources(str(src), os.walk(src))
+    assert hash_python_sources(str(src), os.walk(src)) == first  # from the memo
+    f.write_text("x = 2\n")  # same size
+    st = f.stat()
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    second = hash_python_sources(str(src), os.walk(src))
+    assert second != first
+    monkeypatch.setenv("GRAPHC_CACHE", "0")  # no memo at all: the same digests
+    assert hash_python_sources(str(src), os.walk(src)) == second

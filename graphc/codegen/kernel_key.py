@@ -120,17 +120,52 @@ def graphc_root() -> str:
 
 def hash_python_sources(root, walk) -> str:
     """SHA-256 over the .py files an os.walk-like iterator yields (relative path and bytes,
-    in sorted order; __pycache__ skipped), shared by the kernel and program cache keys."""
-    h = hashlib.sha256()
+    in sorted order; __pycache__ skipped), shared by the kernel and program cache keys.
+
+    Reading and hashing every source costs a process ~15 ms before its first compile or
+    cached load, so the digest is remembered in the disk cache under the files' paths,
+    sizes and modification times: any edit changes those and the bytes are hashed again."""
+    paths = []
     for dirpath, dirnames, filenames in walk:
         dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-        for name in sorted(filenames):
-            if name.endswith(".py"):
-                path = os.path.join(dirpath, name)
-                h.update(os.path.relpath(path, root).encode())
-                with open(path, "rb") as f:
-                    h.update(f.read())
-    return h.hexdigest()
+        paths += [os.path.join(dirpath, name) for name in sorted(filenames) if name.endswith(".py")]
+    stamp = hashlib.sha256()
+    for path in paths:
+        st = os.stat(path)
+        stamp.update(f"{os.path.relpath(path, root)}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}\n".encode())
+    memo = _stamp_path(stamp.hexdigest())
+    if memo is not None:
+        try:
+            with open(memo) as f:
+                digest = f.read().strip()
+            if len(digest) == 64:
+                return digest
+        except OSError:
+            pass
+    h = hashlib.sha256()
+    for path in paths:
+        h.update(os.path.relpath(path, root).encode())
+        with open(path, "rb") as f:
+            h.update(f.read())
+    digest = h.hexdigest()
+    if memo is not None:
+        try:
+            os.makedirs(os.path.dirname(memo), exist_ok=True)
+            tmp = f"{memo}.{os.getpid()}.tmp"
+            with open(tmp, "w") as f:
+                f.write(digest)
+            os.replace(tmp, memo)
+        except OSError:
+            pass  # a read-only cache only costs the hashing
+    return digest
+
+
+def _stamp_path(stamp: str):
+    """Where the digest of sources with this stat stamp is remembered (None: no disk cache)."""
+    if os.environ.get("GRAPHC_CACHE", "1") == "0":
+        return None
+    d = os.environ.get("GRAPHC_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "graphc")
+    return os.path.join(d, "sources", stamp[:40] + ".sha256")
 
 
 _CODEGEN_SOURCES = ("codegen", "ops", "ir", "dtypes.py", "errors.py")
