@@ -679,3 +679,34 @@ def test_tile_and_repeat_along_a_symbolic_axis():
         np.testing.assert_array_equal(r, np.repeat(x, 2, axis=0))
         np.testing.assert_allclose(g, 4 * x, rtol=1e-6)
     assert fd.trace_count == 1
+
+
+def test_derived_sizes_missing_from_the_sizes_table_are_computed(monkeypatch):
+    """A pass on a nested body could make a product of symbols the parent's table lacks:
+    kernels, GEMM steps and the entry then compute it from the bound symbols. Simulated by
+    a sizes table without any derived symbol, for a CNN in a scan (float64 vs static)."""
+    import graphc.codegen.program as program_module
+
+    real, dropped = program_module.program_symbols, set()
+
+    def without_derived(graph):
+        symbols = real(graph)
+        dropped.update(s for s in symbols if "*" in s)
+        return [s for s in symbols if "*" not in s]
+
+    monkeypatch.setattr(program_module, "program_symbols", without_derived)
+    k = np.random.default_rng(22).standard_normal((3, 3, 2, 3))
+
+    def fn(xs):
+        def body(c, x):
+            y = gc.nn.max_pool(gc.relu(gc.nn.conv2d(x, k, 1, "SAME")), 2, 2)
+            return c + y.sum(), y
+        total, ys = gc.scan(body, np.float64(0), xs)
+        return total, ys, gc.grad(lambda xs: gc.scan(body, np.float64(0), xs)[1].sum() ** 2)(xs)
+
+    fd, fs = gc.compile(fn, shapes={"xs": (2, "n", 6, 6, 2)}), gc.compile(fn)
+    for n in (1, 3):
+        xs = np.random.default_rng(n).standard_normal((2, n, 6, 6, 2))
+        for a, b in zip(_leaves(fd(xs)), _leaves(fs(xs))):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+    assert "36*n" in dropped and fd.trace_count == 1  # the patch matrix's rows (n*6*6) were not in the table

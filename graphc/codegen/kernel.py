@@ -151,6 +151,14 @@ class KernelBuilder:
         dimension (a str) is its run-time size."""
         if isinstance(value, str):
             v = self.symbols.get(value)
+            if v is None and "*" in value and self.symbols:  # a derived product missing from the table
+                from ..symbolic import factors
+
+                k, names = factors(value)
+                v = self.index(k)
+                for name in names:
+                    v = self.imul(v, self.index(name))
+                self.symbols[value] = v
             if v is None:
                 raise AssertionError(f"symbolic dimension {value!r} has no run-time size in this kernel")
             return v

@@ -281,6 +281,14 @@ class CPUTarget(Target):
 
         def dim(d):
             if isinstance(d, str):
+                if d not in program.symbols:  # a derived product (64*n) the table lacks: computed
+                    from ..symbolic import factors
+
+                    k, names = factors(d)
+                    v = ir.Constant(I64, k)
+                    for name in names:
+                        v = b.mul(v, dim(name))
+                    return v
                 return b.load(b.gep(sizes, [ir.Constant(I64, program.symbols.index(d))]))
             return ir.Constant(I64, int(d))
 
@@ -425,13 +433,14 @@ class CPUTarget(Target):
             sizes = b.bitcast(b.load(b.gep(outer, [ir.Constant(I64, 2)])), I64.as_pointer())
             sym = {name: b.load(b.gep(sizes, [ir.Constant(I64, k)]), name=f"sym_{name}")
                    for k, name in enumerate(program.symbols)}
-            if isinstance(M, str) and M not in sym:  # a product of symbols not in the table
-                from ..symbolic import factors
+            for d in (M, N, K):
+                if isinstance(d, str) and d not in sym:  # a product of symbols not in the table
+                    from ..symbolic import factors
 
-                k_, names = factors(M)
-                sym[M] = ir.Constant(I64, k_)
-                for name in names:
-                    sym[M] = b.mul(sym[M], sym[name])
+                    k_, names = factors(d)
+                    sym[d] = ir.Constant(I64, k_)
+                    for name in names:
+                        sym[d] = b.mul(sym[d], sym[name])
         a_rs, a_cs = strides(step.a_trans, M, K)
         b_rs, b_cs = strides(step.b_trans, K, N)
         static = not program.symbols
