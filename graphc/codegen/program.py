@@ -139,12 +139,12 @@ def gemm_scratch_bytes(dtype: str, chunks: int) -> int:
 
 
 def gemm_chunks() -> int:
-    """How many row chunks (threads) a GEMM step is split into (fixed at compile time)."""
-    from . import stats
-    from .threadpool import get_num_threads
+    """How many row chunks (threads) a GEMM step is split into (fixed at compile time):
+    the pool's thread count, read without starting the pool (a cold process is still
+    building it on the compile threads)."""
+    from .threadpool import planned_num_threads
 
-    with stats.phase("runtime"):  # the first call loads the thread pool
-        return max(1, min(get_num_threads(), 16))
+    return max(1, min(planned_num_threads(), 16))
 
 
 class Lowering:
