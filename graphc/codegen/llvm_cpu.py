@@ -707,13 +707,26 @@ LIGHT_SPEED_LEVEL = 2
 ENTRY_SPEED_LEVEL = 0
 
 
+# Ops that lower to a few instructions each (no polynomial math library code): kernels
+# made only of these (and of views) take the light pipeline. An Adam update (multiply,
+# sqrt, add, divide, subtract) is one of them: one kernel per variable, so most of a
+# training step's distinct kernels.
+_SIMPLE_OPS = frozenset((
+    "add", "subtract", "multiply", "divide", "sqrt", "negative", "abs", "maximum", "minimum",
+    "where", "greater", "greater_equal", "less", "less_equal", "equal", "not_equal",
+    "logical_not", "logical_and", "logical_or", "cast", "relu", "square", "sign", "fill"))
+
+
 def kernel_speed_level(kernel) -> int:
     """O3 for kernels computing costly math (exp, tanh, ...: the polynomial math library
-    gains from O3's extra scheduling) or reductions (their vectorized summation order
-    then matches the AOT export's, which optimizes one module at O3), O2 for the rest:
-    elementwise code without reassociation computes the same bits at either level."""
-    if any(m.op in _COSTLY_OPS or get_op(m.op).kind == "reduce" for m in kernel.members):
-        return KERNEL_SPEED_LEVEL
+    gains from O3's extra scheduling; any op not known to be a few instructions counts)
+    or reductions (their vectorized summation order then matches the AOT export's, which
+    optimizes one module at O3), O2 for the rest: elementwise code without reassociation
+    computes the same bits at either level."""
+    for m in kernel.members:
+        kind = get_op(m.op).kind
+        if kind == "reduce" or (kind == "elementwise" and m.op not in _SIMPLE_OPS):
+            return KERNEL_SPEED_LEVEL
     return LIGHT_SPEED_LEVEL
 
 
