@@ -116,7 +116,14 @@ class _WhileGradKernel:
         return emit_while_grad(target, module, builder, step, pointer)
 
 
-defop("while_grad", "opaque", _grad_infer, _grad_impl, kernel=_WhileGradKernel())
+def _grad_vjp(g, ins, out, attrs):
+    from ..errors import TraceError, user_source_line
+
+    raise TraceError("the second derivative of a while_loop without max_iterations is not supported; pass "
+                     f"max_iterations=N (TF's maximum_iterations) to while_loop\n  at {user_source_line()}")
+
+
+defop("while_grad", "opaque", _grad_infer, _grad_impl, vjp=_grad_vjp, kernel=_WhileGradKernel())
 
 
 def while_grad(init, body_caps, count, d_final, body, flt, cap_f, trace):

@@ -124,7 +124,9 @@ def _while_vjp(g, ins, out, attrs):
     body = attrs["body"]
     body_caps = list(ins[nc + ncc:])
     cap_f = [j for j, c in enumerate(body_caps) if is_float(c.node.type.dtype)]
-    if not seeded:
+    # (higher order) gradients of the stacked input vars: row t adds to iteration t's
+    stack_g = {k: g.get(nc + 1 + k) for k in flt if max_it is not None and g.get(nc + 1 + k) is not None}
+    if not seeded and not stack_g:
         return [None] * len(ins)
     count = tuple_get(out, nc)
     if max_it is None:   # no bound on a stack: recompute the iterations from the initial state
@@ -143,8 +145,8 @@ def _while_vjp(g, ins, out, attrs):
     init = ([g.get(k) if g.get(k) is not None else _zeros(types[k]) for k in flt],
             [_zeros(body_caps[j].node.type) for j in cap_f])
     steps = arange(0, max_it, 1, "int64")
-    (d_init, d_caps), _ = scan(_backward_step(nc, flt, cap_f, body, body_caps, count, types), init,
-                               (stacked, steps), reverse=True)
+    (d_init, d_caps), _ = scan(_backward_step(nc, flt, cap_f, body, body_caps, count, types, list(stack_g)),
+                               init, (stacked, steps, list(stack_g.values())), reverse=True)
     grads = [None] * len(ins)
     for k, d in zip(flt, d_init):
         grads[k] = d
@@ -153,8 +155,10 @@ def _while_vjp(g, ins, out, attrs):
     return grads
 
 
-def _backward_step(nc, flt, cap_f, body, body_caps, count, types):
-    """The reverse scan's body: one iteration's gradient, or nothing past the count."""
+def _backward_step(nc, flt, cap_f, body, body_caps, count, types, stack_keys=()):
+    """The reverse scan's body: one iteration's gradient, or nothing past the count. The
+    gradient given to row t of the stacked vars of carries ``stack_keys`` (a second
+    derivative reads them) adds to the gradient of iteration t's input vars."""
     from .cond import cond
     from .elementwise import add, less
 
@@ -162,7 +166,7 @@ def _backward_step(nc, flt, cap_f, body, body_caps, count, types):
 
     def step(carry, x):
         d_carry, d_caps = carry
-        c_t, t = x
+        c_t, t, gs_t = x
 
         def active():
             trace = current_trace()
@@ -172,6 +176,8 @@ def _backward_step(nc, flt, cap_f, body, body_caps, count, types):
             grads, _ = _backprop_body(body, env, dict(zip(flt, d_carry)), [p.id for p in params], {})
             new_d = [grads.get(params[k].id) if grads.get(params[k].id) is not None else _zeros(types[k])
                      for k in flt]
+            for k, gs in zip(stack_keys, gs_t):
+                new_d[flt.index(k)] = add(new_d[flt.index(k)], gs)
             new_caps = []
             for acc, j in zip(d_caps, cap_f):
                 gj = grads.get(params[nc + j].id)
