@@ -169,7 +169,11 @@ class CPUTarget(Target):
         """The function computing ``kernel``, emitted once per distinct structure."""
         from .kernel_key import kernel_key
 
+        from .flat_kernels import flat_length, flat_view
+
         stats.count("kernels_total")
+        if flat_length(kernel) is not None:  # one size-generic function (flat_kernels.py)
+            kernel = flat_view(kernel)
         return self._shared_function(module, _with_symbols(kernel_key(kernel), program), KERNEL_TYPE,
                                      lambda m, name, linkage: self.emit_kernel(m, program, kernel, name, linkage),
                                      self._prefix + kernel.name, kernel_speed_level(kernel))
@@ -585,7 +589,20 @@ def step_dispatch(step, fn=None):
 def kernel_dispatch(step):
     """How a Kernel step is called: (DISPATCH_CALL, extent, 0) inline, or
     (DISPATCH_PARALLEL, extent, grain) split over the thread pool; ``extent`` is an int
-    or a symbol. Shared by the entry function and the step table, so both split alike."""
+    or a symbol. Shared by the entry function and the step table, so both split alike.
+    A flat elementwise kernel (flat_kernels.py) runs over its element range."""
+    from .flat_kernels import flat_length
+
+    n = flat_length(step)
+    if n is not None:
+        step_shape = (n,)
+    else:
+        step_shape = step.shape
+    return _dispatch_for_shape(step_shape)
+
+
+def _dispatch_for_shape(shape):
+    step = type("_Shape", (), {"shape": tuple(shape)})  # the rules below read .shape
     extent = step.shape[0] if step.shape else 1
     if isinstance(extent, str) or any(isinstance(d, str) for d in step.shape[1:]):
         # run-time extent: split over threads with a grain from the static row size
