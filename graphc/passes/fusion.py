@@ -220,6 +220,9 @@ class Fusion(Pass):
         must_materialize: dict = {}     # node id -> why it must be stored (a GEMM operand, an alias's base)
         group_size: dict[int, int] = {}  # group root id -> ops inlined into it so far
         gemm = ctx.target == "cpu"
+        # recomputing a producer in several kernels: CPU programs only (device placement
+        # assigns kernels to devices after fusion; a duplicate could land on another one)
+        duplicate = ctx.target == "cpu" and not ctx.options.get("placement")
         # node id -> why it was not fused into its consumers (only records decisions
         # already made; f.explain reports it)
         notes: dict[int, str] = {}
@@ -241,7 +244,7 @@ class Fusion(Pass):
                 continue
             targets = set().union(*(_groups_of(c.id, group_of) for c in consumers))
             if len(targets) != 1:
-                if self._duplicable(n, targets, by_id, group_size):
+                if duplicate and self._duplicable(n, targets, by_id, group_size):
                     inline.add(n.id)
                     group_of[n.id] = frozenset(targets)
                     for t in targets:
