@@ -410,10 +410,12 @@ def test_while_loop_gradient_without_maximum_iterations():
     and minimize() trains w through the loop."""
     x = tf.placeholder(tf.float32, (2,))
     w = tf.Variable(0.01, name="w")
-    y, n = tf.while_loop(lambda v, i: tf.reduce_sum(v) > 1.0, lambda v, i: (v * 0.9 + w, i + 1), [x, 0])
+    # i < 5000: a wrong value ends the loop (and fails the count check) instead of hanging the suite
+    y, n = tf.while_loop(lambda v, i: (tf.reduce_sum(v) > 1.0) & (i < 5000), lambda v, i: (v * 0.9 + w, i + 1),
+                         [x, 0])
     loss = tf.reduce_sum(y * y)
     gx, gw = tf.gradients(loss, [x, w])
-    train = tf.train.GradientDescentOptimizer(0.1).minimize(loss, var_list=[w])
+    train = tf.train.GradientDescentOptimizer(0.0005).minimize(loss, var_list=[w])   # dloss/dw ~ 12 here
 
     def count32(v):
         v, k = np.float32(v), 0
