@@ -12,7 +12,13 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import graphc as gc
-from gradcheck import add_case, check_case
+from gradcheck import add_case, check_case, exempt
+
+# while_grad is the gradient of an unbounded while_loop (checked against finite
+# differences below); its own gradient, a second derivative, raises TraceError asking
+# for max_iterations (test_while_loop_second_gradient_without_max_iterations_says_so).
+exempt("while_grad", "the gradient of an unbounded while_loop: its own gradient (a second derivative) "
+                     "is refused with a TraceError asking for max_iterations, tested here")
 
 
 def _cond_fn(x, y):
