@@ -65,3 +65,32 @@ from . import profiler as _profiler  # noqa: E402
 
 _profiler._from_environment()  # GRAPHC_PROFILE=trace.json: the whole process, written at exit
 from . import data  # noqa: E402  (issue 14: graphc.data input pipelines)
+
+# The public API (issue 15): what `from graphc import *` exports and docs/API.md lists.
+__all__ = [
+    "abs", "absolute", "add", "all", "any", "arange", "arccos", "arccosh", "arcsin", "arcsinh",
+    "arctan", "arctan2", "arctanh", "argmax", "argmin", "argsort", "ArgumentError", "around",
+    "at", "available_devices", "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor",
+    "bool_", "broadcast_to", "cast", "ceil", "checkpoint", "CheckpointError", "clip",
+    "compile", "CompiledFunction", "CompileError", "concatenate", "cond", "cos", "cosh",
+    "cpu_info", "cumprod", "cumsum", "custom_vjp", "data", "device", "DeviceError", "diag",
+    "divide", "DTypeError", "dynamic_slice", "dynamic_update_slice", "einsum", "equal", "erf",
+    "exp", "exp2", "expand_dims", "expm1", "export", "ExportError", "eye", "fix", "flip",
+    "float32", "float64", "floor", "floor_divide", "fmod", "full", "gather", "gather_nd",
+    "grad", "gradients", "Graph", "GraphcError", "greater", "greater_equal", "hessian",
+    "IndexingError", "init", "int32", "int64", "interpret", "InvalidValueError", "invert",
+    "isfinite", "isinf", "isnan", "jacfwd", "jacrev", "jit", "jvp", "layers", "left_shift",
+    "less", "less_equal", "linspace", "load_library", "log", "log10", "log1p", "log2",
+    "log_softmax", "logical_and", "logical_not", "logical_or", "logical_xor", "logsumexp",
+    "matmul", "matrix_inverse", "max", "maximum", "mean", "meshgrid", "min", "minimum", "mod",
+    "multiply", "nan_to_num", "negative", "nn", "Node", "not_equal", "NumpyOnTracedValueError",
+    "one_hot", "ones", "optim", "OutOfMemoryError", "pad", "power", "prod", "profile",
+    "random", "reciprocal", "register_pytree_node", "relu", "remainder", "repeat", "reshape",
+    "right_shift", "rint", "rnn", "roll", "round", "rsqrt", "Saver", "ScalarOverflowError",
+    "scan", "scatter_add", "ShapeError", "sigmoid", "sign", "sin", "sinh", "softmax", "sort",
+    "split", "sqrt", "square", "squeeze", "stack", "std", "stop_gradient", "subtract", "sum",
+    "take", "take_along_axis", "tan", "tanh", "Tensor", "TensorSpec", "TensorType", "tile",
+    "top_k", "trace", "TraceError", "transpose", "tree_map", "tri", "tril", "triu", "trunc",
+    "UnknownOpError", "unstack", "value_and_grad", "var", "Variable", "VerificationError",
+    "vmap", "where", "while_loop", "zeros",
+]

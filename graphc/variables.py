@@ -19,6 +19,18 @@ _uids = itertools.count()
 
 
 class Variable:
+    """Mutable state of a model (weights, optimizer slots, counters).
+
+    ``gc.Variable(initial_value, name=None, trainable=True, dtype=None)`` holds an array
+    that compiled functions read and update in place (``v.assign(x)``,
+    ``v.assign_add(x)``, an optimizer's ``minimize``); ``v.numpy()`` returns its value.
+    Inside a compiled function a Variable behaves like an array of its shape and dtype.
+    Raises ``DTypeError`` for an unsupported dtype.
+
+        w = gc.Variable(np.zeros((3, 2), np.float32), name="w")
+        f = gc.compile(lambda x: x @ w)
+    """
+
     _graphc_variable = True
 
     def __init__(self, initial_value, name: str | None = None, trainable: bool = True, dtype=None):

@@ -435,14 +435,19 @@ def _as_bool(x):
 
 
 def logical_and(x, y):
+    """Elementwise x AND y of the operands' truth values (numpy.logical_and): bool result,
+    broadcast shapes; nonzero numbers count as True."""
     return bind("logical_and", [_as_bool(x), _as_bool(y)])
 
 
 def logical_or(x, y):
+    """Elementwise x OR y of the operands' truth values (numpy.logical_or): bool result,
+    broadcast shapes; nonzero numbers count as True."""
     return bind("logical_or", [_as_bool(x), _as_bool(y)])
 
 
 def logical_not(x):
+    """Elementwise NOT of the operand's truth values (numpy.logical_not): bool result."""
     return bind("logical_not", [_as_bool(x)])
 
 
