@@ -74,21 +74,15 @@ def get_units(requests: list, before_load=None) -> list:
     then LLVM compiles them on up to one thread per core (llvmlite releases the GIL while
     LLVM works). ``before_load()`` runs before any new unit is loaded (it loads the
     runtime the units call, which may still be building on the compile threads)."""
-    from .llvm_cpu import _cache_read
-
-    units, objects, missing = {}, {}, []
+    units, objects, missing, seen = {}, {}, [], set()
     for key, exported, make_ir, compile_ir in requests:
-        if key in units or key in objects or any(m[0] == key for m in missing):
+        if key in seen:
             continue
-        with _lock:
-            unit = _live.get(key)
+        seen.add(key)
+        unit, obj = _lookup(key, True)
         if unit is not None:
-            stats.count("from_memory")
             units[key] = unit
-            continue
-        obj = _cache_read(key)
-        if obj is not None:
-            stats.count("from_disk")
+        elif obj is not None:
             objects[key] = (exported, obj)
         else:
             missing.append((key, exported, make_ir, compile_ir))
@@ -168,20 +162,27 @@ def compile_threads() -> int:
 
 def cached_unit(key: str, exported: list, counted: bool = True) -> CodeUnit | None:
     """The unit ``key`` from memory or the disk cache (loaded), or None."""
+    unit, obj = _lookup(key, counted)
+    if unit is None and obj is not None:
+        unit = _load(key, exported, obj)
+    return unit
+
+
+def _lookup(key: str, counted: bool):
+    """(the loaded unit, None) when ``key`` is in memory, (None, its object bytes) when
+    it is in the disk cache (not loaded yet), else (None, None)."""
     from .llvm_cpu import _cache_read
 
     with _lock:
         unit = _live.get(key)
-        if unit is not None:
-            if counted:
-                stats.count("from_memory")
-            return unit
+    if unit is not None:
+        if counted:
+            stats.count("from_memory")
+        return unit, None
     obj = _cache_read(key)
-    if obj is None:
-        return None
-    if counted:
+    if obj is not None and counted:
         stats.count("from_disk")
-    return _load(key, exported, obj)
+    return None, obj
 
 
 def add_unit(key: str, exported: list, obj: bytes, counted: bool = True) -> CodeUnit:
