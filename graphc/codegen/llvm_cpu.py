@@ -29,6 +29,7 @@ from .gemm import counted_loop
 from .kernel import I8, I32, I64, V, KernelBuilder, mem_type, np_to_llvm_constant
 from ..ops.registry import get_op
 from .program import CustomStep, GemmStep
+from .step_table import KIND_CALL, KIND_GEMM, KIND_PARALLEL
 from .target import Target
 
 I8P = I8.as_pointer()
@@ -575,7 +576,8 @@ class CPUTarget(Target):
         return exe
 
 
-DISPATCH_CALL, DISPATCH_PARALLEL, DISPATCH_GEMM = 0, 1, 2  # as step_table.KIND_*
+# how a step is called, as the step table encodes it (one set of constants for both)
+DISPATCH_CALL, DISPATCH_PARALLEL, DISPATCH_GEMM = KIND_CALL, KIND_PARALLEL, KIND_GEMM
 
 
 def step_dispatch(step, fn=None):
@@ -594,23 +596,15 @@ def kernel_dispatch(step):
     from .flat_kernels import flat_length
 
     n = flat_length(step)
-    if n is not None:
-        step_shape = (n,)
-    else:
-        step_shape = step.shape
-    return _dispatch_for_shape(step_shape)
-
-
-def _dispatch_for_shape(shape):
-    step = type("_Shape", (), {"shape": tuple(shape)})  # the rules below read .shape
-    extent = step.shape[0] if step.shape else 1
-    if isinstance(extent, str) or any(isinstance(d, str) for d in step.shape[1:]):
+    shape = (n,) if n is not None else tuple(step.shape)
+    extent = shape[0] if shape else 1
+    if isinstance(extent, str) or any(isinstance(d, str) for d in shape[1:]):
         # run-time extent: split over threads with a grain from the static row size
         # (one chunk, run inline, when the rows are few)
-        inner = max(int(np.prod([1024 if isinstance(d, str) else d for d in step.shape[1:]])), 1)
+        inner = max(int(np.prod([1024 if isinstance(d, str) else d for d in shape[1:]])), 1)
         return DISPATCH_PARALLEL, extent, max(1, PARALLEL_MIN_ELEMENTS // 4 // inner)
     size = 1
-    for d in step.shape:
+    for d in shape:
         size *= d
     inner = max(size // max(extent, 1), 1)
     if size >= PARALLEL_MIN_ELEMENTS and extent > 1:

@@ -27,6 +27,7 @@ Table layout (int64 words)::
 """
 from __future__ import annotations
 
+import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
 
@@ -156,8 +157,6 @@ def interpreter_ir() -> str:
     i8p, i64, i32 = ir.IntType(8).as_pointer(), ir.IntType(64), ir.IntType(32)
     i8pp, i64p = i8p.as_pointer(), i64.as_pointer()
     module = ir.Module(name="graphc_step_table")
-    import llvmlite.binding as llvm
-
     module.triple = llvm.get_process_triple()
     pfor = declare_threadpool(module)["graphc_parallel_for"]
     fn = ir.Function(module, ir.FunctionType(i32, [i64p, i8pp]), name=INTERPRETER)
@@ -174,6 +173,8 @@ def interpreter_ir() -> str:
     sizes_ptr = b.select(has_sizes, b.load(b.gep(args, [b.select(has_sizes, sizes_arg, c64(0))])),
                          ir.Constant(i8p, None))
     sizes = b.bitcast(sizes_ptr, i64p)
+    loop_var = b.alloca(i64, name="j")  # fill's counter (an entry-block alloca, reused)
+    step_var = b.alloca(i64, name="step")
 
     def word():
         p = b.load(cursor)
@@ -215,8 +216,6 @@ def interpreter_ir() -> str:
         with b.if_then(append_sizes):
             b.store(sizes_ptr, b.gep(dest_base, [count]))
 
-    loop_var = b.alloca(i64, name="j")
-    step_var = b.alloca(i64, name="step")
     b.store(c64(0), step_var)
     head = fn.append_basic_block("step.head")
     body = fn.append_basic_block("step.body")
