@@ -129,19 +129,41 @@ class Executable:
         return check_inputs(arrays, self.inputs)
 
     def _outputs(self, owned: bool) -> list:
-        """Output arrays: a previous output is reused only when nothing but this
-        Executable refers to it or to its memory (views of an array point at the buffer
-        that owns the memory, so both the array and that owner are checked)."""
-        outs = []
-        for k, (shape, dtype) in enumerate(self.outputs):
-            entry = self._recycled[k] if owned else None
-            if entry is not None and self._unreferenced(entry):
-                outs.append(entry[0])
-            else:
-                outs.append(aligned_empty(shape, dtype, f"output {k}"))
+        """Output arrays (recycled when ``owned``: the caller holds the lock)."""
+        outs = self._fresh_or_recycled(self.outputs, self._recycled if owned else None)
         if owned:
             self._recycled = [(o, o.base) for o in outs]
         return outs
+
+    @classmethod
+    def _fresh_or_recycled(cls, specs, recycled) -> list:
+        """Arrays for (shape, dtype) ``specs``: a previous output (``recycled``: (array,
+        base) per output, or None) is reused only when nothing but this Executable
+        refers to it or to its memory (views of an array point at the buffer that owns
+        the memory, so both the array and that owner are checked)."""
+        outs = []
+        for k, (shape, dtype) in enumerate(specs):
+            entry = recycled[k] if recycled else None
+            if entry is not None and cls._unreferenced(entry):
+                outs.append(entry[0])
+            else:
+                outs.append(aligned_empty(shape, dtype, f"output {k}"))
+        return outs
+
+    def _fill_and_call(self, args, arrays, outs) -> int:
+        """Put the inputs', outputs' and variables' addresses in the first slots of
+        ``args`` (the slots after them are set up once) and run the native code."""
+        k = 0
+        for a in arrays:
+            args[k] = address(a)
+            k += 1
+        for o in outs:
+            args[k] = address(o)
+            k += 1
+        for var in self.variables:
+            args[k] = address(var._storage_for_call())
+            k += 1
+        return self._fn(args)
 
     @staticmethod
     def _unreferenced(entry) -> bool:
@@ -169,17 +191,7 @@ class Executable:
             return self._call_concurrent(arrays)
         try:
             outs = self._outputs(True)
-            args, k = self._args, 0
-            for a in arrays:
-                args[k] = address(a)
-                k += 1
-            for o in outs:
-                args[k] = address(o)
-                k += 1
-            for var in self.variables:
-                args[k] = address(var._storage_for_call())
-                k += 1
-            rc = self._fn(args)  # the workspace pointer sits in the last slot since __init__
+            rc = self._fill_and_call(self._args, arrays, outs)  # the workspace pointer sits in the last slot
         finally:
             self._lock.release()
         if rc != 0:

@@ -28,11 +28,11 @@ KEEP_BINDINGS = 8
 class _SizeState:
     """What a SymbolicExecutable keeps per binding of its symbols (see ``_state``)."""
 
-    __slots__ = ("workspace", "table", "sizes", "size", "out_shapes", "args", "recycled")
+    __slots__ = ("workspace", "table", "sizes", "size", "out_specs", "args", "recycled")
 
-    def __init__(self, workspace, table, sizes, size, out_shapes, args):
+    def __init__(self, workspace, table, sizes, size, out_specs, args):
         self.workspace, self.table, self.sizes, self.size = workspace, table, sizes, size
-        self.out_shapes, self.args, self.recycled = out_shapes, args, None
+        self.out_specs, self.args, self.recycled = out_specs, args, None  # out_specs: (shape, dtype) per output
 
 
 class SymbolicExecutable(Executable):
@@ -77,7 +77,7 @@ class SymbolicExecutable(Executable):
 
     def _state(self, binding):
         """Per-size state: workspace, offsets table, sizes, workspace bytes; plus, for the
-        fast path, the output shapes, an argument array whose last three slots hold the
+        fast path, the outputs' (shape, dtype), an argument array whose last three slots hold the
         workspace, offsets and sizes, and the outputs to recycle."""
         key = tuple(binding[s] for s in self.symbols)
         st = self._bindings.get(key)
@@ -88,12 +88,13 @@ class SymbolicExecutable(Executable):
                 table[vid] = off
             sizes = np.array(key if key else (0,), np.int64)
             workspace = aligned_empty(max(size, 64), "uint8", "the workspace")
-            out_shapes = [tuple(binding[d] if isinstance(d, str) else d for d in shape) for shape, _ in self.outputs]
+            out_specs = [(tuple(binding[d] if isinstance(d, str) else d for d in shape), dtype)
+                         for shape, dtype in self.outputs]
             args = self._args_type()
             n = self._abi_args  # a subclass's array may carry more slots after these
             args[n - 3], args[n - 2], args[n - 1] = address(workspace), address(table), address(sizes)
             self._fill_extra_args(args)
-            st = _SizeState(workspace, table, sizes, size, out_shapes, args)
+            st = _SizeState(workspace, table, sizes, size, out_specs, args)
             self._bindings[key] = st
             while len(self._bindings) > KEEP_BINDINGS:
                 self._bindings.popitem(last=False)
@@ -144,43 +145,20 @@ class SymbolicExecutable(Executable):
         if not self._lock.acquire(blocking=False):
             return self._call_private(arrays, st)
         try:
-            outs = self._recycled_outputs(st)
-            args, k = st.args, 0
-            for a in arrays:
-                args[k] = address(a)
-                k += 1
-            for o in outs:
-                args[k] = address(o)
-                k += 1
-            for var in self.variables:
-                args[k] = address(var._storage_for_call())
-                k += 1
-            rc = self._fn(args)
+            outs = self._fresh_or_recycled(st.out_specs, st.recycled)
+            st.recycled = [(o, o.base) for o in outs]
+            rc = self._fill_and_call(st.args, arrays, outs)  # workspace, offsets, sizes: set in _state
         finally:
             self._lock.release()
         if rc != 0:
             raise_for(rc, RuntimeFailure)  # a host call's own exception, if one failed
         return outs
 
-    def _recycled_outputs(self, st) -> list:
-        """Outputs for this size: last call's arrays when the caller dropped them (as
-        Executable._outputs), else fresh ones."""
-        outs = []
-        for k, (shape, (_, dtype)) in enumerate(zip(st.out_shapes, self.outputs)):
-            entry = st.recycled[k] if st.recycled else None
-            if entry is not None and self._unreferenced(entry):
-                outs.append(entry[0])
-            else:
-                outs.append(aligned_empty(shape, dtype, f"output {k}"))
-        st.recycled = [(o, o.base) for o in outs]
-        return outs
-
     def _call_private(self, arrays, st):
         """A call while another thread is in: a private workspace, fresh outputs and its
         own argument array."""
         workspace = aligned_empty(max(st.size, 64), "uint8", "the workspace")
-        outs = [aligned_empty(shape, dtype, f"output {k}")
-                for k, (shape, (_, dtype)) in enumerate(zip(st.out_shapes, self.outputs))]
+        outs = self._fresh_or_recycled(st.out_specs, None)
         var_arrays = [var._storage_for_call() for var in self.variables]
         ptrs = [address(a) for a in arrays] + [address(o) for o in outs] + \
                [address(v) for v in var_arrays] + [address(workspace), address(st.table), address(st.sizes)]
