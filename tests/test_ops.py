@@ -248,6 +248,50 @@ def test_reshape_transpose(data):
     assert_close(run_both(lambda a: gc.transpose(a, perm).reshape(-1) * 3, x), np.transpose(x, perm).reshape(-1) * 3)
 
 
+def _factor_shapes(n):
+    """Strategy: shapes of n elements (n's prime factors dealt into up to 4 axes, plus unit axes)."""
+    primes, m, f = [], n, 2
+    while m > 1:
+        while m % f == 0:
+            primes.append(f)
+            m //= f
+        f += 1
+
+    @st.composite
+    def shapes_of_n(draw):
+        ndim = draw(st.integers(1, 4))
+        dims = [1] * ndim
+        for q in primes:
+            dims[draw(st.integers(0, ndim - 1))] *= q
+        return tuple(dims)
+    return shapes_of_n()
+
+
+@given(data=st.data())
+def test_reshape_fused_between_remappings(data):
+    """A reshape inside a fused kernel (between a transpose and a slice, so neither side
+    is a plain buffer) reads its input run by run of merged/split axes
+    (shape_ops.reshape_groups); every split/merge/unit-axis pattern against numpy."""
+    shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=4, min_side=1, max_side=6))
+    x = data.draw(arrays("float32", shape))
+    perm = tuple(data.draw(st.permutations(range(len(shape)))))
+    new = data.draw(_factor_shapes(x.size))
+    step = tuple(data.draw(st.integers(1, 2)) for _ in new)
+    idx = tuple(slice(None, None, s) for s in step)
+    want = (np.transpose(x * 2, perm).reshape(new) + 1)[idx]
+    assert_close(run_both(lambda a: (gc.transpose(a * 2, perm).reshape(new) + 1)[idx], x), want)
+
+
+def test_reshape_groups():
+    from graphc.ops.shape_ops import reshape_groups
+    assert reshape_groups((64, 7, 7, 64), (64, 3136)) == [([0], [0]), ([1, 2, 3], [1])]
+    assert reshape_groups((6, 4), (2, 3, 4)) == [([0], [0, 1]), ([1], [2])]
+    assert reshape_groups((4, 6), (6, 4)) == [([0, 1], [0, 1])]
+    assert reshape_groups((1, 6, 1), (6,)) == [([0, 1, 2], [0])]
+    assert reshape_groups((6,), (2, 3, 1, 1)) == [([0], [0, 1, 2, 3])]
+    assert reshape_groups(("n", 6), ("n", 2, 3)) is None
+
+
 @given(data=st.data())
 def test_basic_indexing(data):
     shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=6))

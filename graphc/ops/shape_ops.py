@@ -89,8 +89,49 @@ def _reshape_infer(types, attrs):
     return TensorType(_resolve_shape(attrs["shape"], t.size), t.dtype)
 
 
+def reshape_groups(out_shape, in_shape):
+    """Runs of consecutive axes with equal products, as (output axes, input axes) pairs,
+    finest first; None for symbolic or empty shapes.  (64, 7, 7, 64) <- (64, 3136) gives
+    ([0], [0]) and ([1, 2, 3], [1]): the reshape then reads x[n, (i*7 + j)*64 + c]."""
+    if any(isinstance(d, str) for d in (*out_shape, *in_shape)) or 0 in out_shape or 0 in in_shape:
+        return None
+    groups, i, j = [], 0, 0
+    while i < len(out_shape) and j < len(in_shape):
+        outs, ins, po, pi = [i], [j], out_shape[i], in_shape[j]
+        i, j = i + 1, j + 1
+        while po != pi:
+            if po < pi:
+                outs.append(i)
+                po *= out_shape[i]
+                i += 1
+            else:
+                ins.append(j)
+                pi *= in_shape[j]
+                j += 1
+        groups.append((outs, ins))
+    if groups:  # trailing size-1 axes join the last run
+        groups[-1] = (groups[-1][0] + list(range(i, len(out_shape))), groups[-1][1] + list(range(j, len(in_shape))))
+    else:
+        groups = [(list(range(len(out_shape))), list(range(len(in_shape))))]
+    return groups
+
+
 def _reshape_index(kb, node, idx):
-    return kb.unflatten(kb.flat_index(idx, node.type.shape), node.inputs[0].type.shape)
+    """The input index of output index ``idx``, run by run of axes (reshape_groups): a
+    merge of axes is a flat offset and only a split divides.  Unflattening the whole flat
+    offset instead divides by every input stride, which in a fused loop (a max-pool
+    gradient reading a dense layer's (batch, 3136) gradient as (batch, 7, 7, 64)) costs
+    integer divisions per element that the loop vectorizer cannot vectorize."""
+    out_shape, in_shape = node.type.shape, node.inputs[0].type.shape
+    groups = reshape_groups(out_shape, in_shape)
+    if groups is None:
+        return kb.unflatten(kb.flat_index(idx, out_shape), in_shape)
+    src = [None] * len(in_shape)
+    for outs, ins in groups:
+        flat = kb.flat_index([idx[a] for a in outs], [out_shape[a] for a in outs])
+        for a, v in zip(ins, kb.unflatten(flat, [in_shape[a] for a in ins])):
+            src[a] = v
+    return src
 
 
 def _reshape_emit(kb, node, idx):
