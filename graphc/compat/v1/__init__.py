@@ -49,6 +49,7 @@ import types as _types
 contrib = _types.SimpleNamespace(layers=_contrib.layers, rnn=_contrib.rnn, framework=_contrib.framework,
                                  learn=_learn)
 losses = _contrib.losses
+compat = _types.SimpleNamespace(v1=__import__("sys").modules[__name__])  # tf.compat.v1.data... (TF 1.13+)
 linalg = _types.SimpleNamespace(inv=matrix_inverse, matmul=matmul, transpose=matrix_transpose)
 initializers = _types.SimpleNamespace(
     zeros=zeros_initializer, ones=ones_initializer, constant=constant_initializer,
