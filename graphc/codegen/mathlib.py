@@ -863,12 +863,13 @@ def emit_erf(builder, x):
 
 def __getattr__(name):
     """The trigonometric, hyperbolic, exp2/log2/log10 and rounding emitters (issue 15) live
-    in mathlib_trig.py; targets look emitters up here by name (``emit_sin``), so they are
+    in mathlib_trig.py, the float remainders in mathlib_fmod.py; targets look emitters up here by name (``emit_sin``), so they are
     found here too (imported on first use: mathlib_trig itself imports this module)."""
     if name.startswith("emit_"):
-        from . import mathlib_trig
+        from . import mathlib_fmod, mathlib_trig
 
-        fn = getattr(mathlib_trig, name, None)
-        if fn is not None:
-            return fn
+        for module in (mathlib_trig, mathlib_fmod):
+            fn = getattr(module, name, None)
+            if fn is not None:
+                return fn
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

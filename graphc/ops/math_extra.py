@@ -8,11 +8,12 @@ vectorized math library (graphc/codegen/mathlib_trig.py: no libm calls, the same
 CPU and PTX), whose error bounds are stated there. Composites are built from existing
 ops, so they fuse and differentiate on their own.
 
-Integer division follows numpy: ``floor_divide`` rounds toward -inf and ``remainder``
-(= ``mod``) takes the divisor's sign; ``fmod`` takes the dividend's. Dividing by zero
-gives 0 (numpy also gives 0, with a RuntimeWarning) and ``INT_MIN // -1`` wraps, as in
-numpy, instead of trapping. The float versions of these four are not available (an
-exact float remainder would need libm's fmod in the loop): they raise DTypeError.
+Division follows numpy: ``floor_divide`` rounds toward -inf and ``remainder``
+(= ``mod``) takes the divisor's sign; ``fmod`` takes the dividend's. For integers,
+dividing by zero gives 0 (numpy also gives 0, with a RuntimeWarning) and
+``INT_MIN // -1`` wraps, as in numpy, instead of trapping. For floats the three ops
+lower to mathlib's exact fmod and numpy's npy_divmod (graphc/codegen/mathlib_fmod.py);
+dividing by zero gives NaN (remainder, fmod) or a / b (floor_divide), as numpy.
 """
 from __future__ import annotations
 
@@ -96,13 +97,17 @@ for _name, _np, _fname in [("floor", np.floor, "floor"), ("ceil", np.ceil, "ceil
     _unary(_name, _np, _math(_fname), float_only=True, vjp=lambda g, ins, out, a: [None])
 
 
-# -- integer division and bit operations ---------------------------------------------------------
+# -- division, remainders and bit operations --------------------------------------------------------
+
+_FLOAT_DIVISION = ("floor_divide", "remainder", "fmod")   # also defined on floats
+
 
 def _int_infer(name):
     def infer(types, attrs):
         dt = same_dtype(types)
-        if not dtypes.is_int(dt):
-            raise DTypeError(f"{name} takes integer operands, got {dt}")
+        if not (dtypes.is_int(dt) or (name in _FLOAT_DIVISION and dtypes.is_float(dt))):
+            kinds = "integer or float" if name in _FLOAT_DIVISION else "integer"
+            raise DTypeError(f"{name} takes {kinds} operands, got {dt}")
         return TensorType(broadcast_shapes(*[t.shape for t in types]), dt)
     return infer
 
@@ -112,6 +117,8 @@ def _int_emit(kind):
         shape = node.type.shape
         a = read_broadcast(kb, node.inputs[0], shape, idx)
         b = read_broadcast(kb, node.inputs[1], shape, idx)
+        if dtypes.is_float(node.type.dtype):
+            return kb.math(kind, a, b)   # mathlib_fmod: exact, no libm
         return _INT_EMIT[kind](kb, a, b)
     emit.input_indices = lambda kb, node, idx: [broadcast_index(kb, i, node.type.shape, idx) for i in node.inputs]
     return emit
@@ -189,8 +196,20 @@ def _np_shift(left):
     return impl
 
 
+def _int8_in_int32(emit):
+    """int8 division computed in int32 and truncated (the same results: the quotient and
+    remainder of int8 values fit int8, INT8_MIN // -1 wraps as numpy's). LLVM vectorizes an
+    i8 division through a constant pool that llvmlite's JIT memory manager rejects."""
+    def wrapped(kb, a, b):
+        if a.dtype != "int8":
+            return emit(kb, a, b)
+        return kb.cast(emit(kb, kb.cast(a, "int32"), kb.cast(b, "int32")), "int8")
+    return wrapped
+
+
 _INT_EMIT = {
-    "floor_divide": _floor_divide_emit, "remainder": _remainder_emit, "fmod": _fmod_emit,
+    "floor_divide": _int8_in_int32(_floor_divide_emit), "remainder": _int8_in_int32(_remainder_emit),
+    "fmod": _int8_in_int32(_fmod_emit),
     "bitwise_and": lambda kb, a, b: kb.bitwise("and", a, b), "bitwise_or": lambda kb, a, b: kb.bitwise("or", a, b),
     "bitwise_xor": lambda kb, a, b: kb.bitwise("xor", a, b),
     "left_shift": _shift_emit(True), "right_shift": _shift_emit(False),
@@ -201,9 +220,32 @@ _INT_REF = {
     "bitwise_xor": np.bitwise_xor, "left_shift": _np_shift(True), "right_shift": _np_shift(False),
 }
 
+_FLOAT_REF = {"floor_divide": np.floor_divide, "remainder": np.remainder, "fmod": np.fmod}
+
+
+def _reference(name):
+    def impl(attrs, x, y):
+        if name in _FLOAT_REF and x.dtype.kind == "f":
+            with np.errstate(all="ignore"):
+                return np.asarray(_FLOAT_REF[name](x, y))
+        return np.asarray(_INT_REF[name](x, y))
+    return impl
+
+
+def _division_vjp(name):
+    """remainder: a - b*floor(a/b), so d/da = 1 and d/db = -floor(a/b); fmod likewise with
+    trunc; floor_divide is piecewise constant (zero gradient). Integers: none."""
+    def vjp(g, ins, out, attrs):
+        a, b = ins
+        if name == "floor_divide" or not dtypes.is_float(dtype_of(a)):
+            return [None, None]
+        rounding = floor if name == "remainder" else trunc
+        return [_unbroadcast(g, a), _unbroadcast(negative(multiply(g, rounding(divide(a, b)))), b)]
+    return vjp
+
+
 for _name in _INT_EMIT:
-    defop(_name, "elementwise", _int_infer(_name), (lambda f: lambda a, x, y: np.asarray(f(x, y)))(_INT_REF[_name]),
-          emit=_int_emit(_name), vjp=lambda g, ins, out, a: [None, None])
+    defop(_name, "elementwise", _int_infer(_name), _reference(_name), emit=_int_emit(_name), vjp=_division_vjp(_name))
 
 
 def _int_binary(name):
@@ -213,14 +255,26 @@ def _int_binary(name):
             return {"bitwise_and": lambda: bind("logical_and", [a, b]),
                     "bitwise_or": lambda: bind("logical_or", [a, b]),
                     "bitwise_xor": lambda: not_equal(a, b)}[name]()
-        if not dtypes.is_int(dt):
-            raise DTypeError(f"{name}: graphc supports integer operands only, got {dt}"
-                             + (" (a float remainder would need libm's fmod in the loop)" if "bit" not in name
-                                and "shift" not in name else "") + f"\n  at {user_source_line()}")
+        if not (dtypes.is_int(dt) or (name in _FLOAT_DIVISION and dtypes.is_float(dt))):
+            kinds = "integer or float" if name in _FLOAT_DIVISION else "integer"
+            raise DTypeError(f"{name}: graphc supports {kinds} operands only, got {dt}"
+                             f"\n  at {user_source_line()}")
         return bind(name, [a, b])
     fn.__name__ = name
-    fn.__doc__ = f"numpy.{name} on integer arrays (numpy broadcasting and promotion)."
+    fn.__doc__ = _DIVISION_AND_BIT_DOCS[name]
     return fn
+
+
+_DIVISION_AND_BIT_DOCS = {
+    "floor_divide": "numpy.floor_divide (``//``): the quotient rounded toward -inf, for integers and floats.",
+    "remainder": "numpy.remainder (``%``, ``mod``): x - floor(x / y) * y, with the divisor's sign.",
+    "fmod": "numpy.fmod (C's fmod): the exact remainder of the truncated quotient, with the dividend's sign.",
+    "bitwise_and": "numpy.bitwise_and (``&``) of integers; logical AND for bools.",
+    "bitwise_or": "numpy.bitwise_or (``|``) of integers; logical OR for bools.",
+    "bitwise_xor": "numpy.bitwise_xor (``^``) of integers; logical XOR for bools.",
+    "left_shift": "numpy.left_shift (``<<``) of integers: 0 for shifts outside [0, bit width).",
+    "right_shift": "numpy.right_shift (``>>``, arithmetic) of integers: 0 or -1 for shifts outside [0, bit width).",
+}
 
 
 floor_divide = _int_binary("floor_divide")
@@ -373,7 +427,7 @@ def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
     return where(equal(x, negative(inf)), cast_to(small, dt), x)
 
 
-# -- Tensor operators // % and integer & | ^ ~ << >> ----------------------------------------------
+# -- Tensor operators // % divmod and integer & | ^ ~ << >> ----------------------------------------------
 
 def _rev(fn):
     return lambda self, other: fn(other, self)
@@ -383,6 +437,8 @@ Tensor.__floordiv__ = lambda self, other: floor_divide(self, other)
 Tensor.__rfloordiv__ = _rev(floor_divide)
 Tensor.__mod__ = lambda self, other: remainder(self, other)
 Tensor.__rmod__ = _rev(remainder)
+Tensor.__divmod__ = lambda self, other: (floor_divide(self, other), remainder(self, other))
+Tensor.__rdivmod__ = lambda self, other: (floor_divide(other, self), remainder(other, self))
 Tensor.__lshift__ = lambda self, other: left_shift(self, other)
 Tensor.__rlshift__ = _rev(left_shift)
 Tensor.__rshift__ = lambda self, other: right_shift(self, other)

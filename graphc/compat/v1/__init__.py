@@ -37,6 +37,7 @@ from .nn_sampled import multinomial, categorical as _categorical
 from .moving_averages import moving_average_variables
 from .rnn_bidirectional import reverse_sequence
 from .math_extra import count_nonzero, reduce_logsumexp, sign, slice, tile  # noqa: A004
+from .math_extra import floordiv, floormod, mod, truncatediv, truncatemod
 from .estimator import estimator, feature_column, learn as _learn
 from . import contrib as _contrib, initializers as _initializers
 from . import layers, nn, summary, timeline, train  # noqa: E402  (timeline: issue 16)

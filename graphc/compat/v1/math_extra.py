@@ -1,10 +1,16 @@
 """More TF 1.x math and array ops the books call, as compositions of graphc ops:
-tf.sign, tf.tile, tf.slice, tf.reduce_logsumexp, tf.count_nonzero, tf.nn.xw_plus_b.
+tf.sign, tf.tile, tf.slice, tf.reduce_logsumexp, tf.count_nonzero, tf.nn.xw_plus_b, and
+the division family tf.floormod (= tf.mod), tf.floordiv, tf.truncatemod, tf.truncatediv.
 
 Each is a composite (so it fuses and differentiates through graphc's rules):
 tile is a broadcast of the input with a new axis before each dimension, then a
 reshape; slice is basic indexing; reduce_logsumexp subtracts the (finite) maximum
-before exponentiating, as TF does, so large inputs do not overflow.
+before exponentiating, as TF does, so large inputs do not overflow. TF's division
+semantics: floormod is numpy's remainder (the divisor's sign), truncatemod is fmod
+(the dividend's sign); floordiv of floats is floor(x / y) (TF's kernel, which can differ
+from numpy's floor_divide by one where x / y rounds up to an integer), of integers
+numpy's floor_divide; truncatediv rounds the quotient toward zero. Integer division by
+zero gives 0 (numpy's convention; TF's CPU kernel raises instead).
 """
 from __future__ import annotations
 
@@ -103,3 +109,53 @@ def xw_plus_b(x, weights, biases, name=None):
     """matmul(x, weights) + biases (tf.nn.xw_plus_b)."""
     x, weights = match_operands("MatMul", x, weights)
     return record("xw_plus_b", _xw_plus_b, (x, weights, biases), name=name or "xw_plus_b")
+
+
+# -- division: TF's FloorMod / FloorDiv / TruncateMod / TruncateDiv ---------------------------
+
+
+def _is_float(x):
+    return dtype_of(x).startswith(("float", "bfloat"))
+
+
+def _floordiv(x, y):
+    return gc.floor(gc.divide(x, y)) if _is_float(x) else gc.floor_divide(x, y)
+
+
+def _truncatediv(x, y):
+    if _is_float(x):
+        return gc.trunc(gc.divide(x, y))
+    # floor quotient, one more where the (nonzero) remainder and the operands' signs differ
+    rem = gc.fmod(x, y)
+    zero = np.asarray(0, dtype_of(x))
+    up = gc.logical_and(gc.not_equal(rem, zero), gc.not_equal(gc.less(x, zero), gc.less(y, zero)))
+    return gc.add(gc.floor_divide(x, y), gc.cast(up, dtype_of(x)))
+
+
+def floormod(x, y, name=None):
+    """x - floor(x / y) * y: the remainder with y's sign (numpy.remainder); d/dx = 1,
+    d/dy = -floor(x / y)."""
+    x, y = match_operands("FloorMod", x, y)
+    return record("FloorMod", gc.remainder, (x, y), name=name)
+
+
+mod = floormod
+
+
+def floordiv(x, y, name=None):
+    """floor(x / y): floor of the true quotient for floats, numpy's floor_divide for
+    integers (zero gradient)."""
+    x, y = match_operands("FloorDiv", x, y)
+    return record("FloorDiv", _floordiv, (x, y), name=name)
+
+
+def truncatemod(x, y, name=None):
+    """C's fmod: the remainder of the quotient truncated toward zero, with x's sign."""
+    x, y = match_operands("TruncateMod", x, y)
+    return record("TruncateMod", gc.fmod, (x, y), name=name)
+
+
+def truncatediv(x, y, name=None):
+    """The quotient rounded toward zero (C division for integers, trunc(x / y) for floats)."""
+    x, y = match_operands("TruncateDiv", x, y)
+    return record("TruncateDiv", _truncatediv, (x, y), name=name)

@@ -93,11 +93,19 @@ _OPERATORS = {
     "add": gc.add, "sub": gc.subtract, "mul": gc.multiply, "truediv": gc.divide, "pow": gc.power,
     "Less": gc.less, "LessEqual": gc.less_equal, "Greater": gc.greater, "GreaterEqual": gc.greater_equal,
     "LogicalAnd": gc.logical_and, "LogicalOr": gc.logical_or,
+    "floordiv": lambda x, y: _floordiv(x, y), "mod": gc.remainder,
 }
 
 
+def _floordiv(x, y):
+    from .math_extra import _floordiv as floordiv   # (math_extra imports this module)
+
+    return floordiv(x, y)
+
+
 # ... while their op *types* are TF's kernels (TensorBoard labels nodes by type)
-_OPERATOR_TYPES = {"add": "Add", "sub": "Sub", "mul": "Mul", "truediv": "RealDiv", "pow": "Pow"}
+_OPERATOR_TYPES = {"add": "Add", "sub": "Sub", "mul": "Mul", "truediv": "RealDiv", "pow": "Pow",
+                   "floordiv": "FloorDiv", "mod": "FloorMod"}
 
 
 def binary_operator(name, x, y):
