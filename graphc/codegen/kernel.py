@@ -97,6 +97,9 @@ class KernelBuilder:
         self._nblocks = 0
         # symbol name -> V of its run-time size (entry level), for symbolic dimensions
         self.symbols: dict = {}
+        # id of a loop counter's IR value -> (lo, hi): the static range of a loop that
+        # runs over one piece of an axis (see ``loop``'s ``bounds`` and ``bounds_of``)
+        self._bounds: dict = {}
 
     # -- finishing -------------------------------------------------------------------
     def finish(self):
@@ -341,12 +344,13 @@ class KernelBuilder:
             self.read(n, ix)
 
     # -- loops -------------------------------------------------------------------------
-    def loop(self, parent: Level, start: V, stop: V, body, name="i", reduction=False):
+    def loop(self, parent: Level, start: V, stop: V, body, name="i", reduction=False, bounds=None):
         """Emit ``for i in [start, stop): body(i)`` at ``parent``'s tail.
 
         ``body(i)`` builds the loop body (it may create nested loops and ask for outer
         values); the loop is linked into the parent only afterwards, so values it needs
-        from ``parent`` are emitted before it.
+        from ``parent`` are emitted before it. ``bounds``: (lo, hi), the static range
+        the counter stays in, which ops ask for through ``bounds_of``.
         """
         counter = self.alloca(I64, name=name)
         header = self._block(f"{name}_head")
@@ -360,6 +364,8 @@ class KernelBuilder:
         i_val = b.load(counter, name=name)
         b.cbranch(b.icmp_signed("<", i_val, stop.v), body_block, exit_block)
         iv = V(i_val, level, "index")
+        if bounds is not None:
+            self._bounds[id(i_val)] = bounds
         body(iv)
         b.position_at_end(level.tail)
         b.store(b.add(i_val, ir.Constant(I64, 1)), counter)
@@ -375,6 +381,15 @@ class KernelBuilder:
 
     def _drop_dead(self):
         self._cache = {k: v for k, v in self._cache.items() if v[0].level.alive}
+
+    def bounds_of(self, i: V):
+        """(lo, hi) when index ``i`` is known to lie in [lo, hi) at code generation: the
+        counter of a loop over one piece of a split axis (llvm_cpu.emit_kernel splits an
+        axis where a concatenate or a slice's gradient changes source), else None. Ops use
+        it to pick their source without a per-element select."""
+        if isinstance(i.v, ir.Constant):
+            return int(i.v.constant), int(i.v.constant) + 1
+        return self._bounds.get(id(i.v)) if i.level.alive else None
 
     def reduce(self, level: Level, extents, inits, step):
         """Reduction loops over ``extents`` placed at ``level``.

@@ -225,6 +225,8 @@ class CPUTarget(Target):
         return fn
 
     def emit_kernel(self, module, program, kernel, name=None, linkage="internal") -> ir.Function:
+        from .loop_split import split_points
+
         fn = ir.Function(module, KERNEL_TYPE, name=name or (self._prefix + kernel.name))
         fn.linkage = linkage
         ctx_arg, begin, end = fn.args
@@ -252,6 +254,9 @@ class CPUTarget(Target):
             kb.stash[nid] = (dest_ptr, kernel.shape)
         shape = kernel.shape
         strides = kb.strides(shape)
+        # the innermost axis as pieces where a concatenate or slice_grad changes source
+        # (loop_split.py); a softmax-like stash keeps one loop
+        cuts = [] if kb.stash else split_points(kernel)
 
         def body(depth, idx):
             if depth == len(shape):
@@ -260,11 +265,18 @@ class CPUTarget(Target):
                 level = kb.path[-1]
                 kb.store(dest_ptr, flat, value, level=level)
                 return
+            inner = lambda iv: body(depth + 1, idx + [iv])  # noqa: E731
             if depth == 0:
                 start, stop = V(begin, kb.root, "index"), V(end, kb.root, "index")
+            elif depth == len(shape) - 1 and cuts:
+                edges = [0] + cuts + [int(shape[depth])]
+                parent = kb.path[-1]
+                for lo, hi in zip(edges, edges[1:]):
+                    kb.loop(parent, kb.index(lo), kb.index(hi), inner, name=f"i{depth}_", bounds=(lo, hi))
+                return
             else:
                 start, stop = kb.index(0), kb.index(shape[depth])
-            kb.loop(kb.path[-1], start, stop, lambda iv: body(depth + 1, idx + [iv]), name=f"i{depth}_")
+            kb.loop(kb.path[-1], start, stop, inner, name=f"i{depth}_")
 
         body(0, [])
         kb.finish()

@@ -327,6 +327,15 @@ def _slice_grad_emit(kb, node, idx):
         if isinstance(n, str):  # a symbolic axis is taken whole (see _slice_infer)
             src.append(i)
             continue
+        known = kb.bounds_of(i)  # a loop over a piece of this axis (a split loop): no select
+        if known is not None and abs(st) == 1:
+            first, last = (s, s + n) if st > 0 else (s - n + 1, s + 1)  # [first, last) are covered
+            if known[1] <= first or known[0] >= last or n == 0:
+                return kb.const(0, node.type.dtype)  # the whole piece is padding
+            if first <= known[0] and known[1] <= last:
+                rel = kb.iadd(i, kb.index(-s))
+                src.append(rel if st > 0 else kb.imul(rel, kb.index(-1)))
+                continue
         rel = kb.iadd(i, kb.index(-s))
         if st < 0:
             rel = kb.imul(rel, kb.index(-1))
@@ -441,6 +450,13 @@ def _concat_emit(kb, node, idx):
     axis = node.attrs["axis"]
     parts = [i for i in node.inputs if i.type.shape[axis] > 0]
     offsets = np.cumsum([0] + [p.type.shape[axis] for p in parts])
+    known = kb.bounds_of(idx[axis])
+    if known is not None:  # a loop over a piece of the axis (a split loop): read that part alone
+        for k, p in enumerate(parts):
+            if offsets[k] <= known[0] and known[1] <= offsets[k + 1]:
+                sub = list(idx)
+                sub[axis] = kb.iadd(idx[axis], kb.index(-int(offsets[k])))
+                return kb.read(p, sub)
     result = None
     for k in reversed(range(len(parts))):
         p = parts[k]
