@@ -94,3 +94,7 @@ __all__ = [
     "UnknownOpError", "unstack", "value_and_grad", "var", "Variable", "VerificationError",
     "vmap", "where", "while_loop", "zeros",
 ]
+
+import sys as _sys  # noqa: E402
+from . import _docs  # noqa: E402  (issue 15: Args/Returns/Raises/Example sections of every public docstring)
+_docs.apply(_sys.modules[__name__])

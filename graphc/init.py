@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "truncated_normal", "zeros"]
+
 # stddev of a standard normal truncated to [-2, 2]: dividing by it keeps the
 # requested variance after truncation (as tf.variance_scaling_initializer does).
 _TRUNCATED_STD = 0.87962566103423978

@@ -18,6 +18,8 @@ from .ops.linalg import matmul
 from .ops.shape_ops import reshape
 from .variables import Variable
 
+__all__ = ["AvgPool2D", "BatchNorm", "Conv2D", "Dense", "Dropout", "Flatten", "GRU", "LSTM", "Layer", "MaxPool2D"]
+
 
 class Layer:
     """Base class: Variables made at the first call, then reused."""

@@ -34,6 +34,9 @@ from .ops.linalg import matmul
 from .ops.shape_ops import concatenate, expand_dims, split, transpose
 from .variables import Variable
 
+__all__ = ["BasicLSTMCell", "BasicRNNCell", "DropoutWrapper", "GRUCell", "LSTMCell", "LSTMStateTuple", "MultiRNNCell",
+           "RNNCell", "dynamic_rnn", "static_rnn"]
+
 
 class LSTMStateTuple(tuple):
     """(c, h) of an LSTM (a plain tuple to graphc's pytrees, with .c and .h)."""
