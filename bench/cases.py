@@ -44,6 +44,20 @@ def elementwise_chain(n):
                 bytes_moved=2 * x.nbytes, peer="elementwise_chain", peer_inputs={"x": x})
 
 
+def elementwise_chain_f16(n):
+    """The same chain on float16 storage (float32 compute, rounded after every op): half
+    the bytes of elementwise_chain, in the same single kernel; the ratio of the two
+    rows' times is what float16 storage buys on a memory-bound kernel."""
+    case = elementwise_chain(n)
+    x16 = case.args[0].astype(np.float16)
+    ref32 = case.numpy_fn
+    case.name = case.name.replace("elementwise_chain", "elementwise_chain_f16")
+    case.args, case.bytes_moved, case.peer, case.peer_inputs = (x16,), 2 * x16.nbytes, "", None
+    case.numpy_fn = lambda x: ref32(x.astype(np.float32)).astype(np.float16)
+    case.rtol = 1e-2   # float16 rounds after each of the chain's 7 ops (2^-11 each), numpy once
+    return case
+
+
 def call_overhead():
     """The same chain on 4 elements: the time of one call from Python and back."""
     case = elementwise_chain(4)
@@ -261,10 +275,10 @@ def rnn_train_step(batch, steps=28):
 
 def default_cases(quick: bool):
     if quick:
-        cases = [elementwise_chain(1 << 16), softmax(64, 128), sgemm(128), mlp_forward(32), mlp_train_step(32),
+        cases = [elementwise_chain(1 << 16), elementwise_chain_f16(1 << 16), softmax(64, 128), sgemm(128), mlp_forward(32), mlp_train_step(32),
                  mlp_train_step(32, "sgd"), call_overhead(), rnn_forward(8, 4), rnn_train_step(8, 4)]
     else:
-        cases = [elementwise_chain(4 << 20), softmax(4096, 1024), sgemm(1024), mlp_forward(256), mlp_train_step(256),
+        cases = [elementwise_chain(4 << 20), elementwise_chain_f16(4 << 20), softmax(4096, 1024), sgemm(1024), mlp_forward(256), mlp_train_step(256),
                  mlp_train_step(256, "sgd"), call_overhead(), rnn_forward(150), rnn_train_step(150)]
     from . import cases_nn
 

@@ -32,6 +32,8 @@ from .ops.nn import log_softmax, one_hot, softmax
 abs = absolute
 
 float32, float64, int32, int64, bool_ = "float32", "float64", "int32", "int64", "bool"
+# storage dtypes (issue 15): computed in float32 / stored narrow; int8 for inference inputs
+float16, bfloat16, int8 = "float16", "bfloat16", "int8"
 
 __version__ = "0.1.0"
 from .autodiff import grad, gradients, value_and_grad
@@ -71,14 +73,14 @@ __all__ = [
     "abs", "absolute", "add", "all", "any", "arange", "arccos", "arccosh", "arcsin", "arcsinh",
     "arctan", "arctan2", "arctanh", "argmax", "argmin", "argsort", "ArgumentError", "around",
     "at", "available_devices", "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor",
-    "bool_", "broadcast_to", "cast", "ceil", "checkpoint", "CheckpointError", "clip",
+    "bfloat16", "bool_", "broadcast_to", "cast", "ceil", "checkpoint", "CheckpointError", "clip",
     "compile", "CompiledFunction", "CompileError", "concatenate", "cond", "cos", "cosh",
     "cpu_info", "cumprod", "cumsum", "custom_vjp", "data", "device", "DeviceError", "diag",
     "divide", "DTypeError", "dynamic_slice", "dynamic_update_slice", "einsum", "equal", "erf",
     "exp", "exp2", "expand_dims", "expm1", "export", "ExportError", "eye", "fix", "flip",
-    "float32", "float64", "floor", "floor_divide", "fmod", "full", "gather", "gather_nd",
+    "float16", "float32", "float64", "floor", "floor_divide", "fmod", "full", "gather", "gather_nd",
     "grad", "gradients", "Graph", "GraphcError", "greater", "greater_equal", "hessian",
-    "IndexingError", "init", "int32", "int64", "interpret", "InvalidValueError", "invert",
+    "IndexingError", "init", "int8", "int32", "int64", "interpret", "InvalidValueError", "invert",
     "isfinite", "isinf", "isnan", "jacfwd", "jacrev", "jit", "jvp", "layers", "left_shift",
     "less", "less_equal", "linspace", "load_library", "log", "log10", "log1p", "log2",
     "log_softmax", "logical_and", "logical_not", "logical_or", "logical_xor", "logsumexp",

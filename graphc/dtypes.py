@@ -2,16 +2,25 @@
 
 graphc follows numpy 2 (NEP 50): Python scalars are "weak" and take the array's dtype
 where they fit, so ``x_float32 * 1.5`` stays float32 as users of numpy and JAX expect.
+
+float16 and bfloat16 are *storage* types: values of these dtypes are computed in
+float32 and rounded to the storage type after every op (``compute_dtype``), as numpy
+computes float16. bfloat16 is ml_dtypes' numpy dtype (the one JAX and TensorFlow use);
+importing ml_dtypes registers it with numpy, so ``np.dtype("bfloat16")`` works and
+numpy's promotion covers it (bfloat16 + float16 -> float32, int8 + bfloat16 -> bfloat16).
 """
 from __future__ import annotations
 
+import ml_dtypes  # noqa: F401  (registers numpy's "bfloat16" dtype)
 import numpy as np
 
 from .errors import DTypeError
 
-SUPPORTED = ("bool", "int32", "int64", "float32", "float64")
-FLOATS = ("float32", "float64")
-INTS = ("int32", "int64")
+SUPPORTED = ("bool", "int8", "int32", "int64", "float16", "bfloat16", "float32", "float64")
+FLOATS = ("float16", "bfloat16", "float32", "float64")
+INTS = ("int8", "int32", "int64")
+# Storage-only floats: loaded into float32, computed there, rounded back when produced.
+NARROW_FLOATS = ("float16", "bfloat16")
 
 
 def canonical(dtype) -> str:
@@ -42,6 +51,16 @@ def is_float(dtype: str) -> bool:
 
 def is_int(dtype: str) -> bool:
     return dtype in INTS
+
+
+def is_narrow_float(dtype: str) -> bool:
+    """float16 or bfloat16: stored narrow, computed in float32."""
+    return dtype in NARROW_FLOATS
+
+
+def compute_dtype(dtype: str) -> str:
+    """The dtype a value of ``dtype`` is computed in: float32 for the narrow floats."""
+    return "float32" if dtype in NARROW_FLOATS else dtype
 
 
 def itemsize(dtype: str) -> int:

@@ -25,7 +25,7 @@ def interpret(graph, *args, update_variables: bool = False):
             continue
         op = get_op(n.op)
         with np.errstate(all="ignore"):
-            value = op.impl(n.attrs, *[env[i.id] for i in n.inputs])
+            value = op.reference(n.attrs, *[env[i.id] for i in n.inputs])
         if n.type.dtype == "tuple":  # a multi-result node: keep the tuple for tuple_get
             env[n.id] = tuple(value)
             continue

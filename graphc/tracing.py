@@ -264,8 +264,11 @@ def bind(opname: str, inputs, **attrs):
     trace = _trace_of(inputs)
     if trace is None:
         arrays = [x.numpy() if getattr(x, "_graphc_variable", False) else np.asarray(x) for x in inputs]
-        infer_checked(opname, [_type_of(a) for a in arrays], attrs)
-        return np.asarray(op.impl(attrs, *arrays))
+        out_type = infer_checked(opname, [_type_of(a) for a in arrays], attrs)
+        out = np.asarray(op.reference(attrs, *arrays))
+        if dtypes.is_narrow_float(out_type.dtype) and out.dtype != out_type.dtype:
+            out = out.astype(out_type.dtype)  # computed in float32: round once, as compiled code
+        return out
     nodes = [as_node(x, trace) for x in inputs]
     loc = user_source_line()
     out_type = infer_checked(opname, [n.type for n in nodes], attrs, loc)

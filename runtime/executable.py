@@ -12,6 +12,7 @@ import functools
 import sys
 import threading
 
+import ml_dtypes  # noqa: F401  (registers numpy's "bfloat16" dtype)
 import numpy as np
 
 from .buffers import aligned_empty, check_allocation
@@ -84,7 +85,9 @@ def check_inputs(arrays, specs) -> list:
     return out
 
 
-_DTYPES = {name: np.dtype(name) for name in ("bool", "int32", "int64", "float32", "float64")}
+# ml_dtypes (imported above) registers "bfloat16" with numpy
+_DTYPES = {name: np.dtype(name) for name in ("bool", "int8", "int32", "int64", "float16", "bfloat16", "float32",
+                                             "float64")}
 
 
 class RuntimeFailure(RuntimeError):

@@ -5,6 +5,7 @@ the expectations follow TF's documented semantics) and fails on a NaN or a wrong
 """
 from functools import partial
 
+import ml_dtypes
 import numpy as np
 import pytest
 
@@ -101,14 +102,15 @@ def test_contrib_batch_norm_default_queues_updates():
 @pytest.mark.parametrize("name, want", [("float", np.float32), ("double", np.float64), ("half", np.float16),
                                         ("float16", np.float16), ("float32", np.float32), ("float64", np.float64),
                                         ("int8", np.int8), ("int16", np.int16), ("int32", np.int32),
-                                        ("int64", np.int64), ("uint8", np.uint8), ("bool", np.bool_)])
+                                        ("int64", np.int64), ("uint8", np.uint8), ("bool", np.bool_),
+                                        ("bfloat16", ml_dtypes.bfloat16)])
 def test_tf_dtype_strings(name, want):
     """TF's _STRING_TO_TF: "float" is float32 (numpy's is float64), "double" float64, "half" float16."""
     assert tf.as_dtype(name).as_numpy_dtype == want
     assert tf.placeholder(name, (2,)).dtype.as_numpy_dtype == want
 
 
-@pytest.mark.parametrize("name", ["int", "float128", "complex64", "bfloat16"])
+@pytest.mark.parametrize("name", ["int", "float128", "complex64", "uint16"])
 def test_dtype_strings_tf_does_not_have_or_graphc_lacks_raise(name):
     with pytest.raises(TypeError):
         tf.as_dtype(name)

@@ -14,6 +14,12 @@ complete, so a body can still ask for an outer value that must run before it.
 
 Loop counters and accumulators live in entry-block allocas; LLVM's SROA turns them
 into SSA phis, and the loop vectorizer then vectorizes the innermost loops.
+
+float16 and bfloat16 are storage types: a load extends them to float32, a value's
+``V.dtype`` is then "float32" (its compute dtype), every op producing a narrow float
+rounds its float32 result to the storage type (``read``), and a store truncates. The
+conversions are a few instructions inside the kernel that loads or stores the narrow
+buffer, so there is no separate conversion pass over memory.
 """
 from __future__ import annotations
 
@@ -24,18 +30,30 @@ from llvmlite import ir
 
 I1 = ir.IntType(1)
 I8 = ir.IntType(8)
+I16 = ir.IntType(16)
 I32 = ir.IntType(32)
 I64 = ir.IntType(64)
+F16 = ir.HalfType()
 F32 = ir.FloatType()
 F64 = ir.DoubleType()
 
-_LLVM_TYPES = {"float32": F32, "float64": F64, "int32": I32, "int64": I64, "bool": I1, "index": I64}
-_MEM_TYPES = {"float32": F32, "float64": F64, "int32": I32, "int64": I64, "bool": I8}
+_LLVM_TYPES = {"float32": F32, "float64": F64, "int8": I8, "int32": I32, "int64": I64, "bool": I1, "index": I64,
+               "float16": F32, "bfloat16": F32}
+# bfloat16 is stored as its 16 bits (LLVM's bfloat has no conversions that vectorize
+# without avx512bf16); graphc has no int16 dtype, so an i16 buffer is a bfloat16 one.
+_MEM_TYPES = {"float32": F32, "float64": F64, "int8": I8, "int32": I32, "int64": I64, "bool": I8,
+              "float16": F16, "bfloat16": I16}
+_NARROW = ("float16", "bfloat16")
 
 
 def llvm_type(dtype: str) -> ir.Type:
-    """Register type of a dtype (bool is i1 in registers)."""
+    """Register type of a dtype (bool is i1 in registers; float16/bfloat16 compute as float)."""
     return _LLVM_TYPES[dtype]
+
+
+def compute_dtype(dtype: str) -> str:
+    """The dtype a value is held in while computing: float32 for float16/bfloat16."""
+    return "float32" if dtype in _NARROW else dtype
 
 
 def mem_type(dtype: str) -> ir.Type:
@@ -140,6 +158,8 @@ class KernelBuilder:
     # -- constants and indices ----------------------------------------------------------
     def const(self, value, dtype: str) -> V:
         ty = llvm_type(dtype)
+        if dtype in _NARROW:  # a constant of a narrow float is a value of that type
+            value, dtype = float(np.asarray(value, dtype=dtype).astype(np.float32)), "float32"
         if dtype == "bool":
             c = ir.Constant(I1, 1 if value else 0)
         elif dtype in ("float32", "float64"):
@@ -253,20 +273,32 @@ class KernelBuilder:
 
     # -- memory ------------------------------------------------------------------------
     def load(self, ptr, flat: V, dtype: str) -> V:
+        """Element ``flat`` of a buffer of ``dtype``; narrow floats arrive as float32."""
         level = self.deepest(flat)
         with self.at(level) as b:
             addr = b.gep(ptr, [flat.v], inbounds=True)
             v = b.load(addr)
             if dtype == "bool":
                 v = b.icmp_unsigned("!=", v, ir.Constant(I8, 0))
-            return V(v, level, dtype)
+            elif dtype == "float16":
+                v = self._half_to_float(b, v)
+            elif dtype == "bfloat16":
+                v = bfloat16_bits_to_float(b, v)
+            return V(v, level, compute_dtype(dtype))
 
     def store(self, ptr, flat: V, value: V, level: Level | None = None):
+        """Store ``value`` at element ``flat``; the buffer's element type says whether a
+        float32 value is truncated to float16 (half) or bfloat16 (i16)."""
         level = level or self.deepest(flat, value)
         with self.at(level) as b:
             v = value.v
+            elem = ptr.type.pointee
             if value.dtype == "bool":
                 v = b.zext(v, I8)
+            elif elem == F16 and v.type == F32:
+                v = self._float_to_half(b, v)
+            elif elem == I16 and v.type == F32:
+                v = b.trunc(b.lshr(float_to_bfloat16_bits(b, v), ir.Constant(I32, 16)), I16)
             addr = b.gep(ptr, [flat.v], inbounds=True)
             b.store(v, addr)
 
@@ -292,6 +324,8 @@ class KernelBuilder:
             emit = self._emit_fn(node)
             self._emit_chain_below(node, idx)
             value = emit(self, node, list(idx))
+            if node.type.dtype in _NARROW and not _exact_in_storage(node):
+                value = self.round_to(value, node.type.dtype)  # every op producing a narrow float rounds
             if node.id in self.stash:
                 ptr, shape = self.stash[node.id]
                 self.store(ptr, self.flat_index(idx, shape), value)
@@ -586,7 +620,16 @@ class KernelBuilder:
         neg = self.neg(a)
         return self.select(self.cmp("<", a, self.const(0, a.dtype)), neg, a)
 
+    def round_to(self, a: V, dtype: str) -> V:
+        """A float32 value rounded (to nearest even) to float16 or bfloat16 and held
+        as float32 again; NaN and inf are kept, overflow gives inf."""
+        if dtype == "float16":
+            return self._op("float32", lambda bl, x: self._half_to_float(bl, self._float_to_half(bl, x)), a)
+        return self._op("float32", lambda bl, x: bl.bitcast(float_to_bfloat16_bits(bl, x), F32), a)
+
     def cast(self, a: V, dtype: str) -> V:
+        if dtype in _NARROW:
+            return self._cast_narrow(a, dtype)
         src = a.dtype if a.dtype != "index" else "int64"
         if src == dtype:
             return a if a.dtype == dtype else V(a.v, a.level, dtype)
@@ -610,6 +653,30 @@ class KernelBuilder:
             return bl.trunc(x, to) if to.width < x.type.width else bl.sext(x, to)
 
         return self._op(dtype, fn, a)
+
+    def _half_to_float(self, b, h):
+        """half -> float: LLVM's fpext where the target converts halves in hardware (F16C,
+        NEON, PTX), else integer code (LLVM would call compiler-rt's __extendhfsf2)."""
+        if getattr(self.target, "native_half", True):
+            return b.fpext(h, F32)
+        return half_bits_to_float(b, b.bitcast(h, I16))
+
+    def _float_to_half(self, b, x):
+        if getattr(self.target, "native_half", True):
+            return b.fptrunc(x, F16)
+        return b.bitcast(float_to_half_bits(b, x), F16)
+
+    def _cast_narrow(self, a: V, dtype: str) -> V:
+        """Cast to float16/bfloat16 (held as float32), rounding once: a float64 (and an
+        integer, through float64) is first rounded to float32 *to odd*, which keeps
+        enough information for the second rounding to be correct (24 bits >= 11 + 2)."""
+        src = a.dtype if a.dtype != "index" else "int64"
+        if src == "float32":
+            return self.round_to(a, dtype)
+        if src == "bool":
+            return self.cast(a, "float32")  # 0 and 1 are exact in every float
+        wide = a if src == "float64" else self.cast(a, "float64")
+        return self.round_to(self._op("float32", _round_to_odd_f32, wide), dtype)
 
     def intrinsic(self, name: str, *vals) -> V:
         """Call an LLVM intrinsic overloaded on the value type (fabs, sqrt, maximum...)
@@ -640,6 +707,95 @@ class KernelBuilder:
 ASSOC = ("reassoc", "contract", "nsz")
 FAST = ()
 MUL_ASSOC = ("contract",)  # see KernelBuilder.mul
+
+
+# Ops whose result is one of their operands' values (or a zero), so a result of narrow
+# operands needs no rounding: index remappings and selections.
+_EXACT_OPS = frozenset({"negative", "abs", "maximum", "minimum", "where", "relu", "stop_gradient", "floor", "ceil",
+                        "rint", "trunc", "materialize", "remat_barrier", "reduce_max", "reduce_min"})
+
+
+def _exact_in_storage(node) -> bool:
+    from ..ops.registry import get_op
+
+    return node.op in _EXACT_OPS or get_op(node.op).kind == "injective"
+
+
+def bfloat16_bits_to_float(b: ir.IRBuilder, bits):
+    """The float32 whose upper half is the bfloat16 ``bits`` (i16): exact."""
+    return b.bitcast(b.shl(b.zext(bits, I32), ir.Constant(I32, 16)), F32)
+
+
+def float_to_bfloat16_bits(b: ir.IRBuilder, x):
+    """float32 -> bfloat16 rounded to nearest even, as i32 bits with the low half zero.
+
+    Adding 0x7fff plus the lowest kept bit rounds the dropped half to nearest even
+    (a carry into the exponent is the correct rounding up, up to inf); a NaN is kept a
+    NaN by setting its quiet bit instead (the addition could carry a NaN into inf).
+    Integer ops only, so it vectorizes on any SIMD unit."""
+    bits = b.bitcast(x, I32)
+    lsb = b.and_(b.lshr(bits, ir.Constant(I32, 16)), ir.Constant(I32, 1))
+    rounded = b.add(b.add(bits, ir.Constant(I32, 0x7FFF)), lsb)
+    quiet_nan = b.or_(bits, ir.Constant(I32, 0x00400000))
+    out = b.select(b.fcmp_unordered("uno", x, x), quiet_nan, rounded)
+    return b.and_(out, ir.Constant(I32, 0xFFFF0000 - (1 << 32)))
+
+
+def half_bits_to_float(b: ir.IRBuilder, h):
+    """IEEE binary16 bits (i16) -> float32, exactly, in integer/float code that
+    vectorizes (F. Giesen's half_to_float: move exponent and mantissa into place,
+    rebias; inf/NaN get the float32 maximum exponent; subnormals are renormalized by
+    one float subtraction)."""
+    c = lambda v: ir.Constant(I32, v)
+    h32 = b.zext(h, I32)
+    o = b.shl(b.and_(h32, c(0x7FFF)), c(13))
+    exp = b.and_(o, c(0x0F800000))
+    o = b.add(o, c((127 - 15) << 23))
+    infnan = b.add(o, c((128 - 16) << 23))
+    sub = b.fsub(b.bitcast(b.add(o, c(1 << 23)), F32), b.bitcast(c(113 << 23), F32))
+    o = b.select(b.icmp_unsigned("==", exp, c(0x0F800000)), infnan,
+                 b.select(b.icmp_unsigned("==", exp, c(0)), b.bitcast(sub, I32), o))
+    return b.bitcast(b.or_(o, b.shl(b.and_(h32, c(0x8000)), c(16))), F32)
+
+
+def float_to_half_bits(b: ir.IRBuilder, x):
+    """float32 -> IEEE binary16 bits (i16), rounded to nearest even (F. Giesen's
+    float_to_half_fast3_rtne): >= 65536 is inf (NaN a quiet NaN); below the smallest
+    normal half one float addition of a magic constant rounds the subnormal; else add
+    the rounding bias and the kept mantissa's lowest bit, and shift."""
+    c = lambda v: ir.Constant(I32, v)
+    u_signed = b.bitcast(x, I32)
+    sign = b.and_(u_signed, c(0x80000000 - (1 << 32)))
+    u = b.xor(u_signed, sign)
+    denorm_magic = ((127 - 15) + (23 - 10) + 1) << 23
+    big = b.select(b.icmp_unsigned(">", u, c(255 << 23)), c(0x7E00), c(0x7C00))
+    small = b.sub(b.bitcast(b.fadd(b.bitcast(u, F32), b.bitcast(c(denorm_magic), F32)), I32), c(denorm_magic))
+    mant_odd = b.and_(b.lshr(u, c(13)), c(1))
+    normal = b.lshr(b.add(b.add(u, c(((15 - 127) << 23) + 0xFFF)), mant_odd), c(13))
+    o = b.select(b.icmp_unsigned(">=", u, c((127 + 16) << 23)), big,
+                 b.select(b.icmp_unsigned("<", u, c(113 << 23)), small, normal))
+    return b.trunc(b.or_(o, b.lshr(sign, c(16))), I16)
+
+
+def _round_to_odd_f32(b: ir.IRBuilder, x):
+    """float64 -> float32 rounded toward zero with the last bit set when inexact
+    ("round to odd"): a later rounding to a type of <= 22 bits is then correct."""
+    t = b.fptrunc(x, F32)
+    back = b.fpext(t, F64)
+    inexact = b.fcmp_ordered("one", back, x)
+    tbits = b.bitcast(t, I32)
+    away = b.fcmp_ordered(">", b.call(_fabs64(b), [back]), b.call(_fabs64(b), [x]))
+    toward_zero = b.select(away, b.sub(tbits, ir.Constant(I32, 1)), tbits)
+    odd = b.or_(toward_zero, ir.Constant(I32, 1))
+    return b.bitcast(b.select(inexact, odd, tbits), F32)
+
+
+def _fabs64(b: ir.IRBuilder):
+    mod = b.function.module
+    fn = mod.globals.get("llvm.fabs.f64")
+    if fn is None:
+        fn = ir.Function(mod, ir.FunctionType(F64, [F64]), name="llvm.fabs.f64")
+    return fn
 
 
 def _is_zero(v: V) -> bool:

@@ -25,6 +25,7 @@ from llvmlite import ir
 
 from ..errors import CompileError
 from . import stats
+from .cpu.cpu_model import current_model
 from .gemm import counted_loop
 from .kernel import I8, I32, I64, V, KernelBuilder, mem_type, np_to_llvm_constant
 from ..ops.registry import get_op
@@ -119,6 +120,9 @@ class CPUTarget(Target):
     step_marker = None
 
     def __init__(self, split: bool = False):
+        # float16 loads/stores use LLVM's fpext/fptrunc only where they are instructions
+        # (F16C): elsewhere they would be calls to compiler-rt, absent from the JIT
+        self.native_half = current_model().has_half_convert
         self.split = split
         self.units: dict = {}      # split: cache key -> (symbol, fn building its IR text)
         self._gemm_runtime: set = set()  # split: (dtype, b_packed) GEMM runtimes the units call

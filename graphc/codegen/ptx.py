@@ -97,6 +97,9 @@ class PTXTarget(Target):
         self.arch = arch
         self.block = block
         self.sim = sim
+        # PTX converts halves with cvt; the CPU emulator JIT-compiles the kernels for the
+        # generic host CPU (gpu_compile.jit_host), where fpext/fptrunc would be libcalls
+        self.native_half = not sim
 
     def emit_math(self, builder, fname, *vals):
         from . import mathlib, mathlib_bridge

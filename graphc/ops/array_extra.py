@@ -113,7 +113,7 @@ def _accumulate(x, axis, combine, opname):
     from .control import scan
 
     dt = dtype_of(x)
-    if dt in ("bool", "int32"):
+    if dt in ("bool", "int8", "int32"):
         x = cast(x, "int64")  # numpy accumulates these in the platform integer
     if axis is None:
         x = reshape(x, (-1,))

@@ -193,7 +193,7 @@ def _sign(x):
 
 
 _unary("abs", np.abs, lambda kb, a: kb.abs(a), vjp=lambda g, ins, out, a: [multiply(g, _sign(ins[0]))])
-_INT8_RESULT = "numpy computes it in int8, which graphc does not support; cast to int32 first"
+_INT8_RESULT = "numpy computes it in int8; cast to gc.int8 (numpy's result) or gc.int32 first"
 _unary("square", np.square, lambda kb, a: kb.mul(a, a), no_bool=_INT8_RESULT,
        vjp=lambda g, ins, out, a: [multiply(g, multiply(ins[0], cast_to(2, dtype_of(ins[0]))))])
 _unary("sqrt", np.sqrt, lambda kb, a: kb.math("sqrt", a), float_only=True,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import dtypes
 from ..errors import DTypeError, ShapeError
 from ..ir import TensorType
 from ..tracing import bind
@@ -89,7 +90,14 @@ def matmul(a, b):
     """numpy.matmul (the @ operator): 2-D, batched with broadcasting, 1-D promoted."""
     from .shape_ops import expand_dims, squeeze
 
-    _, (a, b) = promote(a, b)
+    dt, (a, b) = promote(a, b)
+    if dtypes.is_narrow_float(dt):
+        # float16/bfloat16: the operands are converted once to float32 (fused into the
+        # kernels producing them, or one pass over an input), the float32 GEMM
+        # accumulates, and the product is rounded once, in the GEMM's epilogue
+        from .elementwise import cast
+
+        return cast(matmul(cast(a, "float32"), cast(b, "float32")), dt)
     sa, sb = shape_of(a), shape_of(b)
     if len(sa) == 0 or len(sb) == 0:
         raise ShapeError("matmul: scalar operands are not allowed, use '*' instead")

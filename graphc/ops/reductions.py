@@ -2,7 +2,7 @@
 
 Lowered as an accumulator loop nest that the KernelBuilder places at the loop level of
 the output index, so a reduction feeding an elementwise consumer (softmax) is computed
-once per row. Dtypes follow numpy: sum/prod of bool and int32 accumulate in int64 (the
+once per row. Dtypes follow numpy: sum/prod of bool, int8 and int32 accumulate in int64 (the
 platform integer), argmax returns int64.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ def _out_shape(shape, axes, keepdims):
 
 
 def _accum_dtype(kind, dtype):
-    if kind in ("sum", "prod") and dtype in ("bool", "int32"):
+    if kind in ("sum", "prod") and dtype in ("bool", "int8", "int32"):
         return "int64"
     if kind in ("argmax", "argmin"):
         return "int64"
@@ -84,7 +84,7 @@ def _init_value(kind, dtype):
         return 0
     if kind == "prod":
         return 1
-    if dtype in ("float32", "float64"):
+    if dtypes.is_float(dtype):
         return -np.inf if kind in ("max", "argmax") else np.inf
     if dtype == "bool":
         return 0 if kind in ("max", "argmax") else 1
@@ -97,7 +97,8 @@ def _make_emit(kind):
         x = node.inputs[0]
         axes = node.attrs["axes"]
         extents = [x.type.shape[a] for a in axes]
-        acc_dt = node.type.dtype if kind not in ("argmax", "argmin") else x.type.dtype
+        # float16/bfloat16 accumulate in float32 (the result is rounded once, by read)
+        acc_dt = dtypes.compute_dtype(node.type.dtype if kind not in ("argmax", "argmin") else x.type.dtype)
         level = kb.deepest(*idx)
 
         if kind in ("argmax", "argmin"):
@@ -213,11 +214,13 @@ def mean(x, axis=None, keepdims=False):
     axes = normalize_axes(axis, len(shape))
     dt = dtype_of(x)
     fdt = dt if dtypes.is_float(dt) else "float64"
-    total = sum(cast_to(x, fdt), axis=axes, keepdims=keepdims)
+    # float16/bfloat16: sum and divide in float32, round once (a float16 sum may overflow)
+    wide = dtypes.compute_dtype(fdt)
+    total = sum(cast_to(x, wide), axis=axes, keepdims=keepdims)
     from .symbolic_size import dim_size
 
-    count = dim_size([shape[a] for a in axes], fdt)  # a run-time value over symbolic axes
-    return divide(total, count)  # 0/0 gives NaN, as numpy
+    count = dim_size([shape[a] for a in axes], wide)  # a run-time value over symbolic axes
+    return cast_to(divide(total, count), fdt)  # 0/0 gives NaN, as numpy
 
 
 def _arg(opname, x, axis, keepdims):

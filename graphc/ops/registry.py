@@ -19,7 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+import ml_dtypes
+import numpy as np
+
 from ..errors import UnknownOpError
+
+_NARROW = (np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16))
 
 KINDS = ("source", "elementwise", "injective", "reduce", "opaque")
 
@@ -40,6 +45,14 @@ class Op:
 
     def __post_init__(self):
         assert self.kind in KINDS, self.kind
+
+    def reference(self, attrs, *arrays):
+        """``impl`` with float16/bfloat16 operands computed in float32, as compiled code
+        computes them (numpy's own bfloat16 or float16 reductions may accumulate in the
+        narrow type). Callers cast the result to the node's dtype, which rounds it once."""
+        if any(getattr(a, "dtype", None) in _NARROW for a in arrays):
+            arrays = [a.astype(np.float32) if a.dtype in _NARROW else a for a in arrays]
+        return self.impl(attrs, *arrays)
 
 
 _REGISTRY: dict[str, Op] = {}

@@ -57,6 +57,7 @@ class CPUModel:
     l3: int                   # total last-level cache as the OS reports it (0: none)
     l3_sharers: int           # CPUs sharing that L3
     cores: int                # CPUs this process may run on (os.sched_getaffinity)
+    has_half_convert: bool = True  # float16 <-> float32 are instructions (F16C/NEON), else libcalls
     source: str = field(default="host", compare=False)  # "host" or "GRAPHC_CPU"
 
     # -- derived ----------------------------------------------------------------------
@@ -95,6 +96,7 @@ class CPUModel:
             f"  FMA             : {'yes' if self.has_fma else 'no (separate multiply and add)'}, "
             f"latency {self.fma_latency}, {self.fma_ports} per cycle",
             f"  vector rounding : {'yes' if self.has_vector_round else 'no (emulated)'}",
+            f"  half conversion : {'yes' if self.has_half_convert else 'no (integer code)'}",
             f"  caches          : L1d {size(self.l1d)}, L2 {size(self.l2)}, "
             f"L3 {size(self.l3) if self.l3 else 'none'} shared by {self.l3_sharers} "
             f"(blocking uses {size(self.l3_per_core)} per core)",
@@ -136,7 +138,8 @@ def _model_for(spec: str) -> CPUModel:
         vector_bits=isa["max_bits"], max_vector_bits=isa["max_bits"],
         vector_registers=isa["registers"], has_fma=isa["fma"], has_vector_round=isa["round"],
         fma_latency=latency, fma_ports=ports,
-        l1d=l1d, l2=l2, l3=l3, l3_sharers=sharers, cores=_cores(), source=source)
+        l1d=l1d, l2=l2, l3=l3, l3_sharers=sharers, cores=_cores(), has_half_convert=isa["half"],
+        source=source)
 
 
 def vector_width_rule(arch: str, isa: dict, features: str) -> str:
@@ -189,6 +192,7 @@ def _probe_isa(triple: str, name: str, features: str) -> dict:
     unary("probe_width", v16, lambda b, x: b.fadd(x, x))
     unary("probe_fma", f32, lambda b, x: b.call(fma, [x, x, x]))
     unary("probe_round", v4, lambda b, x: b.call(floor, [x]))
+    unary("probe_half", f32, lambda b, x: b.fpext(b.fptrunc(x, ir.HalfType()), f32))
     tm = llvm.Target.from_triple(triple).create_target_machine(cpu=name, features=features, opt=2)
     asm = tm.emit_assembly(llvm.parse_assembly(str(mod)))
     parts = dict(re.findall(r"^(probe_\w+):(.*?)(?=^probe_\w+:|\Z)", asm, re.M | re.S))
@@ -204,7 +208,8 @@ def _probe_isa(triple: str, name: str, features: str) -> dict:
         bits, registers = 128, 32
     return {"max_bits": bits, "registers": registers,
             "fma": not calls(parts.get("probe_fma", "")),
-            "round": not calls(parts.get("probe_round", ""))}
+            "round": not calls(parts.get("probe_round", "")),
+            "half": not re.search(r"hfsf2|sfhf2|\b(call\w*|jmp|blr?)\s", parts.get("probe_half", ""))}
 
 
 def _fma_timing(name: str, isa: dict) -> tuple[int, int]:

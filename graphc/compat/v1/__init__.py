@@ -7,7 +7,7 @@ the subgraph a run needs into one native program per fetch/feed signature
 (session.py). Ops, gradients, optimizers, checkpoints and summaries are graphc's own.
 """
 from . import errors
-from .dtypes import (DType, as_dtype, bool, double, float16, float32, float64, half, int8, int16, int32,  # noqa: A004
+from .dtypes import (DType, as_dtype, bfloat16, bool, double, float16, float32, float64, half, int8, int16, int32,  # noqa: A004
                      int64, string, uint8)
 from .shapes import Dimension, TensorShape
 from .graph import Graph, Operation, Tensor, get_default_graph, reset_default_graph

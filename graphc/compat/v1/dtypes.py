@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 
+import ml_dtypes
 import numpy as np
 
 
@@ -28,7 +29,7 @@ class DType:
 
     @property
     def is_floating(self):
-        return self.name in ("float16", "float32", "float64")
+        return self.name in ("float16", "bfloat16", "float32", "float64")
 
     @property
     def is_integer(self):
@@ -59,6 +60,7 @@ class DType:
 
 
 float16 = DType("float16", np.float16)
+bfloat16 = DType("bfloat16", ml_dtypes.bfloat16)
 float32 = DType("float32", np.float32)
 float64 = DType("float64", np.float64)
 int8 = DType("int8", np.int8)
@@ -70,7 +72,7 @@ bool = DType("bool", np.bool_)  # noqa: A001  (tf.bool)
 string = DType("string", np.object_)
 half, double = float16, float64
 
-_BY_NAME = {d.name: d for d in (float16, float32, float64, int8, int16, int32, int64, uint8, bool, string)}
+_BY_NAME = {d.name: d for d in (float16, bfloat16, float32, float64, int8, int16, int32, int64, uint8, bool, string)}
 _BY_NAME["bool_"] = bool
 
 # TF's own dtype names (tensorflow/python/framework/dtypes.py, _STRING_TO_TF): "float" is
@@ -78,7 +80,7 @@ _BY_NAME["bool_"] = bool
 # numpy, whose "float" is float64 and "int" int64 (TF has no "int": a TypeError there too).
 _TF_STRINGS = dict(_BY_NAME, half=float16, float=float32, double=float64)
 del _TF_STRINGS["bool_"]
-_TF_UNSUPPORTED = {"bfloat16", "uint16", "uint32", "uint64", "complex64", "complex128", "complex", "qint8",
+_TF_UNSUPPORTED = {"uint16", "uint32", "uint64", "complex64", "complex128", "complex", "qint8",
                    "quint8", "qint16", "quint16", "qint32", "resource", "variant"}
 
 
