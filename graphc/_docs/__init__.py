@@ -57,10 +57,10 @@ def attach(obj, entry: str, name: str) -> None:
 def apply(package) -> None:
     """Attach every table's entries to the package's objects (once per object: aliases
     such as gc.mod / gc.remainder share one entry)."""
-    from . import arrays, core, elementwise
+    from . import arrays, core, elementwise, extras, nn_optim
 
     done = set()
-    for module in (elementwise, arrays, core):
+    for module in (elementwise, arrays, core, nn_optim, extras):
         for name, entry in module.entries().items():
             obj = resolve(package, name)
             if id(obj) in done:
