@@ -245,6 +245,16 @@ def _key(seed, stream: int) -> int:
 
 
 def _draw(shape, dtype, dist, seed):
+    if dtypes.is_narrow_float(dtypes.canonical(dtype)):
+        # float16/bfloat16 draws are float32 draws rounded, in the same kernel; a uniform
+        # draw that rounds up to 1 becomes the largest value below 1, keeping [0, 1)
+        from .elementwise import cast, minimum
+
+        narrow = cast(_draw(shape, "float32", dist, seed), dtype)
+        if dist != "uniform":
+            return narrow
+        below_one = 1 - 2.0 ** -(np.finfo(np.float16).nmant + 1 if dtype == "float16" else 8)
+        return minimum(narrow, np.asarray(below_one, dtype=dtype))
     if isinstance(shape, (int, np.integer)):
         shape = (int(shape),)
     shape = tuple(d if isinstance(d, str) else int(d) for d in shape)  # str: a symbolic size (traced only)
