@@ -399,12 +399,17 @@ class CPUTarget(Target):
         M, N = (hint(d) for d in node.type.shape[-2:])
         K = hint(node.inputs[0].type.shape[-1])
         flops = 2 * M * N * K * max(1, int(np.prod([hint(d) for d in node.type.shape[:-2]], dtype=np.int64)))
-        return gemm_chunks() if flops >= 1 << 22 and M >= 2 else 1
+        if flops < 1 << 22 or M < 2:
+            return 1
+        from .gemm import gemm_config
+
+        # chunks are whole MR-row tiles (emit_gemm_step): no more chunks than tiles
+        return min(gemm_chunks(), -(-M // gemm_config(node.type.dtype).MR))
 
     def emit_gemm_step(self, module, program, step, name=None, linkage="internal"):
         """A task over row chunks: each chunk runs the GEMM on its rows (every batch),
         then the epilogue kernel on those rows while they are still in cache."""
-        from .gemm import gemm_pack_buffer_elems
+        from .gemm import gemm_config, gemm_pack_buffer_elems
         from .gemm_overflow import declare_overflow_fixup
         from .gemm_runtime import declare_gemm
 
@@ -473,10 +478,17 @@ class CPUTarget(Target):
         def c64(v):  # a size: a constant, or a symbol's run-time value
             return sym[v] if isinstance(v, str) else ir.Constant(I64, int(v))
 
-        # for chunk in [cbeg, cend): rows [chunk*M/chunks, (chunk+1)*M/chunks)
+        # for chunk in [cbeg, cend): the rows of tiles [c*tiles/chunks, (c+1)*tiles/chunks)
+        # (the last chunk ends at M). Whole MR-row tiles: a boundary inside a tile would have
+        # both neighbours compute that tile in full (50 rows on 2 threads: 24 + 26 rows,
+        # 7 tiles, instead of 25 + 25, 8 tiles)
+        MR = gemm_config(dt).MR
+        tiles = b.sdiv(b.add(c64(M), c64(MR - 1)), c64(MR))
         with counted_loop(b, cbeg, cend, 1, "chunk") as c:
-            m0 = b.sdiv(b.mul(c, c64(M)), c64(chunks))
-            m1 = b.sdiv(b.mul(b.add(c, c64(1)), c64(M)), c64(chunks))
+            def chunk_start(k):  # the first row of chunk k: a whole number of tiles
+                row = b.mul(b.sdiv(b.mul(k, tiles), c64(chunks)), c64(MR))
+                return b.select(b.icmp_signed("<", row, c64(M)), row, c64(M))
+            m0, m1 = chunk_start(c), chunk_start(b.add(c, c64(1)))
             pack = b.bitcast(b.gep(scratch, [b.mul(c, c64(pack_bytes))]), T.as_pointer())
 
             def call_gemm(ao, bo, co):  # rows [m0, m1) of one batch entry (element offsets)
