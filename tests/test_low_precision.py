@@ -625,6 +625,23 @@ def test_emulated_gpu_matches_cpu(dt):
             np.testing.assert_array_equal(g.view(np.uint8), c.view(np.uint8))
 
 
+def test_emulated_gpu_two_stage_reduction_keeps_float32_partials():
+    """A long row reduction runs as per-segment partials and a combining kernel; the
+    partials of a float16 sum stay float32 (rounded once, by the final store)."""
+    from graphc.device import simulated_gpus
+
+    x = np.random.default_rng(0).standard_normal((2, 30000)).astype(np.float16)
+    fn = lambda x: (gc.sum(x, axis=1), gc.max(x, axis=1), gc.argmax(x, axis=1))
+    cpu = gc.compile(fn)(x)
+    with simulated_gpus(1) as (dev,):
+        gpu = gc.compile(fn, target="cuda")(x)
+        assert any(name.endswith("_final") for name, *_ in dev.launch_log)
+    assert_ulps(gpu[0], cpu[0], ulps=1, slack=_sum_slack(x, 1))
+    assert_ulps(gpu[0], upcast_ref(lambda v: np.sum(v, axis=1), F16, x), ulps=1, slack=_sum_slack(x, 1))
+    same_bits(gpu[1], cpu[1])
+    np.testing.assert_array_equal(gpu[2], cpu[2])
+
+
 # -- AOT export -------------------------------------------------------------------------------------
 
 def test_export_uses_uint16_buffers_and_checks_dtypes(tmp_path):

@@ -115,6 +115,9 @@ class KernelBuilder:
         self._nblocks = 0
         # symbol name -> V of its run-time size (entry level), for symbolic dimensions
         self.symbols: dict = {}
+        # node ids whose narrow-float result is left unrounded (a GPU reduction's first
+        # stage hands its float32 accumulator on; the final store rounds)
+        self.unrounded: frozenset = frozenset()
         # id of a loop counter's IR value -> (lo, hi): the static range of a loop that
         # runs over one piece of an axis (see ``loop``'s ``bounds`` and ``bounds_of``)
         self._bounds: dict = {}
@@ -324,7 +327,7 @@ class KernelBuilder:
             emit = self._emit_fn(node)
             self._emit_chain_below(node, idx)
             value = emit(self, node, list(idx))
-            if node.type.dtype in _NARROW and not _exact_in_storage(node):
+            if node.type.dtype in _NARROW and not _exact_in_storage(node) and node.id not in self.unrounded:
                 value = self.round_to(value, node.type.dtype)  # every op producing a narrow float rounds
             if node.id in self.stash:
                 ptr, shape = self.stash[node.id]

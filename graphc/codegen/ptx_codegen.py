@@ -25,11 +25,11 @@ from llvmlite import ir
 
 from ..errors import CompileError
 from ..ops.registry import get_op
-from .kernel import V, llvm_type, mem_type
+from .kernel import V, compute_dtype, llvm_type, mem_type
 from .ptx_kernel import BLOCK, COMBINE, I8P, VOID, GPUKernelBuilder, _tree
 
 UNROLL, UNROLL_MIN = 4, 1 << 20   # large elementwise kernels: 4 elements per thread and iteration
-ITEMSIZE = {"float32": 4, "float64": 8, "int32": 4, "int64": 8, "bool": 1}
+ITEMSIZE = {"float32": 4, "float64": 8, "int32": 4, "int64": 8, "bool": 1, "int8": 1, "float16": 2, "bfloat16": 2}
 # Ops whose outer axes to keep serial inside a thread (their emit hoists per-matrix
 # work above the last axes). Other files may add entries.
 SERIAL_TRAILING_AXES = {"matrix_inverse": 2}
@@ -236,9 +236,11 @@ class GPUCodegen:
         # stage 1: block w = (output o, segment s) reduces its segment into scratch[w]
         chunk = -(-total // segments)
         work = n_out * segments
-        acc_dtypes = [x.type.dtype, "int64"] if result_index == 1 else [root.type.dtype]
+        # float16/bfloat16 partials stay float32, as the accumulators (rounded once, at the end)
+        acc_dtypes = [compute_dtype(x.type.dtype), "int64"] if result_index == 1 else [compute_dtype(root.type.dtype)]
         scratch = [self._scratch(work * ITEMSIZE[dt], dt) for dt in acc_dtypes]
         kb, ptrs = self._start(kernel, list(args) + scratch, "_part")
+        kb.unrounded = frozenset({root.id})  # the partials are float32 accumulators
 
         def body(w):
             o = kb.idiv(w, kb.index(segments))
