@@ -48,8 +48,7 @@ Args:
 Returns:
     The largest element over ``axis`` (NaN if any is NaN), x's dtype.
 Raises:
-    {_AXIS_ERR}
-    InvalidValueError: the reduction is empty (numpy's ValueError: no identity).
+    {_AXIS_ERR} An empty reduction raises it too (max/min have no identity).
 Example:
     >>> gc.max(np.array([[1.0, 7.0], [3.0, 4.0]]), axis=1)
     array([7., 4.])
@@ -61,8 +60,7 @@ Args:
 Returns:
     The smallest element over ``axis`` (NaN if any is NaN), x's dtype.
 Raises:
-    {_AXIS_ERR}
-    InvalidValueError: the reduction is empty (numpy's ValueError: no identity).
+    {_AXIS_ERR} An empty reduction raises it too (max/min have no identity).
 Example:
     >>> gc.min(np.array([[1.0, 7.0], [3.0, 4.0]]), axis=0)
     array([1., 4.])
@@ -198,6 +196,7 @@ Returns:
     x's elements in row-major order with the new shape; same dtype.
 Raises:
     ShapeError: the sizes differ, or more than one -1.
+    ArgumentError: a non-integer entry.
 Example:
     >>> gc.reshape(np.arange(6), (2, -1))
     array([[0, 1, 2],
@@ -205,7 +204,7 @@ Example:
     >>> gc.reshape(np.arange(6), (4, 2))
     Traceback (most recent call last):
         ...
-    graphc.errors.ShapeError: reshape: cannot reshape array of size 6 into shape (4, 2) (operand shape (6,))...
+    graphc.errors.ShapeError: reshape: cannot reshape array of size 6 into shape (4, 2) (opera...
 === transpose
 Args:
     {_X}
@@ -307,7 +306,7 @@ Args:
 Returns:
     x repeated ``reps`` times along each axis.
 Raises:
-    InvalidValueError: a negative repetition count.
+    ValueError: a negative repetition count.
 Example:
     >>> gc.tile(np.array([1, 2]), (2, 2))
     array([[1, 2, 1, 2],
@@ -320,7 +319,8 @@ Args:
 Returns:
     x with every element repeated ``repeats`` times along ``axis``.
 Raises:
-    InvalidValueError: ``repeats`` is negative or not one int.
+    ValueError: ``repeats`` is negative.
+    ShapeError: ``repeats`` is not one int (graphc takes a single count).
 Example:
     >>> gc.repeat(np.array([[1, 2], [3, 4]]), 2, axis=1)
     array([[1, 1, 2, 2],
@@ -334,8 +334,8 @@ Args:
 Returns:
     x padded; each axis grows by before + after.
 Raises:
-    InvalidValueError: an unknown mode or a negative width (reflect wider than the axis
-        is refused too, as numpy).
+    ValueError: an unknown mode.
+    ShapeError: a pad_width that does not fit x's rank, or a negative width.
 Example:
     >>> gc.pad(np.array([1, 2, 3]), (1, 2), mode="reflect")
     array([2, 1, 2, 3, 2, 1])
@@ -374,7 +374,8 @@ Args:
 Returns:
     An array of zeros (a constant inside a trace).
 Raises:
-    DTypeError: an unsupported dtype.
+    TypeError: an unknown dtype name (DTypeError: a numpy dtype graphc does not support,
+        such as complex64).
 Example:
     >>> gc.zeros((2, 2))
     array([[0., 0.],
@@ -386,7 +387,8 @@ Args:
 Returns:
     An array of ones.
 Raises:
-    DTypeError: an unsupported dtype.
+    TypeError: an unknown dtype name (DTypeError: a numpy dtype graphc does not support,
+        such as complex64).
 Example:
     >>> gc.ones(3, dtype="int32")
     array([1, 1, 1], dtype=int32)
@@ -399,7 +401,8 @@ Args:
 Returns:
     An array of ``shape`` filled with ``fill_value``.
 Raises:
-    DTypeError: an unsupported dtype.
+    TypeError: an unknown dtype name (DTypeError: a numpy dtype graphc does not support,
+        such as complex64).
 Example:
     >>> gc.full((2, 3), 7.5)
     array([[7.5, 7.5, 7.5],
@@ -413,7 +416,7 @@ Args:
 Returns:
     A 1-D array of evenly spaced values in [start, stop).
 Raises:
-    InvalidValueError: step is 0.
+    ZeroDivisionError: step is 0.
 Example:
     >>> gc.arange(5)
     array([0, 1, 2, 3, 4])
@@ -428,7 +431,8 @@ Args:
 Returns:
     An (N, M) array with ones on the k-th diagonal, zeros elsewhere.
 Raises:
-    DTypeError: an unsupported dtype.
+    TypeError: an unknown dtype name (DTypeError: a numpy dtype graphc does not support,
+        such as complex64).
 Example:
     >>> gc.eye(2, 3, k=1)
     array([[0., 1., 0.],
@@ -442,7 +446,8 @@ Args:
 Returns:
     An (N, M) lower-triangular array of ones.
 Raises:
-    DTypeError: an unsupported dtype.
+    TypeError: an unknown dtype name (DTypeError: a numpy dtype graphc does not support,
+        such as complex64).
 Example:
     >>> gc.tri(3)
     array([[1., 0., 0.],
@@ -484,7 +489,7 @@ Args:
 Returns:
     A 1-D constant array of ``num`` evenly spaced values.
 Raises:
-    InvalidValueError: a negative ``num``.
+    ValueError: a negative ``num``.
 Example:
     >>> gc.linspace(0.0, 1.0, 5)
     array([0.  , 0.25, 0.5 , 0.75, 1.  ], dtype=float32)
@@ -532,7 +537,7 @@ Example:
     >>> gc.matmul(np.ones((2, 3)), np.ones((2, 3)))
     Traceback (most recent call last):
         ...
-    graphc.errors.ShapeError: matmul: matmul: inner dimensions differ: (2, 3) @ (2, 3) (3 != 2) (operands: float64[2,3], float64[2,3])...
+    graphc.errors.ShapeError: matmul: matmul: inner dimensions differ: (2, 3) @ (2, 3) (3 != 2...
 === einsum
 Args:
     subscripts: numpy's subscripts, e.g. "ij,jk->ik" (explicit or implicit output; no
@@ -552,8 +557,8 @@ Returns:
     The inverse of each square matrix (Gauss-Jordan with partial pivoting); a
     singular matrix gives inf/NaN entries, as in TF.
 Raises:
-    ShapeError: the last two dimensions are not square.
-    DTypeError: an integer matrix.
+    ShapeError: the last two dimensions are not square. (Integer matrices are
+        inverted in float64.)
 Example:
     >>> gc.matrix_inverse(np.array([[2.0, 0.0], [0.0, 4.0]]))
     array([[0.5 , 0.  ],
@@ -694,7 +699,7 @@ Returns:
     (values, integer indices) of shape x.shape[:-1] + (k,) (tf.nn.top_k); ties
     keep the lower index first.
 Raises:
-    InvalidValueError: k is larger than the last dimension.
+    ShapeError: k is not in [0, the last dimension].
 Example:
     >>> gc.top_k(np.array([1.0, 9.0, 3.0, 7.0]), k=2)
     (array([9., 7.]), array([1, 3]))
@@ -777,7 +782,8 @@ Returns:
     x converted to ``dtype`` (float -> int truncates toward zero, as C and numpy; bool
     is x != 0).
 Raises:
-    DTypeError: an unsupported target dtype.
+    TypeError: an unknown dtype name (DTypeError: a numpy dtype graphc does not support,
+        such as complex64).
 Example:
     >>> gc.cast(np.array([1.7, -1.7, 0.0]), "int32")
     array([ 1, -1,  0], dtype=int32)
@@ -827,7 +833,8 @@ Returns:
     An array with a new axis of size ``depth``; out-of-range indices give a row of
     off_value (tf.one_hot).
 Raises:
-    DTypeError: non-integer indices.
+    ArgumentError: a non-integer depth.
+    DTypeError: indices of a non-number dtype.
 Example:
     >>> gc.one_hot(np.array([0, 2, 5]), 3)
     array([[1., 0., 0.],

@@ -85,7 +85,7 @@ Returns:
     The outputs computed with every op's numpy reference (the test oracle), in the
     traced output structure.
 Raises:
-    ShapeError: the inputs do not match the graph's parameters.
+    TypeError: an input's shape or dtype differs from the traced parameter's.
 Example:
     >>> g = gc.trace(lambda x: x * 3.0, np.zeros(2))
     >>> gc.interpret(g, np.array([1.0, 2.0]))
@@ -99,7 +99,7 @@ Returns:
     a tuple ``argnums``), each shaped like its argument. It works eagerly and inside
     gc.compile.
 Raises:
-    ShapeError: fn's result is not a scalar (the message points at the user's line).
+    TraceError: fn's result is not a scalar (the message points at the user's line).
     DTypeError: an argument to differentiate is not a float array.
 Example:
     >>> gc.grad(lambda x: (x ** 2).sum())(np.array([1.0, 2.0]))
@@ -113,7 +113,7 @@ Args:
 Returns:
     A function returning (fn's value, gradient(s)).
 Raises:
-    ShapeError: fn's result is not a scalar.
+    TraceError: fn's result is not a scalar.
 Example:
     >>> gc.value_and_grad(lambda x: (x ** 3).sum())(np.array([2.0]))
     (array(8.), array([12.]))
@@ -141,7 +141,7 @@ Args:
 Returns:
     (fn(*primals), the Jacobian-vector product J @ tangents) in fn's output structure.
 Raises:
-    ShapeError: a tangent's shape differs from its primal's.
+    TraceError: a tangent's shape differs from its primal's.
 Example:
     >>> gc.jvp(lambda x: x ** 2, (np.array([3.0]),), (np.array([1.0]),))
     (array([9.]), array([6.]))
@@ -153,7 +153,7 @@ Returns:
     A function returning the Jacobian of shape out.shape + x.shape (one forward pass
     per input element: for small inputs).
 Raises:
-    DTypeError: a non-float argument to differentiate.
+    TraceError: a non-float argument to differentiate.
 Example:
     >>> gc.jacfwd(lambda x: x * np.array([1.0, 2.0]))(np.array([5.0, 7.0]))
     array([[1., 0.],
@@ -166,7 +166,7 @@ Returns:
     A function returning the Jacobian of shape out.shape + x.shape (one reverse pass
     per output element: for small outputs).
 Raises:
-    DTypeError: a non-float argument to differentiate.
+    TraceError: a non-float argument to differentiate.
 Example:
     >>> gc.jacrev(lambda x: gc.stack([x[0] * x[1], x[0]]))(np.array([2.0, 3.0]))
     array([[3., 2.],
@@ -176,9 +176,10 @@ Args:
     fn: a function returning a float scalar.
     argnums: the position to differentiate.
 Returns:
-    A function returning the matrix of second derivatives (x.shape * 2).
+    A function returning the matrix of second derivatives, shape x.shape * 2 (for a
+    non-scalar fn, jacfwd of its Jacobian: out.shape + x.shape * 2).
 Raises:
-    ShapeError: fn's result is not a scalar.
+    TraceError: a non-float argument to differentiate.
 Example:
     >>> gc.hessian(lambda x: (x[0] ** 2) * x[1])(np.array([1.0, 2.0]))
     array([[4., 2.],
@@ -231,7 +232,7 @@ Args:
 Returns:
     (final carry, ys stacked along a new leading axis).
 Raises:
-    ShapeError: fn changes the carry's shapes or dtypes.
+    TraceError: fn changes the carry's shapes or dtypes (the message names the carry).
 Example:
     >>> gc.scan(lambda c, x: (c + x, c * x), 0.0, np.array([1.0, 2.0, 3.0]))
     (array(6.), array([0., 2., 9.]))
@@ -245,7 +246,7 @@ Args:
 Returns:
     The taken branch's result (only that branch runs).
 Raises:
-    TraceError: the branches return different structures, shapes or dtypes.
+    ShapeError: the branches return different structures, shapes or dtypes.
 Example:
     >>> f = gc.compile(lambda x: gc.cond(x.sum() > 0, lambda v: v * 2.0, lambda v: -v, x))
     >>> f(np.array([1.0, 2.0])), f(np.array([-1.0, -2.0]))
@@ -259,7 +260,7 @@ Args:
 Returns:
     The final vars.
 Raises:
-    TraceError: body_fn changes the structure, shapes or dtypes.
+    ShapeError: body_fn changes the structure, shapes or dtypes.
 Example:
     >>> gc.compile(lambda x: gc.while_loop(lambda v: v < 100.0, lambda v: v * 3.0, x))(np.float64(1.0))
     array(243.)
@@ -309,8 +310,9 @@ Args:
 Returns:
     An ExportedLibrary describing the library, its header and its C signature.
 Raises:
-    ExportError: the function uses what cannot be exported (control flow, variables
-        updated in place, a GPU target).
+    ExportError: the library cannot be built, linked or checked (e.g. generated code
+        calling outside the graphc runtime, or depending on more than libc/libm/libpthread).
+    TypeError: an unknown dtype name in a TensorSpec.
 Example:
     >>> import os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "libaxpy.so")
@@ -336,9 +338,7 @@ Example:
 === TensorSpec
 Args:
     shape: a tuple of ints (or symbols with gc.export's ``dynamic``/``shapes``).
-    dtype: the dtype name.
-Raises:
-    DTypeError: an unsupported dtype.
+    dtype: the dtype name (checked when gc.export uses the spec).
 Example:
     >>> gc.TensorSpec((2, 3), "float32")
     TensorSpec(shape=(2, 3), dtype='float32')
@@ -403,8 +403,6 @@ Args:
 Returns:
     A context manager yielding the Recorder (``.trace()`` gives the trace dict, for
     chrome://tracing or Perfetto).
-Raises:
-    OSError: the file cannot be written.
 Example:
     >>> f = gc.compile(lambda x: x + 1.0)
     >>> with gc.profile() as rec:

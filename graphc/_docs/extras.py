@@ -160,8 +160,6 @@ Args:
     @INIT
 Returns:
     A numpy array drawn from Uniform(-r, r), r = sqrt(6 / (fan_in + fan_out)).
-Raises:
-    ValueError: a shape with fewer than 1 dimension.
 Example:
     >>> w = gc.init.glorot_uniform((300, 100), seed=0)
     >>> w.shape, w.dtype, bool(np.abs(w).max() <= np.sqrt(6 / 400))
@@ -171,8 +169,6 @@ Args:
     @INIT
 Returns:
     A numpy array drawn from Normal(0, sqrt(2 / (fan_in + fan_out))).
-Raises:
-    ValueError: a shape with fewer than 1 dimension.
 Example:
     >>> w = gc.init.glorot_normal((400, 400), seed=0)
     >>> w.dtype, bool(abs(w.std() - 0.05) < 0.002)
@@ -182,8 +178,6 @@ Args:
     @INIT
 Returns:
     A numpy array from a truncated normal with variance 2 / fan_in.
-Raises:
-    ValueError: a shape with fewer than 1 dimension.
 Example:
     >>> w = gc.init.he_normal((3, 3, 16, 32), seed=0)
     >>> w.shape, bool(abs(w.var() * 3 * 3 * 16 / 2 - 1) < 0.1)
@@ -193,8 +187,6 @@ Args:
     @INIT
 Returns:
     A numpy array drawn from Uniform(-r, r), r = sqrt(6 / fan_in).
-Raises:
-    ValueError: a shape with fewer than 1 dimension.
 Example:
     >>> w = gc.init.he_uniform((24, 8), seed=0)
     >>> bool(np.abs(w).max() <= 0.5)
@@ -208,8 +200,6 @@ Args:
     dtype: the result's dtype name.
 Returns:
     A numpy array of Normal(mean, stddev) draws, those beyond 2 stddev redrawn.
-Raises:
-    ValueError: a negative stddev.
 Example:
     >>> w = gc.init.truncated_normal((1000,), stddev=0.1, seed=0)
     >>> bool(np.abs(w).max() <= 0.2)
@@ -426,7 +416,7 @@ Args:
 Returns:
     None.
 Raises:
-    TypeError: a non-integer seed.
+    ValueError: a seed that int() cannot convert.
 Example:
     >>> gc.random.set_seed(7)
     >>> gc.random.get_seed()

@@ -21,7 +21,7 @@ Returns:
     (N, OH, OW, C): the mean of each window's cells inside the input (padding is not
     counted).
 Raises:
-    ShapeError: value is not 4-D, or the window does not fit a VALID input.
+    ShapeError: value is not 4-D.
 Example:
     >>> x = np.arange(16.0).reshape(1, 4, 4, 1)
     >>> gc.nn.avg_pool(x, 2, 2)[0, :, :, 0]
@@ -34,7 +34,7 @@ Args:
 Returns:
     (N, OH, OW, C): the maximum of each window (its gradient goes to the maximum).
 Raises:
-    ShapeError: value is not 4-D, or the window does not fit a VALID input.
+    ShapeError: value is not 4-D.
 Example:
     >>> x = np.arange(16.0).reshape(1, 4, 4, 1)
     >>> gc.nn.max_pool(x, 2, 2)[0, :, :, 0]
