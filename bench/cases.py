@@ -58,6 +58,22 @@ def elementwise_chain_f16(n):
     return case
 
 
+def axpy(n, dtype="float32"):
+    """x * 1.5 + y: one multiply-add per 2 loads and a store, memory-bound everywhere; the
+    float16 row moves half the bytes (its loads and store convert, F16C or integer code)."""
+    rng = _rng()
+    x, y = (rng.standard_normal(n).astype(dtype) for _ in range(2))
+
+    def ref(x, y):   # upcast, compute, round after each op (as graphc computes float16)
+        scaled = (x.astype(np.float32) * np.float32(1.5)).astype(dtype).astype(np.float32)
+        return (scaled + y.astype(np.float32)).astype(dtype)
+
+    tag = "" if dtype == "float32" else f"_{np.dtype(dtype).name}"
+    size = f"{n // (1 << 20)}M" if n >= 1 << 20 else str(n)
+    return Case(f"axpy{tag}_{size}", lambda x, y: x * 1.5 + y, (x, y), ref, bytes_moved=3 * x.nbytes,
+                rtol=1e-4 if dtype == "float32" else 1e-3)
+
+
 def call_overhead():
     """The same chain on 4 elements: the time of one call from Python and back."""
     case = elementwise_chain(4)
@@ -275,10 +291,12 @@ def rnn_train_step(batch, steps=28):
 
 def default_cases(quick: bool):
     if quick:
-        cases = [elementwise_chain(1 << 16), elementwise_chain_f16(1 << 16), softmax(64, 128), sgemm(128), mlp_forward(32), mlp_train_step(32),
+        cases = [elementwise_chain(1 << 16), elementwise_chain_f16(1 << 16), axpy(1 << 16), axpy(1 << 16, "float16"),
+                 softmax(64, 128), sgemm(128), mlp_forward(32), mlp_train_step(32),
                  mlp_train_step(32, "sgd"), call_overhead(), rnn_forward(8, 4), rnn_train_step(8, 4)]
     else:
-        cases = [elementwise_chain(4 << 20), elementwise_chain_f16(4 << 20), softmax(4096, 1024), sgemm(1024), mlp_forward(256), mlp_train_step(256),
+        cases = [elementwise_chain(4 << 20), elementwise_chain_f16(4 << 20), axpy(16 << 20), axpy(16 << 20, "float16"),
+                 softmax(4096, 1024), sgemm(1024), mlp_forward(256), mlp_train_step(256),
                  mlp_train_step(256, "sgd"), call_overhead(), rnn_forward(150), rnn_train_step(150)]
     from . import cases_nn
 
