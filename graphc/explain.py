@@ -53,8 +53,10 @@ def _nbytes(buf, binding) -> int:
 def node_flops(node, binding) -> int:
     """Flops of one op application (see the module docstring for the rule)."""
     kind = get_op(node.op).kind
-    if node.op == "matmul":
-        k = node.inputs[0].type.shape[-1]
+    if node.op in ("matmul", "patches_matmul"):
+        from .passes.fusion import gemm_inner_dim
+
+        k = gemm_inner_dim(node)
         k = binding[k] if isinstance(k, str) else k
         return 2 * _size(node.type, binding) * int(k)
     if kind == "elementwise":

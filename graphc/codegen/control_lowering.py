@@ -92,8 +92,8 @@ def _pack_invariant_weights(sub, first_capture) -> tuple:
     size = _align(sub.workspace_bytes)
     packs, offsets = [], {}
     for step in sub.kernels:
-        if not (isinstance(step, GemmStep) and step.node.type.ndim == 2 and step.b.kind == "input"
-                and step.b.base is None and step.b.slot >= first_capture):
+        if not (isinstance(step, GemmStep) and step.node.op == "matmul" and step.node.type.ndim == 2
+                and step.b.kind == "input" and step.b.base is None and step.b.slot >= first_capture):
             continue
         dt = step.node.type.dtype
         K, N = step.node.inputs[0].type.shape[-1], step.node.type.shape[-1]
@@ -121,8 +121,8 @@ def _pack_invariant_weights_symbolic(sub, first_capture) -> list:
     lay = sub.layout
     packs, bufs = [], {}
     for step in sub.kernels:
-        if not (isinstance(step, GemmStep) and step.node.type.ndim == 2 and step.b.kind == "input"
-                and step.b.base is None and step.b.slot >= first_capture):
+        if not (isinstance(step, GemmStep) and step.node.op == "matmul" and step.node.type.ndim == 2
+                and step.b.kind == "input" and step.b.base is None and step.b.slot >= first_capture):
             continue
         dt = step.node.type.dtype
         K, N = step.node.inputs[0].type.shape[-1], step.node.type.shape[-1]

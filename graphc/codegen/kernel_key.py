@@ -91,8 +91,8 @@ def gemm_key(step, chunks: int, pack_bytes: int) -> str | None:
         epi = describe_kernel(step.epilogue) if step.epilogue is not None else None
     except _Opaque:
         return None
-    return _digest(("gemm", str(node.type), str(a.type), str(b.type), step.a_trans, step.b_trans,
-                    chunks, pack_bytes, epi, step.b_packed))
+    return _digest(("gemm", node.op, str(node.type), str(a.type), str(b.type), step.a_trans, step.b_trans,
+                    chunks, pack_bytes, epi, step.b_packed, sorted(node.attrs.items())))
 
 
 def _digest(desc) -> str:

@@ -392,12 +392,13 @@ class CPUTarget(Target):
         b.call(pfor, [b.bitcast(fn, pfor.function_type.args[0]), ctx, n, grain])
 
     def _gemm_chunks(self, step) -> int:
+        from ..passes.fusion import gemm_inner_dim
         from .program import gemm_chunks
 
         node = step.node
         hint = lambda d: 1024 if isinstance(d, str) else d  # a symbolic size is assumed large
         M, N = (hint(d) for d in node.type.shape[-2:])
-        K = hint(node.inputs[0].type.shape[-1])
+        K = hint(gemm_inner_dim(node))
         flops = 2 * M * N * K * max(1, int(np.prod([hint(d) for d in node.type.shape[:-2]], dtype=np.int64)))
         if flops < 1 << 22 or M < 2:
             return 1
@@ -412,6 +413,7 @@ class CPUTarget(Target):
         from .gemm import gemm_config, gemm_pack_buffer_elems
         from .gemm_overflow import declare_overflow_fixup
         from .gemm_runtime import declare_gemm
+        from ..passes.fusion import gemm_inner_dim
 
         node = step.node
         dt = node.type.dtype
@@ -422,7 +424,7 @@ class CPUTarget(Target):
                   if step.epilogue is not None else None)
         a_node, b_node = node.inputs
         M, N = node.type.shape[-2:]
-        K = a_node.type.shape[-1]
+        K = gemm_inner_dim(node)
         batch_shape = node.type.shape[:-2]
         chunks = self._gemm_chunks(step)
         itemsize = np.dtype(dt).itemsize
@@ -490,6 +492,10 @@ class CPUTarget(Target):
                 return b.select(b.icmp_signed("<", row, c64(M)), row, c64(M))
             m0, m1 = chunk_start(c), chunk_start(b.add(c, c64(1)))
             pack = b.bitcast(b.gep(scratch, [b.mul(c, c64(pack_bytes))]), T.as_pointer())
+            if node.op == "patches_matmul":  # an implicit-GEMM convolution (conv_gemm.py)
+                self._conv_chunk(b, T, step, (gemm_fn, overflow_fn, epi_fn, epi_ctx), (A, B, C, scratch),
+                                 (c64(b_rs), c64(b_cs)), (c, m0, m1, pack), (c64(M), c64(N), c64(K)),
+                                 chunks * pack_bytes)
 
             def call_gemm(ao, bo, co):  # rows [m0, m1) of one batch entry (element offsets)
                 b.call(gemm_fn, [c64(M), c64(N), c64(K), b.gep(A, [ao]), c64(a_rs), c64(a_cs),
@@ -499,7 +505,9 @@ class CPUTarget(Target):
                 b.call(overflow_fn, [c64(N), c64(K), b.gep(A, [ao]), c64(a_rs), c64(a_cs),
                                      b.gep(B, [bo]), c64(b_rs), c64(b_cs), b.gep(C, [co]), c64(N), m0, m1])
 
-            if run_batch:  # entry i of every batched operand is i matrices in
+            if node.op == "patches_matmul":
+                pass
+            elif run_batch:  # entry i of every batched operand is i matrices in
                 count = c64(1)
                 for d in run_batch:
                     count = b.mul(count, c64(d))
@@ -512,10 +520,27 @@ class CPUTarget(Target):
                     call_gemm(*(c64(sum(int(i) * s for i, s in zip(idx, st))) for st in (a_batch, b_batch, out_batch)))
             else:
                 self._batched_gemm_loop(b, nbatch, batch_shape, (a_batch, b_batch, out_batch), call_gemm)
-            if epi_fn is not None:
+            if epi_fn is not None and node.op != "patches_matmul":
                 b.call(epi_fn, [epi_ctx, m0, m1])
         b.ret_void()
         return fn, chunks
+
+    @staticmethod
+    def _conv_chunk(b, T, step, fns, pointers, b_strides, chunk, sizes, blocks_at):
+        """Row chunk of a patches_matmul step: its patch block follows every chunk's pack
+        buffer in the step's scratch (program.gemm_step sized it)."""
+        from . import conv_gemm
+        from .cpu import current_model
+
+        A, B, C, scratch = pointers
+        c, m0, m1, pack = chunk
+        M, N, K = sizes
+        node = step.node
+        block = b.gep(scratch, [b.add(ir.Constant(I64, blocks_at),
+                                      b.mul(c, ir.Constant(I64, conv_gemm.block_bytes(node))))])
+        rows = K if node.attrs["transpose_a"] else M
+        conv_gemm.emit_chunk(b, T, node, fns, A, B, b_strides, C, m0, m1, (M, N, rows), pack,
+                             b.bitcast(block, T.as_pointer()), current_model().lanes(node.type.dtype))
 
     def _batched_gemm_loop(self, b, nbatch, batch_shape, all_strides, call_gemm):
         """A runtime loop over many batch entries (offsets from the unravelled index)."""

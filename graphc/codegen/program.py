@@ -386,7 +386,12 @@ class Lowering:
         from ..ir import TensorType
 
         chunks = gemm_chunks()
-        scratch = self.new_workspace(TensorType((0,), "uint8"), gemm_scratch_bytes(mm.type.dtype, chunks))
+        scratch_bytes = gemm_scratch_bytes(mm.type.dtype, chunks)
+        if mm.op == "patches_matmul":  # each chunk's block of the patch matrix (conv_gemm.py)
+            from .conv_gemm import block_bytes
+
+            scratch_bytes += chunks * block_bytes(mm)
+        scratch = self.new_workspace(TensorType((0,), "uint8"), scratch_bytes)
         epi_kernel = None
         if epilogue is not None:
             out = direct_out.get(epilogue.root.id) or self.new_workspace(epilogue.root.type)

@@ -11,7 +11,9 @@ composite of strided slices and a concatenate would compute the same values, but
 a chain of selects that loads all KH*KW taps per element and, inlined into the matmul,
 is recomputed for every output channel. The op is "opaque" so fusion materializes the
 patch matrix once, as the GEMM operand. Its gradient, ``extract_patches_grad`` (col2im),
-is the second primitive (see there why), and each is the other's gradient.
+is the second primitive (see there why), and each is the other's gradient. On the CPU
+the patch matrix is never stored: the simplify pass turns the GEMMs on it into
+``patches_matmul`` (below), whose GEMM step builds it block by block in cache.
 
 Output sizes and padding follow TF: SAME gives ceil(in/stride) with the padding split
 total//2 before and the rest after; VALID gives ceil((in - k_eff + 1)/stride), where
@@ -222,6 +224,94 @@ def _patches_grad_vjp(gg, ins, out, attrs):
 
 defop("extract_patches_grad", "opaque", _patches_grad_infer, _patches_grad_impl, emit=_patches_grad_emit,
       vjp=_patches_grad_vjp)
+
+
+# -- patches_matmul (primitive of the CPU GEMM: an implicit-GEMM convolution) -------------------------
+# matmul(reshape(extract_patches(x), (rows, KH*KW*C)), B), or with the patch matrix
+# transposed (a filter gradient, P^T @ dY). The simplify pass rewrites those patterns into
+# this op on the CPU (graphc/passes/simplify.py); its GEMM step builds the patch matrix a
+# block of rows at a time in a cache-sized buffer right before the GEMM packs it
+# (graphc/codegen/conv_gemm.py), so the whole patch matrix (KH*KW times the input) never
+# goes through memory. Never traced by users: conv2d stays extract_patches + matmul, which
+# differentiate as they are.
+
+PATCH_ATTRS = ("ksize", "strides", "dilations", "pads")
+
+
+def patch_matrix_shape(xshape, attrs):
+    """(rows, columns) of the patch matrix of an NHWC input: (N*OH*OW, KH*KW*C)."""
+    oh, ow = _patches_geometry(xshape, attrs)
+    kh, kw = attrs["ksize"]
+    return dim_mul(xshape[0], oh, ow), kh * kw * xshape[3]
+
+
+def _pm_infer(types, attrs):
+    x, b = types
+    if x.ndim != 4 or b.ndim != 2 or x.dtype != b.dtype:
+        raise ShapeError(f"patches_matmul needs an NHWC input and a matrix of one dtype, got {x} and {b}")
+    rows, cols = patch_matrix_shape(x.shape, attrs)
+    inner, outer = (rows, cols) if attrs["transpose_a"] else (cols, rows)
+    if b.shape[0] != inner:
+        raise ShapeError(f"patches_matmul: patch matrix {(rows, cols)}{'^T' if attrs['transpose_a'] else ''} "
+                         f"cannot multiply {tuple(b.shape)}")
+    return TensorType((outer, b.shape[1]), x.dtype)
+
+
+def _pm_impl(attrs, x, b):
+    p = _patches_impl(attrs, x)
+    p = p.reshape(-1, p.shape[3] * p.shape[4] * p.shape[5])
+    return np.matmul(p.T if attrs["transpose_a"] else p, b)
+
+
+def _pm_vjp(g, ins, out, attrs):
+    from .linalg import matmul
+    from .shape_ops import reshape, transpose
+
+    x, b = ins
+    geom = {k: attrs[k] for k in PATCH_ATTRS}
+    xs = tuple(shape_of(x))
+    kh, kw = attrs["ksize"]
+    oh, ow = _patches_geometry(xs, attrs)
+    if attrs["transpose_a"]:  # out = P^T b: dP = b g^T, db = P g
+        dp, db = matmul(b, transpose(g, (1, 0))), bind("patches_matmul", [x, g], transpose_a=False, **geom)
+    else:  # out = P b: dP = g b^T, db = P^T g
+        dp, db = matmul(g, transpose(b, (1, 0))), bind("patches_matmul", [x, g], transpose_a=True, **geom)
+    dx = bind("extract_patches_grad", [reshape(dp, (xs[0], oh, ow, kh, kw, xs[3]))], in_shape=xs, **geom)
+    return [dx, db]
+
+
+def _pm_emit(kb, node, idx):
+    """Loop-nest lowering (where no GEMM step runs it, e.g. an exported program's small
+    case): one dot product per output element, each patch entry read through the
+    im2col map of extract_patches."""
+    from types import SimpleNamespace
+
+    x, b = node.inputs
+    c = x.type.shape[3]
+    oh, ow = _patches_geometry(x.type.shape, node.attrs)
+    kh, kw = node.attrs["ksize"]
+    rows, cols = patch_matrix_shape(x.type.shape, node.attrs)
+    view = SimpleNamespace(inputs=[x], attrs=node.attrs, type=node.type)
+
+    def patch(r, k):  # P[r, k] = patches[n, i, j, a, b, c] for r = (n, i, j), k = (a, b, c)
+        pix, tap = kb.imod(r, kb.index(oh * ow)), kb.imod(k, kb.index(kw * c))
+        return _patches_emit(kb, view, [kb.idiv(r, kb.index(oh * ow)), kb.idiv(pix, kb.index(ow)),
+                                        kb.imod(pix, kb.index(ow)), kb.idiv(k, kb.index(kw * c)),
+                                        kb.idiv(tap, kb.index(c)), kb.imod(tap, kb.index(c))])
+
+    transposed = node.attrs["transpose_a"]
+
+    def step(rv, accs):
+        (k,) = rv
+        pv = patch(k, idx[0]) if transposed else patch(idx[0], k)
+        # a product rounded, then added (no FMA contraction), as matmul's loop nest
+        return [kb.add(accs[0], kb.mul(pv, kb.read(b, [k, idx[1]])), assoc=True)]
+
+    extent = rows if transposed else cols
+    return kb.reduce(kb.deepest(*idx), [extent], [kb.const(0, node.type.dtype)], step)[0]
+
+
+defop("patches_matmul", "opaque", _pm_infer, _pm_impl, emit=_pm_emit, vjp=_pm_vjp)
 
 
 

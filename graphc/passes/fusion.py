@@ -27,8 +27,9 @@ from ..ir.types import SYMBOL_SIZE_HINT
 from ..ops.registry import get_op
 from .manager import Pass, register_pass
 
-# Ops whose whole-kernel lowering on the CPU is a library-style step (GEMM).
-GEMM_OPS = ("matmul",)
+# Ops whose whole-kernel lowering on the CPU is a library-style step (GEMM);
+# patches_matmul is a convolution's GEMM reading its patch matrix implicitly (ops/conv.py).
+GEMM_OPS = ("matmul", "patches_matmul")
 # Below this many multiply-adds a plain loop nest beats packing for the GEMM kernel.
 GEMM_MIN_WORK = 1 << 15
 # At most this many ops fuse into one kernel. LLVM's optimizer takes superlinear time in
@@ -43,9 +44,14 @@ def uses_gemm(node, target: str = "cpu") -> bool:
     """Whether a matmul is lowered to the packed GEMM kernel (else to a loop nest)."""
     if target != "cpu" or node.op not in GEMM_OPS or node.type.dtype not in ("float32", "float64"):
         return False
-    k = node.inputs[0].type.shape[-1]
+    k = gemm_inner_dim(node)
     k = SYMBOL_SIZE_HINT if isinstance(k, str) else k  # a symbolic size is assumed large
     return node.type.size_hint * k >= GEMM_MIN_WORK
+
+
+def gemm_inner_dim(node):
+    """K of a GEMM node: the contracted dimension (the second operand's rows)."""
+    return node.inputs[1].type.shape[-2] if node.op == "patches_matmul" else node.inputs[0].type.shape[-1]
 
 
 @dataclass

@@ -94,10 +94,90 @@ def _column_sum_as_gemm(n: Node):
     return Node("reshape", [total], {"shape": n.type.shape}, n.type, n.loc, n.device)
 
 
-def _simplify(n: Node, target: str = "cpu"):
+def _implicit_patches(n: Node):
+    """matmul(reshape(extract_patches(x)), B) -> patches_matmul(x, B), and the filter
+    gradient's matmul(transpose(reshape(extract_patches(x))), dY) -> the transposed form.
+
+    The GEMM step of patches_matmul builds the patch matrix a cache-sized block of rows
+    at a time right before packing it (codegen/conv_gemm.py), instead of reading a patch
+    matrix KH*KW times the size of the input back from memory; a training step's two
+    GEMMs on one patch matrix each rebuild their blocks, and the matrix is never stored."""
+    from .fusion import uses_gemm
+
+    if n.op != "matmul" or n.type.ndim != 2 or not uses_gemm(n):
+        return None
+    a, b = n.inputs
+    transposed = a.op == "transpose" and tuple(a.attrs["perm"]) == (1, 0)
+    if transposed:
+        a = a.inputs[0]
+    if a.op != "reshape" or a.inputs[0].op != "extract_patches" or b.type.ndim != 2:
+        return None
+    p = a.inputs[0]
+    x = p.inputs[0]
+    if x.type.dtype != n.type.dtype or any(isinstance(d, str) for d in x.type.shape[1:]):
+        return None  # only the batch may be symbolic: the row -> (n, i, j) map is static
+    kh, kw = p.attrs["ksize"]
+    if a.type.shape[1] != kh * kw * x.type.shape[3]:
+        return None
+    attrs = {k: p.attrs[k] for k in ("ksize", "strides", "dilations", "pads")}
+    return Node("patches_matmul", [x, b], {**attrs, "transpose_a": transposed}, n.type, n.loc, n.device)
+
+
+def _transposed_conv_input_grad(n: Node, users: dict):
+    """extract_patches_grad(reshape(dY @ B)) with stride 1 -> a convolution of dY.
+
+    The input gradient of a stride-1 convolution (B = the filters as (O, KH*KW*C)) is
+    the "full" convolution of dY with the filters flipped in space and their channels
+    swapped, padded by k_eff - 1 - pad on each side. As patches_matmul it needs no
+    (N*OH*OW, KH*KW*C) patch gradient in memory and no col2im pass reading it back:
+    the GEMM writes (N*H*W, C) directly, and the activation's gradient mask after it
+    becomes its epilogue. Strided convolutions keep col2im (their transposed
+    convolution would read a zero-dilated dY)."""
+    from ..ops.registry import get_op as op_of
+    from .fusion import uses_gemm
+
+    if n.op != "extract_patches_grad" or tuple(n.attrs["strides"]) != (1, 1):
+        return None
+    r = n.inputs[0]
+    if r.op != "reshape" or r.inputs[0].op != "matmul" or len(users.get(r.inputs[0].id, ())) != 1:
+        return None
+    mm = r.inputs[0]
+    g, b = mm.inputs
+    if mm.type.ndim != 2 or b.type.ndim != 2 or any(isinstance(d, str) for d in n.type.shape[1:]):
+        return None
+    batch, h, w, c = n.type.shape
+    kh, kw = n.attrs["ksize"]
+    dh, dw = n.attrs["dilations"]
+    (pt, pb), (pl, pr) = n.attrs["pads"]
+    oh, ow, o = r.type.shape[1], r.type.shape[2], g.type.shape[1]
+    eh, ew = (kh - 1) * dh + 1, (kw - 1) * dw + 1
+    pads = ((eh - 1 - pt, eh - 1 - pb), (ew - 1 - pl, ew - 1 - pr))
+    if min(min(p) for p in pads) < 0 or b.type.shape != (o, kh * kw * c) or g.type.dtype != n.type.dtype:
+        return None  # padding wider than the window: not a "full" convolution
+    dt, loc, dev = n.type.dtype, n.loc, n.device
+
+    def node(op, inputs, out_shape, **attrs):
+        return Node(op, inputs, attrs, TensorType(out_shape, dt), loc, dev)
+
+    # filters[a, b, c, o] = B[o, (a*kw + b)*c + c]  ->  flipped[a, b, o, c] = filters[kh-1-a, kw-1-b, c, o]
+    f = node("reshape", [b], (o, kh, kw, c), shape=(o, kh, kw, c))
+    f = node("transpose", [f], (kh, kw, o, c), perm=(1, 2, 0, 3))
+    f = node("slice", [f], (kh, kw, o, c), starts=(kh - 1, kw - 1, 0, 0), steps=(-1, -1, 1, 1), shape=(kh, kw, o, c))
+    f = node("reshape", [f], (kh * kw * o, c), shape=(kh * kw * o, c))
+    dy = node("reshape", [g], (batch, oh, ow, o), shape=(batch, oh, ow, o))
+    attrs = {"ksize": (kh, kw), "strides": (1, 1), "dilations": (dh, dw), "pads": pads, "transpose_a": False}
+    t = op_of("patches_matmul").infer([dy.type, f.type], attrs)
+    pm = Node("patches_matmul", [dy, f], attrs, t, loc, dev)
+    if not uses_gemm(pm):
+        return None
+    return node("reshape", [pm], n.type.shape, shape=n.type.shape)
+
+
+def _simplify(n: Node, target: str = "cpu", placement: bool = False):
     op = n.op
     if target == "cpu":  # the CPU GEMM's row-order reads; other targets reduce as they are
-        as_gemm = _column_sum_as_gemm(n)
+        # (patches_matmul has only the CPU GEMM's lowering: not where placement may pick a GPU)
+        as_gemm = _column_sum_as_gemm(n) or (None if placement else _implicit_patches(n))
         if as_gemm is not None:
             return as_gemm
     identity = None
@@ -200,7 +280,7 @@ def _sink_row_reshape(n: Node, users: dict, updates: set):
         return None  # a variable's new value keeps its layout (updated in place)
     src = None
     for i in n.inputs:
-        if (i.op == "reshape" and (i.inputs[0].op == "matmul" or get_op(i.inputs[0].op).kind == "elementwise")
+        if (i.op == "reshape" and (i.inputs[0].op in ("matmul", "patches_matmul") or get_op(i.inputs[0].op).kind == "elementwise")
                 and _row_split(i.inputs[0].type.shape, n.type.shape)):
             src = i.inputs[0].type.shape
             break
@@ -245,7 +325,10 @@ class AlgebraicSimplify(Pass):
             updates = {u.id for u in graph.var_updates.values()}
             for n in graph.nodes:
                 n.inputs = [mapping.get(i.id, i) for i in n.inputs]
-                r = _simplify(n, ctx.target)
+                placement = bool(ctx.options.get("placement"))
+                r = _simplify(n, ctx.target, placement)
+                if r is None and ctx.target == "cpu" and not placement:
+                    r = _transposed_conv_input_grad(n, users)
                 if r is None and ctx.target == "cpu":  # the CPU GEMM's epilogue is what it enables
                     r = _sink_row_reshape(n, users, updates)
                 if r is not None and r is not n:
