@@ -75,7 +75,8 @@ def test_batch_norm_training_op_alone_learns_without_nan(fetch):
 def test_contrib_batch_norm_updates_collections_none_updates_in_place():
     """updates_collections=None: TF runs the moving-average updates with the output, so
     after one training run moving_mean = 0.1 * batch mean and moving_variance =
-    0.9 + 0.1 * batch variance (decay 0.9); a run with is_training False leaves them."""
+    0.9 + 0.1 * batch variance (decay 0.9; the variance with Bessel's correction, as TF's
+    fused kernel gives it); a run with is_training False leaves them."""
     x = tf.placeholder(tf.float32, (None, 3))
     is_training = tf.placeholder_with_default(False, ())
     out = tf.contrib.layers.batch_norm(x, decay=0.9, is_training=is_training, updates_collections=None)
@@ -87,10 +88,39 @@ def test_contrib_batch_norm_updates_collections_none_updates_in_place():
         got = sess.run(out, {x: data, is_training: True})
         np.testing.assert_allclose(got, (data - data.mean(0)) / np.sqrt(data.var(0) + 1e-3), rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(sess.run(moving_mean), 0.1 * data.mean(0), rtol=1e-5)
-        np.testing.assert_allclose(sess.run(moving_var), 0.9 + 0.1 * data.var(0), rtol=1e-5)
+        np.testing.assert_allclose(sess.run(moving_var), 0.9 + 0.1 * data.var(0, ddof=1), rtol=1e-5)
         before = sess.run([moving_mean, moving_var])
         sess.run(out, {x: data})
         np.testing.assert_array_equal(sess.run([moving_mean, moving_var]), before)
+
+
+@pytest.mark.parametrize("layer, shape, fused, ddof", [
+    ("contrib", (50, 3), None, 1), ("contrib", (4, 3, 2, 3), None, 1), ("contrib", (50, 3), False, 0),
+    ("contrib", (1, 3), None, 0), ("layers", (50, 3), None, 0), ("layers", (4, 3, 2, 3), None, 1),
+    ("layers", (4, 3, 2, 3), False, 0)])
+def test_batch_norm_moving_variance_bessel_correction_where_tf_fuses(layer, shape, fused, ddof):
+    """TF 1.x's fused batch norm (contrib's batch_norm on 2-D and 4-D inputs, tf.layers'
+    on 4-D; fused=None is the default) averages the batch variance with Bessel's
+    correction n / (n - 1) into moving_variance, the unfused path the plain variance, and
+    one value per channel gives a factor of 1 (TF 2.21.0 compat.v1, measured: these seven
+    cases). The output is normalized by the plain variance in every case."""
+    x = tf.placeholder(tf.float32, (None,) + shape[1:])
+    kwargs = {} if fused is None else {"fused": fused}
+    if layer == "contrib":
+        out = tf.contrib.layers.batch_norm(x, decay=0.9, is_training=True, updates_collections=None, **kwargs)
+        updates = []
+    else:
+        out = tf.layers.batch_normalization(x, momentum=0.9, training=True, **kwargs)
+        updates = tf.get_collection(tf.GraphKeys.UPDATE_OPS)
+    moving_var = [v for v in tf.global_variables() if "moving_variance" in v.name][0]
+    data = np.random.RandomState(1).randn(*shape).astype(np.float32) * 3 + 2
+    flat = data.reshape(-1, shape[-1])
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        got = sess.run([out] + updates, {x: data})[0]
+        np.testing.assert_allclose(sess.run(moving_var), 0.9 + 0.1 * flat.var(0, ddof=ddof), rtol=1e-5)
+    normalized = (flat - flat.mean(0)) / np.sqrt(flat.var(0) + 1e-3)
+    np.testing.assert_allclose(got.reshape(-1, shape[-1]), normalized, rtol=1e-4, atol=1e-4)
 
 
 def test_contrib_batch_norm_default_queues_updates():

@@ -111,12 +111,20 @@ def dropout(inputs, rate=0.5, noise_shape=None, seed=None, training=False, name=
 def batch_normalization(inputs, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                         beta_initializer=None, gamma_initializer=None, moving_mean_initializer=None,
                         moving_variance_initializer=None, beta_regularizer=None, gamma_regularizer=None,
-                        training=False, trainable=True, name=None, reuse=None, _default="batch_normalization",
-                        _updates_collections=GraphKeys.UPDATE_OPS, **kwargs):
+                        training=False, trainable=True, name=None, reuse=None, fused=None,
+                        _default="batch_normalization", _updates_collections=GraphKeys.UPDATE_OPS,
+                        _fusable_ranks=(4,), **kwargs):
     """Normalize over the last axis: batch moments when training (and queue the moving
-    average updates in UPDATE_OPS, as TF), moving averages otherwise."""
+    average updates in UPDATE_OPS, as TF), moving averages otherwise.
+
+    Where TF 1.x takes its fused kernel (``fused`` None or True and the input's rank in
+    ``_fusable_ranks``: 4 here, 2 or 4 for contrib's batch_norm), the moving variance
+    averages the batch variance with Bessel's correction, n / (n - 1) (n: the values per
+    channel; 1 when n is 1), as FusedBatchNorm returns it; the output is normalized by
+    the plain batch variance either way."""
     inputs = as_operand(inputs)
     rank = len(inputs.get_shape())
+    bessel_corrected = fused is not False and rank in _fusable_ranks
     if axis not in (-1, rank - 1):
         raise NotImplementedError("batch_normalization: graphc normalizes over the last axis only")
     c = _last_dim(inputs)
@@ -132,12 +140,14 @@ def batch_normalization(inputs, axis=-1, momentum=0.99, epsilon=1e-3, center=Tru
         if training is False:
             return nn.batch_normalization(inputs, moving_mean, moving_var, beta, gamma, epsilon)
         mean, var = nn.moments(inputs, list(range(rank - 1)))
+        var_for_average = _bessel_corrected(inputs, var, c) if bessel_corrected else var
         if training is not True:
             mean = where(training, mean, moving_mean)
             var = where(training, var, moving_var)
+            var_for_average = where(training, var_for_average, moving_var)
         out = nn.batch_normalization(inputs, mean, var, beta, gamma, epsilon)
         updates = []
-        for moving, batch in ((moving_mean, mean), (moving_var, var)):
+        for moving, batch in ((moving_mean, mean), (moving_var, var_for_average)):
             # TF's assign_moving_average: moving -= (moving - batch) * (1 - momentum)
             # (an identity when `training` is a tensor that is False: batch is moving then)
             update = assign(moving, subtract(moving, multiply(subtract(moving, batch), 1.0 - momentum)))
@@ -177,12 +187,22 @@ def fully_connected(inputs, num_outputs, activation_fn=nn.relu, normalizer_fn=No
 
 
 def batch_norm(inputs, decay=0.999, center=True, scale=False, epsilon=0.001, is_training=True, reuse=None,
-               scope=None, updates_collections=GraphKeys.UPDATE_OPS, **kwargs):
+               scope=None, updates_collections=GraphKeys.UPDATE_OPS, fused=None, **kwargs):
     """tf.contrib.layers.batch_norm: the moving-average updates go to ``updates_collections``
-    (UPDATE_OPS), or with ``None`` run in place before the output is read, as in TF."""
+    (UPDATE_OPS), or with ``None`` run in place before the output is read, as in TF. Its
+    fused default covers 2-D and 4-D inputs: their moving variance is Bessel-corrected."""
     return batch_normalization(inputs, momentum=decay, epsilon=epsilon, center=center, scale=scale,
-                               training=is_training, name=scope, reuse=reuse, _default="BatchNorm",
-                               _updates_collections=updates_collections)
+                               training=is_training, name=scope, reuse=reuse, fused=fused, _default="BatchNorm",
+                               _updates_collections=updates_collections, _fusable_ranks=(2, 4))
+
+
+def _bessel_corrected(inputs, var, channels):
+    """var * n / (n - 1), n = the values per channel at run time (the factor is 1 when n is 1)."""
+    from .array_ops import size
+    from .math_ops import cast, divide, maximum
+
+    n = divide(cast(size(inputs), var.dtype), float(channels))
+    return multiply(var, divide(n, maximum(subtract(n, 1.0), 1.0)))
 
 
 
