@@ -1,7 +1,10 @@
 """The books' chapter 9-10 programs, run with only ``import graphc.compat.v1 as tf`` changed.
 
-Each chapter-9 program is a script in samples/tf1_book/ (run here as is); the MNIST DNN
-is the chapter-10 listing with fewer epochs than the sample's full run.
+Each chapter-9 program is a script in samples/tf1_book/ (run here as is), checked
+against numpy (least squares, exact values). The MNIST DNN is the chapter-10 listing
+with fewer epochs than the sample's full run, a function in tests/tf1_book_programs.py
+that tests/tf_reference/run_with_tensorflow.py also runs with real TensorFlow: its
+docstring records both accuracies.
 """
 import os
 import runpy
@@ -13,6 +16,7 @@ import pytest
 
 import graphc as gc
 import graphc.compat.v1 as tf
+import tf1_book_programs as programs
 
 BOOK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "samples", "tf1_book")
 sys.path.insert(0, BOOK)
@@ -127,50 +131,16 @@ def test_variable_sharing():
     assert g["output_value"].shape == (2, 1)
 
 
-MNIST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "mnist10k.npz")
-
-
 def test_mnist_dnn_with_tf_layers_dense():
-    """Chapter 10's DNN (300/100 ReLU, tf.layers.dense, in_top_k), Adam, reduced to 8 epochs."""
-    data = np.load(MNIST)
-    X_all = data["images"].astype(np.float32).reshape(-1, 28 * 28) / 255.0
-    y_all = data["labels"].astype(np.int32)
-    X_train, y_train = X_all[:8000], y_all[:8000]
-    X_test, y_test = X_all[8000:], y_all[8000:]
-
-    n_inputs, n_hidden1, n_hidden2, n_outputs = 28 * 28, 300, 100, 10
-    tf.reset_default_graph()
-    np.random.seed(42)
-    tf.set_random_seed(42)
-    X = tf.placeholder(tf.float32, shape=(None, n_inputs), name="X")
-    y = tf.placeholder(tf.int32, shape=(None), name="y")
-    with tf.name_scope("dnn"):
-        hidden1 = tf.layers.dense(X, n_hidden1, name="hidden1", activation=tf.nn.relu)
-        hidden2 = tf.layers.dense(hidden1, n_hidden2, name="hidden2", activation=tf.nn.relu)
-        logits = tf.layers.dense(hidden2, n_outputs, name="outputs")
-    with tf.name_scope("loss"):
-        xentropy = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
-        loss = tf.reduce_mean(xentropy, name="loss")
-    with tf.name_scope("train"):
-        optimizer = tf.train.AdamOptimizer(learning_rate=0.001)
-        training_op = optimizer.minimize(loss)
-    with tf.name_scope("eval"):
-        correct = tf.nn.in_top_k(logits, y, 1)
-        accuracy = tf.reduce_mean(tf.cast(correct, tf.float32))
-    init = tf.global_variables_initializer()
-
-    assert [v.op.name for v in tf.trainable_variables()] == [
-        "hidden1/kernel", "hidden1/bias", "hidden2/kernel", "hidden2/bias", "outputs/kernel", "outputs/bias"]
-    assert hidden1.op.name == "dnn/hidden1/Relu" and loss.op.name == "loss/loss"
-
-    n_epochs, batch_size = 8, 50
-    with tf.Session() as sess:
-        init.run()
-        for epoch in range(n_epochs):
-            rnd_idx = np.random.permutation(len(X_train))
-            for batch_idx in np.array_split(rnd_idx, len(X_train) // batch_size):
-                sess.run(training_op, feed_dict={X: X_train[batch_idx], y: y_train[batch_idx]})
-        acc_test = accuracy.eval(feed_dict={X: X_test, y: y_test})
-        assert sess.compile_count == 3                   # init, train step, accuracy
-    print("test accuracy", acc_test)
-    assert acc_test >= 0.95, acc_test
+    """Chapter 10's DNN (300/100 ReLU, tf.layers.dense, in_top_k), Adam, reduced to 8 epochs of
+    8000 digits (the program: tests/tf1_book_programs.py). Test accuracy on the other 2000:
+    graphc 0.956; TF 2.21.0 compat.v1 measured: 0.956 (over seeds 42, 1, 2: graphc
+    0.955-0.956 over seeds 42, 1, 2, TF 0.953-0.959 over seeds 42, 1, 2); threshold 0.95.
+    graphc compiles three programs: init, train step, accuracy."""
+    programs.fresh_graph(tf)
+    key = "ch10_mnist_dnn_with_tf_layers_dense"
+    figures = programs.ch10_mnist_dnn_with_tf_layers_dense(tf, programs.load_mnist(8000, 2000))
+    print("test accuracy", figures["accuracy"])
+    missed = programs.unmet_thresholds(key, figures)
+    assert not missed, missed
+    assert figures["compile_count"] == 3

@@ -1,0 +1,201 @@
+"""Run the books' programs (tests/tf1_book_programs.py) with real TensorFlow and with
+graphc, and write the figures side by side, with the tests' thresholds, to
+tests/tf_reference/FIGURES.md.
+
+Issue 17 asks for thresholds "that real TensorFlow reaches on the same run". This script
+is how they were measured; it is not a test (pytest does not collect it) because
+TensorFlow is not one of graphc's dependencies. To rerun it:
+
+    python -m venv /work/tfref
+    /work/tfref/bin/pip install tensorflow-cpu tf-keras tf-slim numpy
+    nice -n 15 /work/tfref/bin/python tests/tf_reference/run_with_tensorflow.py
+
+It runs every program with ``tensorflow.compat.v1`` (v2 behaviour disabled, the legacy
+Keras layers behind tf.compat.v1.layers, tf.contrib from tf_contrib_shim.py) in this
+process, which never imports graphc, and with ``graphc.compat.v1`` in a subprocess of
+the interpreter named by --graphc-python (default: ``python`` on PATH, the one graphc
+is installed in). Options: --only KEY (repeatable) runs a subset, --seeds 42,1,2 runs
+each program once per graph/numpy seed (42 is the tests' seed; the others show the
+spread over random draws), --no-graphc skips graphc, --graphc-json PATH takes graphc's
+figures from an earlier ``--backend graphc --json PATH`` run (to run both at once),
+--out PATH writes the table elsewhere. Programs that cannot run under the installed TF are listed with the reason.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TESTS = os.path.dirname(HERE)
+sys.path.insert(0, TESTS)
+sys.path.insert(0, HERE)
+
+import tf1_book_programs as programs  # noqa: E402  (numpy only: no graphc, no TF)
+
+
+def unavailable_under_tf(tf_version, tf):
+    """Programs the installed TF cannot run, with the reason."""
+    reasons = {}
+    if not hasattr(tf, "estimator"):
+        reasons["ch10_dnn_classifier_with_the_estimator_api"] = (
+            f"tf.estimator (DNNClassifier, inputs.numpy_input_fn) was removed in TF 2.16; this is TF {tf_version}")
+    reasons["ch10_contrib_learn_dnn_classifier_skcompat"] = (
+        f"tf.contrib.learn (DNNClassifier, SKCompat) was removed with tf.contrib in TF 2.0; this is TF {tf_version}")
+    return reasons
+
+
+def data_for(kind, cache={}):
+    if kind is None:
+        return ()
+    if kind not in cache:
+        cache[kind] = programs.load_mnist(8000, 2000) if kind == "mnist8000" else programs.load_mnist(3000, 1000)
+    return (cache[kind],)
+
+
+def scalar_figures(figures):
+    return {k: (bool(v) if isinstance(v, bool) else float(v)) for k, v in figures.items()
+            if isinstance(v, (bool, int, float)) or getattr(v, "shape", None) == ()}
+
+
+def run_programs(tf, keys, seeds, skip=()):
+    """{key: {seed: figures or {"error": ...}}}: each program run once per seed."""
+    results = {}
+    for key in keys:
+        if key in skip:
+            continue
+        function, data_kind, kwargs = programs.PROGRAMS[key]
+        results[key] = {}
+        for seed in seeds:
+            programs.fresh_graph(tf, seed)
+            start = time.time()
+            with tempfile.TemporaryDirectory() as tmp:
+                args = {k: (os.path.join(tmp, "model.ckpt") if k == "checkpoint_path" else v)
+                        for k, v in kwargs.items()}
+                try:
+                    figures = scalar_figures(function(tf, *data_for(data_kind), **args))
+                except Exception as error:  # reported in the table, not hidden
+                    figures = {"error": f"{type(error).__name__}: {error}"[:300]}
+            figures["seconds"] = round(time.time() - start, 1)
+            results[key][seed] = figures
+            print(f"{key} seed {seed}: {figures}", file=sys.stderr, flush=True)
+    return results
+
+
+def run_graphc_subprocess(python, keys, seeds):
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
+        path = out.name
+    command = [python, os.path.abspath(__file__), "--backend", "graphc", "--json", path,
+               "--seeds", ",".join(map(str, seeds))] + [a for key in keys for a in ("--only", key)]
+    subprocess.run(command, check=True, cwd=os.path.dirname(TESTS))
+    with open(path) as f:
+        results = json.load(f)
+    os.unlink(path)
+    return {key: {int(seed): figures for seed, figures in by_seed.items()} for key, by_seed in results.items()}
+
+
+def format_value(figures, name):
+    if figures is None:
+        return "not run"
+    if "error" in figures:
+        return "error: " + figures["error"].replace("|", "/")
+    value = figures.get(name)
+    return "-" if value is None else f"{value:.4g}" if not isinstance(value, bool) else str(value)
+
+
+def table(tf_version, keys, seeds, tf_results, graphc_results, unavailable):
+    lines = [
+        "# The books' programs: graphc vs TensorFlow, figures and thresholds",
+        "",
+        "Generated by `tests/tf_reference/run_with_tensorflow.py` (see its docstring to rerun):",
+        f"TensorFlow {tf_version} `tf.compat.v1` (v2 behaviour disabled, tf_keras legacy layers, tf.contrib",
+        "from tf_contrib_shim.py) against `graphc.compat.v1`, the same program, data, batches and seeds.",
+        f"Seeds (graph seed and numpy seed; 42 is the tests'): {', '.join(map(str, seeds))}.",
+        "Thresholds are the tests' (tests/tf1_book_programs.py THRESHOLDS); a threshold must be met by",
+        "both at seed 42. Figures with other seeds show how far random draws alone move a figure.",
+        "",
+        "| program | figure | seed | graphc | TF | threshold | TF meets | graphc meets |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for key in keys:
+        if key in unavailable:
+            continue
+        for figure, comparison, bound in programs.THRESHOLDS[key]:
+            for seed in seeds:
+                tf_figs = tf_results.get(key, {}).get(seed)
+                gc_figs = graphc_results.get(key, {}).get(seed) if graphc_results else None
+                meets = []
+                for figs in (tf_figs, gc_figs):
+                    if figs is None or "error" in figs:
+                        meets.append("-")
+                    else:
+                        missed = [m for m in programs.unmet_thresholds(key, figs) if f": {figure} =" in m]
+                        meets.append("no" if missed else "yes")
+                lines.append(f"| {key} | {figure} | {seed} | {format_value(gc_figs, figure)} | "
+                             f"{format_value(tf_figs, figure)} | {programs.describe_threshold(comparison, bound)} | "
+                             f"{meets[0]} | {meets[1]} |")
+    lines += ["", "## Not run under TensorFlow " + tf_version, ""]
+    lines += [f"- `{key}`: {reason}" for key, reason in unavailable.items()] or ["- (none)"]
+    lines += ["", "## Seconds per run (one run each, on a loaded 2-core machine: not a benchmark)", "",
+              "| program | seed | graphc | TF |", "| --- | --- | --- | --- |"]
+    for key in keys:
+        for seed in seeds:
+            t = tf_results.get(key, {}).get(seed, {}).get("seconds", "-")
+            g = (graphc_results or {}).get(key, {}).get(seed, {}).get("seconds", "-")
+            if key not in unavailable:
+                lines.append(f"| {key} | {seed} | {g} | {t} |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=["tensorflow", "graphc"], default="tensorflow")
+    parser.add_argument("--only", action="append", help="a key of PROGRAMS (repeatable)")
+    parser.add_argument("--seeds", default="42")
+    parser.add_argument("--graphc-python", default="python")
+    parser.add_argument("--no-graphc", action="store_true")
+    parser.add_argument("--graphc-json", help="take graphc's figures from this file (written by --backend graphc "
+                                              "--json PATH) instead of running them")
+    parser.add_argument("--json", help="write the results as JSON (the graphc subprocess uses it)")
+    parser.add_argument("--out", default=os.path.join(HERE, "FIGURES.md"))
+    args = parser.parse_args()
+    keys = args.only or list(programs.PROGRAMS)
+    seeds = [int(s) for s in args.seeds.split(",")]
+
+    if args.backend == "graphc":
+        import graphc.compat.v1 as tf
+        results = run_programs(tf, keys, seeds)
+        with open(args.json, "w") as f:
+            json.dump(results, f)
+        return
+
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")      # tf.compat.v1.layers / rnn_cell need Keras 2
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import warnings
+    warnings.filterwarnings("ignore")                      # tf.compat.v1's deprecation notices, one per call
+    import tensorflow
+    tensorflow.get_logger().setLevel("ERROR")
+    from tf_contrib_shim import compat_v1_with_contrib
+    tf = compat_v1_with_contrib()
+    unavailable = unavailable_under_tf(tensorflow.__version__, tf)
+    tf_results = run_programs(tf, keys, seeds, skip=unavailable)
+    assert "graphc" not in sys.modules, "the TensorFlow run must not import graphc"
+    if args.graphc_json:
+        with open(args.graphc_json) as f:
+            graphc_results = {key: {int(seed): figs for seed, figs in by_seed.items()}
+                              for key, by_seed in json.load(f).items()}
+    else:
+        graphc_results = None if args.no_graphc else run_graphc_subprocess(args.graphc_python, keys, seeds)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"tensorflow": tf_results, "graphc": graphc_results}, f)
+    with open(args.out, "w") as f:
+        f.write(table(tensorflow.__version__, keys, seeds, tf_results, graphc_results,
+                      {k: v for k, v in unavailable.items() if k in keys}))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
