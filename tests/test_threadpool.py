@@ -276,6 +276,38 @@ def test_fork_child_gets_fresh_workers(jit):
     assert os.waitstatus_to_exitcode(status) == 0
 
 
+def test_external_work_makes_dispatches_spin_barely(jit):
+    """While a thread of the process works outside the pool (graphc.data building a
+    batch), the pool treats its CPU as taken: the spin budget drops at once (spins
+    already under way re-read it) and every dispatch meanwhile keeps it low; after the
+    matching ``end_external_work`` the count is back where it was and a dispatch on a
+    pool that fits the CPUs restores the budget. The work itself is unaffected."""
+    external, spin = tp._external_cells()
+    ncpu = len(os.sched_getaffinity(0))
+
+    def expected_spin():   # 2 pool threads + the external ones: more than the CPUs, or not
+        return tp.OVERSUBSCRIBED_SPIN if 2 + external.value > ncpu else tp.SPIN
+
+    tp.set_num_threads(2)
+    before = external.value          # (0 unless another test's pipeline is still winding down)
+    _run(jit, 10**5, grain=1)
+    assert spin.value == expected_spin()
+    tp.begin_external_work()
+    tp.begin_external_work()
+    try:
+        assert external.value == before + 2 and spin.value == tp.OVERSUBSCRIBED_SPIN
+        out, counts, _ = _run(jit, 10**5, grain=1)
+        np.testing.assert_array_equal(counts, 1)
+        np.testing.assert_array_equal(out, f(np.arange(10**5)))
+        assert spin.value == expected_spin()
+    finally:
+        tp.end_external_work()
+        tp.end_external_work()
+    assert external.value == before
+    _run(jit, 10**5, grain=1)
+    assert spin.value == expected_spin()
+
+
 def test_dispatch_overhead(jit):
     """Timing sanity print only: cost of one parallel_for with an empty body."""
     reps = 20_000

@@ -36,7 +36,12 @@ Design (why it looks the way it does):
   whole time slice for a CPU) then costs nothing but its chunk running on the caller,
   instead of a stall of the whole dispatch; loops of small steps (an RNN's) depend on it.
 * Spinning is skipped (almost) when the chunk count exceeds the online CPUs:
-  there it only burns the time slices the working threads need.
+  there it only burns the time slices the working threads need. Threads of the
+  process that work outside the pool count too (``begin_external_work``: a
+  graphc.data stage building the next batch while the training step runs): while
+  one does, idle workers and a waiting caller sleep at once instead of spinning on
+  the core it needs, and each spin re-reads the budget so they stop within a few
+  pauses of its start.
 * Workers are created lazily (detached, persistent) up to the requested count;
   the pool never shrinks, surplus workers just sleep.  If the process forked,
   the child notices via getpid() and starts fresh workers.
@@ -68,6 +73,8 @@ __all__ = [
     "get_function_address",
     "set_num_threads",
     "get_num_threads",
+    "begin_external_work",
+    "end_external_work",
 ]
 
 #: Hard cap on the thread count (the caller plus MAX_THREADS - 1 workers).
@@ -189,6 +196,7 @@ class _Emitter:
         self.ncpu = _global(module, "graphc_tp_ncpu", _i32)            # guarded by busy
         self.spin = _global(module, "graphc_tp_spin", _i32)            # spin budget
         self.spin.initializer = _i32(SPIN)
+        self.external = _global(module, "graphc_tp_external", _i32)    # threads working outside the pool
         self.slots = _global(module, "graphc_tp_slots", ir.ArrayType(_SLOT, MAX_THREADS))
         env = bytearray(_ENV_NAME.encode() + b"\0")
         self.env_name = ir.GlobalVariable(module, ir.ArrayType(_i8, len(env)), "graphc_tp_env")
@@ -250,7 +258,6 @@ class _Emitter:
         """Emit `for k < spin: if cond(): goto hit; pause` -> returns (hit_block, miss_block)."""
         k = self._entry_alloca(b, _i32)
         b.store(_i32(0), k)
-        spins = b.load_atomic(self.spin, "monotonic", 4, typ=_i32)
         head, hit, body, miss = (fn.append_basic_block(n) for n in
                                  ("spin", "spin.hit", "spin.pause", "spin.miss"))
         b.branch(head)
@@ -261,6 +268,7 @@ class _Emitter:
             b.call(self.pause_fn, self.pause_args)
         nk = b.add(b.load(k, typ=_i32), _i32(1))
         b.store(nk, k)
+        spins = b.load_atomic(self.spin, "monotonic", 4, typ=_i32)   # re-read: external work lowers it
         b.cbranch(b.icmp_signed("<", nk, spins), head, miss)
         return hit, miss
 
@@ -476,7 +484,11 @@ class _Emitter:
         b.ret_void()
 
         b.position_at_end(dispatch)
-        oversubscribed = b.icmp_signed(">", usable, b.sext(b.load(self.ncpu, typ=_i32), _i64))
+        # only Python stores `external`: its address escapes into an (empty) asm statement,
+        # or LLVM would take the never-stored internal global for the constant 0
+        b.asm(ir.FunctionType(_void, [_ptr]), "", "r", [self.external], side_effect=True)
+        busy_cpus = b.add(usable, b.sext(b.load_atomic(self.external, "monotonic", 4, typ=_i32), _i64))
+        oversubscribed = b.icmp_signed(">", busy_cpus, b.sext(b.load(self.ncpu, typ=_i32), _i64))
         b.store_atomic(b.select(oversubscribed, _i32(OVERSUBSCRIBED_SPIN), _i32(SPIN)),
                        self.spin, "monotonic", 4)
         q = b.sdiv(n, usable)
@@ -764,6 +776,45 @@ def set_num_threads(n: int) -> None:
 def get_num_threads() -> int:
     """Python convenience wrapper around graphc_get_num_threads of the runtime engine."""
     return ctypes.CFUNCTYPE(ctypes.c_int32)(get_function_address("graphc_get_num_threads"))()
+
+
+_external = {"count": 0, "cells": None}
+_external_lock = threading.Lock()
+
+
+def _external_cells():
+    """(graphc_tp_external, graphc_tp_spin) as ctypes ints, once the pool exists."""
+    if _external["cells"] is None and _rt_engine is not None:
+        with _rt_lock:
+            addresses = [_rt_engine.get_global_value_address(name)
+                         for name in ("graphc_tp_external", "graphc_tp_spin")]
+        if not all(addresses):
+            raise RuntimeError("graphc thread pool: graphc_tp_external/graphc_tp_spin not found in the runtime "
+                               "engine (graphc bug)")
+        _external["cells"] = tuple(ctypes.c_int32.from_address(a) for a in addresses)
+    return _external["cells"]
+
+
+def begin_external_work() -> None:
+    """A thread of this process starts CPU work outside the pool (a graphc.data stage
+    building batches while the training step runs). Until the matching
+    ``end_external_work``, dispatches count it as a busy CPU: on a machine the pool
+    fills, idle workers and a waiting caller then sleep rather than spin on the core it
+    needs (the spin budget drops at once, for spins already under way too)."""
+    with _external_lock:
+        _external["count"] += 1
+        cells = _external_cells()
+        if cells is not None:
+            cells[0].value = _external["count"]
+            cells[1].value = OVERSUBSCRIBED_SPIN   # the next dispatch recomputes it
+
+
+def end_external_work() -> None:
+    with _external_lock:
+        _external["count"] = max(0, _external["count"] - 1)
+        cells = _external_cells()
+        if cells is not None:
+            cells[0].value = _external["count"]
 
 
 def planned_num_threads() -> int:
