@@ -8,14 +8,19 @@ batch 256, full batches only) fed two ways, in the same process:
 (b) a graphc.data pipeline: ``from_tensor_slices -> shuffle(8000) -> batch(256) ->
     map(augment, num_parallel_calls=1) -> prefetch(2)``, where augment is a random
     brightness/contrast jitter clipped to [0, 1] plus a random horizontal shift of up to
-    2 pixels, new per batch, in numpy. (A gc.compile'd augmentation works too, but two
-    threads then share graphc's one kernel thread pool: whichever dispatches second runs
-    its kernels inline, single-threaded, so the step slows while the map runs; measured
-    ~0.84 vs ~0.97 for numpy on a loaded 2-core machine.)
+    2 pixels, new per batch, in numpy. graphc.data runs that chain in one background
+    thread (gather, augment, a channel of 3 batches) that the kernel thread pool treats
+    as external work while it builds batches (graphc/data/_threads.py). (A
+    gc.compile'd augmentation works too, but two threads then share graphc's one kernel
+    thread pool: whichever dispatches second runs its kernels inline, single-threaded,
+    so the step slows while the map runs; measured ~0.84 vs ~0.97 for numpy on a loaded
+    2-core machine.)
 
 Epochs run in pairs, (a) then (b) or (b) then (a) alternately, after one warm-up pair,
-so drift of a shared machine hits both; reported: median steps/s of each and the median
-of the pairs' (b)/(a) ratios. Target: >= 0.9.
+so drift of a shared machine hits both; reported: median steps/s of each, the median
+of the pairs' (b)/(a) ratios and their spread (lowest and highest pair), and the load
+average before and after (other jobs on the machine make every figure noisy, and
+under load (b)'s extra thread also wins CPU share from them). Target: >= 0.9.
 
     python -m bench.input_pipeline [--quick] [--epochs N]
 """
@@ -115,6 +120,7 @@ def measure(quick=False, epochs=None, batch=256):
 
     rates = {"a": [], "b": []}
     ratios = []
+    load_before = _load_average()
     for e in range(epochs + 1):          # the first pair is a warm-up (compiles, page faults)
         order = (("a", epoch_a), ("b", epoch_b)) if e % 2 == 0 else (("b", epoch_b), ("a", epoch_a))
         pair = {}
@@ -134,15 +140,27 @@ def measure(quick=False, epochs=None, batch=256):
             # adjacent epochs form a pair (alternating which goes first): the median of the
             # pairs' ratios is steadier than the ratio of medians on a shared machine
             "pipeline_ratio": round(statistics.median(ratios), 3), "target_ratio": 0.9,
+            "pipeline_ratio_spread": [round(min(ratios), 3), round(max(ratios), 3)],
+            "load_average": [load_before, _load_average()],
             "presliced_epochs_steps_per_s": [round(r, 1) for r in rates["a"]],
             "pipeline_epochs_steps_per_s": [round(r, 1) for r in rates["b"]]}
 
 
+def _load_average():
+    """The 1-minute load average (None where the OS does not say)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
 def format_line(r) -> str:
+    lo, hi = r["pipeline_ratio_spread"]
     return (f"input pipeline ({r['case']}, {r['examples']} digits, median of {r['epochs']} epochs): pre-sliced "
             f"numpy {r['presliced_steps_per_s']:.0f} steps/s, graphc.data shuffle+augment+prefetch "
             f"{r['pipeline_steps_per_s']:.0f} steps/s; (b)/(a) median of paired epochs {100 * r['pipeline_ratio']:.0f}% "
-            "(target >= 90%)")
+            f"(pairs {100 * lo:.0f}-{100 * hi:.0f}%; target >= 90%; load average {r['load_average'][0]} -> "
+            f"{r['load_average'][1]} on {os.cpu_count()} CPUs)")
 
 
 def main(argv=None):

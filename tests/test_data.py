@@ -287,6 +287,90 @@ def test_break_and_gc_stop_background_threads():
     assert _wait_no_threads(before) == []
 
 
+# -- how many threads and handoffs a pipeline costs ---------------------------------------------
+
+def _threads_while_iterating(ds):
+    """The graphc.data threads alive while a pass is one element in, and every element."""
+    before = _live_data_threads()
+    it = iter(ds)
+    first = next(it)
+    during = [t for t in _live_data_threads() if t not in before]
+    rest = list(it)
+    assert _wait_no_threads(before) == []
+    return during, [first] + rest
+
+
+@pytest.mark.parametrize("workers,expected_threads", [(1, 1), (3, 4)])
+def test_map_and_prefetch_fuse_into_one_background_stage(workers, expected_threads):
+    """``map(num_parallel_calls=1).prefetch(k)`` is one thread that gathers, maps and
+    buffers (no feeder/worker/prefetcher chain handing each batch across three threads);
+    k workers are a feeder and k workers, and the prefetch after them adds none."""
+    x = np.arange(100, dtype=np.int64)
+    ds = (gd.Dataset.from_tensor_slices(x).shuffle(100, seed=3).batch(8)
+          .map(lambda b: b * 2, num_parallel_calls=workers).prefetch(2).prefetch(3))
+    during, batches = _threads_while_iterating(ds)
+    assert len(during) == expected_threads, [t.name for t in during]
+    got = np.concatenate(batches)
+    assert sorted((got // 2).tolist()) == list(range(100))
+    during, _ = _threads_while_iterating(gd.Dataset.range(10).prefetch(1).prefetch(2))
+    assert len(during) == 1
+
+
+def test_autotune_map_threads_leave_a_core_to_the_consumer():
+    """AUTOTUNE sizes a map from the CPUs this process may use: one stays with the
+    consumer's compiled step (which runs on graphc's kernel threads)."""
+    from graphc.data import dataset as gdd
+
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert gdd._workers(gd.AUTOTUNE) == max(1, cpus - 1)
+    assert gdd._workers(None) == 0 and gdd._workers(4) == 4
+
+
+@settings(max_examples=20, deadline=None)
+@given(size=st.integers(1, 5), n=st.integers(0, 200), consumer_sleeps=st.booleans(), seed=st.integers(0, 9))
+def test_channel_hands_over_every_element_in_order(size, n, consumer_sleeps, seed):
+    """The prefetch channel (lock-free pops, wakeups only for a waiting side, a full
+    producer woken at half) loses, duplicates and reorders nothing, whichever side is
+    faster."""
+    rng = np.random.default_rng(seed)
+    pauses = rng.random(n + 1) < 0.05
+    channel, stop = _threads.Channel(size), threading.Event()
+    assert channel.low == size // 2
+
+    def produce():
+        channel.start()
+        try:
+            for i in range(n):
+                if not consumer_sleeps and pauses[i]:
+                    time.sleep(0.001)
+                channel.put(i, stop)
+            channel.put(_threads._END, stop)
+        finally:
+            channel.finish()
+
+    th = threading.Thread(target=produce, daemon=True)
+    th.start()
+    got = []
+    while True:
+        item = channel.get((th,))
+        if item is _threads._END:
+            break
+        got.append(item)
+        if consumer_sleeps and pauses[len(got)]:
+            time.sleep(0.001)
+    th.join(5)
+    assert got == list(range(n))
+    assert not channel._working            # its producer no longer counts as the pool's external work
+
+
+def test_stopped_producer_leaves_a_full_channel():
+    channel, stop = _threads.Channel(2), threading.Event()
+    assert channel.put(1, stop) and channel.put(2, stop)
+    stop.set()
+    assert channel.put(3, stop) is False          # full and stopped: gives up instead of waiting
+    assert [channel.get(()), channel.get(())] == [1, 2]
+
+
 def test_interpreter_exit_does_not_hang(tmp_path):
     """A process that leaves a prefetching iterator over a generator blocked forever
     exits (daemon threads, stop events at exit)."""
@@ -318,10 +402,30 @@ def test_map_over_batches_with_a_compiled_function():
     assert np.concatenate([b for _, b in out]).tolist() == list(range(40))
 
 
+def _python_progress_during(call):
+    """Run ``call()`` (one native call of half a second or more) while a Python thread
+    records timestamps; True if some fall inside the middle of the call's window.
+    (Holding the GIL, the thread could not run between entering and leaving native code.)"""
+    stamps, stop = [], threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            stamps.append(time.perf_counter())
+
+    th = threading.Thread(target=spin)
+    th.start()
+    time.sleep(0.05)
+    t0 = time.perf_counter()
+    call()
+    t1 = time.perf_counter()
+    stop.set()
+    th.join()
+    d = t1 - t0
+    return any(t0 + 0.1 * d < s < t0 + 0.9 * d for s in stamps), d
+
+
 def test_compiled_call_releases_the_gil():
-    """While one long native call runs, a Python thread keeps executing bytecode: it
-    records timestamps, and some fall inside the middle of the call's window. (Holding
-    the GIL, the thread could not run at all between entering and leaving native code.)"""
+    """A program with control flow (its own compiled entry point) releases the GIL."""
     w = (np.eye(256, dtype=np.float32) * 0.5).astype(np.float32)
 
     @gc.compile
@@ -336,23 +440,33 @@ def test_compiled_call_releases_the_gil():
     long_call(x, np.int64(50))
     per = (time.perf_counter() - t) / 50
     n = np.int64(max(50, int(0.6 / per)))   # a call of roughly half a second or more
-    stamps, stop = [], threading.Event()
+    progressed, d = _python_progress_during(lambda: long_call(x, n))
+    assert progressed, f"no Python progress during a {d:.2f} s native call"
 
-    def spin():
-        while not stop.is_set():
-            stamps.append(time.perf_counter())
 
-    th = threading.Thread(target=spin)
-    th.start()
-    time.sleep(0.05)
-    t0 = time.perf_counter()
-    long_call(x, n)
-    t1 = time.perf_counter()
-    stop.set()
-    th.join()
-    d = t1 - t0
-    inside = [s for s in stamps if t0 + 0.1 * d < s < t0 + 0.9 * d]
-    assert inside, f"no Python progress during a {d:.2f} s native call"
+def test_step_table_call_releases_the_gil():
+    """A program without control flow runs through the step-table interpreter (another
+    ctypes entry, codegen/step_table.py: what a training step uses); it releases the GIL
+    too."""
+    w = (np.eye(512, dtype=np.float32) * 0.5).astype(np.float32)
+
+    def chain(x, layers):
+        for _ in range(layers):
+            x = gc.tanh(x @ w + 0.1)
+        return x
+
+    f = gc.compile(chain, static_argnums=(1,))
+    x = np.ones((512, 512), np.float32)
+    f(x, 8)
+    t = time.perf_counter()
+    f(x, 8)
+    per_layer = (time.perf_counter() - t) / 8
+    layers = max(8, min(400, int(0.6 / per_layer)))
+    f(x, layers)                    # compile first
+    executable = [c for c in f._cache.values() if c.executable is not None][-1].executable
+    assert getattr(executable, "_table", None) is not None, "expected the step-table path"
+    progressed, d = _python_progress_during(lambda: f(x, layers))
+    assert progressed, f"no Python progress during a {d:.2f} s step-table call"
 
 
 def test_input_pipeline_bench_runs():
@@ -363,4 +477,6 @@ def test_input_pipeline_bench_runs():
 
     r = measure(quick=True, epochs=1)
     assert r["presliced_steps_per_s"] > 0 and r["pipeline_steps_per_s"] > 0 and r["pipeline_ratio"] > 0
+    lo, hi = r["pipeline_ratio_spread"]
+    assert 0 < lo <= r["pipeline_ratio"] <= hi
     assert r["steps_per_epoch"] == 2048 // 256

@@ -56,12 +56,22 @@ def _spec_of_value(v):
     return Spec(v.shape, v.dtype)
 
 
+def _cpus() -> int:
+    """The CPUs this process may run on (a container or taskset limits them)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def _workers(num_parallel_calls):
     if num_parallel_calls is None:
         return 0
     n = int(num_parallel_calls)
     if n == AUTOTUNE:
-        return max(2, os.cpu_count() or 2)
+        # one core stays with the consumer, whose compiled step runs on graphc's kernel
+        # threads too: more map threads than the other cores only take turns with them
+        return max(1, _cpus() - 1)
     if n < 1:
         raise ValueError(f"num_parallel_calls must be a positive int or AUTOTUNE, got {num_parallel_calls}")
     return n
@@ -163,6 +173,12 @@ class Dataset:
 
     def _index_plan(self):
         """For in-memory sources: (FromTensorSlices, this epoch's int64 indices), else None."""
+        return None
+
+    def _background_iter(self, extra):
+        """For a stage that already runs in background threads (a parallel ``map``, a
+        ``prefetch``): a pass whose buffer holds ``extra`` more elements, so a
+        ``prefetch`` after it adds buffering but no thread and no handoff; else None."""
         return None
 
     @property
@@ -516,10 +532,23 @@ class Map(_Unary):
             raise
 
     def _iter(self):
-        upstream = self._input._iter()
         if self._workers:
-            return ParallelMap(upstream, self._apply, self._workers)
+            return self._background_iter(0)
+        return self._inline(self._input._iter())
+
+    def _inline(self, upstream):
         return _closing(self._apply(e, i) for i, e in enumerate(upstream))
+
+    def _background_iter(self, extra):
+        """One worker: a single thread pulls the input and applies the function (in order
+        by construction; no feeder thread, no per-element handoff between threads).
+        More: ``ParallelMap``'s feeder and worker threads."""
+        if not self._workers:
+            return None
+        upstream = self._input._iter()
+        if self._workers == 1:
+            return Prefetcher(self._inline(upstream), 1 + extra, name="graphc.data map")
+        return ParallelMap(upstream, self._apply, self._workers, extra=extra)
 
     def _spec(self):
         try:
@@ -735,7 +764,11 @@ class Prefetch(_Unary):
         self._size = 2 if n == AUTOTUNE else n
 
     def _iter(self):
-        return Prefetcher(self._input._iter(), self._size)
+        fused = self._input._background_iter(self._size)
+        return fused if fused is not None else Prefetcher(self._input._iter(), self._size)
+
+    def _background_iter(self, extra):
+        return self._iter() if extra == 0 else Prefetch(self._input, self._size + extra)._iter()
 
     def _spec(self):
         return self._input._spec()
