@@ -225,6 +225,8 @@ def _read_array(path, archive, info, var) -> np.ndarray:
         if tuple(shape) != tuple(var.shape):
             raise ShapeError(f"checkpoint '{path}': variable '{name}' was saved with shape {tuple(shape)}, "
                              f"but the variable has shape {tuple(var.shape)}")
+        if dtype == np.dtype("V2") and var.dtype == "bfloat16":
+            dtype = np.dtype("bfloat16")  # .npy has no bfloat16: np.save writes its 2 raw bytes as V2
         if dtype.name != var.dtype:
             raise DTypeError(f"checkpoint '{path}': variable '{name}' was saved as {dtype.name}, "
                              f"but the variable is {var.dtype}")

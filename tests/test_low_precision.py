@@ -529,6 +529,19 @@ def test_gradient_through_narrow_matmul():
     np.testing.assert_allclose(gb.astype(np.float64), want_b, rtol=8 * 2.0 ** -11, atol=8 * 2.0 ** -11)
 
 
+@pytest.mark.parametrize("dt", ["float16", "bfloat16", "int8"])
+def test_saver_round_trips_narrow_variables(dt, tmp_path):
+    """.npy stores bfloat16 as 2 raw bytes (V2); restoring into a bfloat16 Variable reads them back."""
+    value = np.array([[0.5, -1.25, 3.0], [1e-3, 100.0, -7.0]]).astype(dt)
+    v = gc.Variable(value, name=f"v_{dt}")
+    saver = gc.Saver([v])
+    path = saver.save(str(tmp_path / "ckpt"))
+    v.assign(np.zeros((2, 3), dt))
+    saver.restore(path)
+    assert v.numpy().dtype == np.dtype(dt)
+    np.testing.assert_array_equal(v.numpy().view(np.uint8), value.view(np.uint8))
+
+
 # -- compat.v1 --------------------------------------------------------------------------------------
 
 def test_compat_v1_casts():
