@@ -18,7 +18,7 @@ import graphc as gc
 import graphc.compat.v1 as tf
 from gradcheck import add_case, check_case, exempt
 from graphc.codegen import mathlib
-from test_mathlib import MODEL_IDS, compiled, random_bits, specials
+from test_mathlib import _CALL, MODEL_IDS, _build_ir, _optimize, _target_machine, compiled, random_bits, specials
 
 NUMPY = {"fmod": np.fmod, "remainder": np.remainder, "floor_divide": np.floor_divide}
 
@@ -52,6 +52,15 @@ def test_emitters_match_numpy_bit_for_bit(name, dtype, model):
     xs, ys = _pairs(dtype, 3)
     with np.errstate(all="ignore"):
         assert_same(run(xs, ys), NUMPY[name](xs, ys))
+
+
+@pytest.mark.parametrize("model", MODEL_IDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: d.__name__)
+def test_cpu_code_calls_no_libm(dtype, model):
+    """No fmod/fma/rint/floor calls on any CPU model (the x86-64 baseline has no FMA)."""
+    for name in NUMPY:
+        mod = _optimize(_build_ir(getattr(mathlib, f"emit_{name}"), dtype, 2, model), model)
+        assert not _CALL.search(_target_machine(model).emit_assembly(mod)), f"{name}: a call in the asm"
 
 
 def test_extreme_exponent_gaps_are_exact():

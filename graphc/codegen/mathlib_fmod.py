@@ -69,9 +69,10 @@ def _fmod_abs(e, r, d, steps):
         s3 = b.sub(b.sub(s, s1), s2)
         t = e.mul(e.mul(e.mul(d, _pow2(e, s1)), _pow2(e, s2)), _pow2(e, s3))
         q = e.rint(e.div(r, t))
-        scale = e.sel(e.cmp(">", ar, e.c(2.0 ** 900)), e.c(2.0 ** -200),
-                      e.sel(e.cmp("<", ar, e.c(2.0 ** -900)), e.c(2.0 ** 200), e.c(1.0)))
-        reduced = e.div(e.fma(e.neg(q), e.mul(t, scale), e.mul(r, scale)), scale)
+        huge, tiny = e.cmp(">", ar, e.c(2.0 ** 900)), e.cmp("<", ar, e.c(2.0 ** -900))
+        scale = e.sel(huge, e.c(2.0 ** -200), e.sel(tiny, e.c(2.0 ** 200), e.c(1.0)))
+        unscale = e.sel(huge, e.c(2.0 ** 200), e.sel(tiny, e.c(2.0 ** -200), e.c(1.0)))
+        reduced = e.mul(e.fma(e.neg(q), e.mul(t, scale), e.mul(r, scale)), unscale)
         r = e.sel(e.cmp("==", q, e.c(0.0)), r, reduced)   # q = 0: t may be far above r
     return e.sel(e.cmp("<", r, e.c(0.0)), e.add(r, d), r)
 
