@@ -357,9 +357,14 @@ def test_reductions_accumulate_in_float32(dt, data):
                               gc.min(x, axis=axis)))
     s, m, mx, mn = f(x)
     with np.errstate(all="ignore"):
-        assert_ulps(s, upcast_ref(lambda v: np.sum(v, axis=axis), dt, x), ulps=1, slack=_sum_slack(x, axis))
+        # bfloat16 reaches float32's range: where sum |x| does, whether a partial sum overflows
+        # depends on the summation order, so those results are not compared
+        ok = np.asarray(np.sum(np.abs(x.astype(np.float64)), axis=axis) < np.finfo(np.float32).max)
+        sum_ref = upcast_ref(lambda v: np.sum(v, axis=axis), dt, x)
+        assert_ulps(s[ok], sum_ref[ok], ulps=1, slack=_sum_slack(x, axis)[ok])
         n = x.shape[axis] if axis is not None else x.size
-        assert_ulps(m, upcast_ref(lambda v: np.mean(v, axis=axis), dt, x), ulps=1, slack=_sum_slack(x, axis) / n)
+        mean_ref = upcast_ref(lambda v: np.mean(v, axis=axis), dt, x)
+        assert_ulps(m[ok], mean_ref[ok], ulps=1, slack=_sum_slack(x, axis)[ok] / n)
         same_bits(mx, upcast_ref(lambda v: np.max(v, axis=axis), dt, x))
         same_bits(mn, upcast_ref(lambda v: np.min(v, axis=axis), dt, x))
 
