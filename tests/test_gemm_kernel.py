@@ -149,6 +149,34 @@ def test_row_ranges_match_full_call(M, N, K, cuts, acc, ta, dtype, model):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("model", MODEL_IDS)
+@pytest.mark.parametrize("acc", [False, True])
+def test_b_read_in_place_for_few_rows(dtype, model, acc):
+    """A call of at most DIRECT_B_TILES row tiles reads a row-major B in place (partial
+    micro-panels packed): several KC blocks of K, a partial last panel, rows in a range.
+    B's values stored with a row stride that is a multiple of 128 bytes take the packed
+    path instead; both give bitwise the same C (the same products in the same order)."""
+    cfg = G.gemm_config(dtype, MODELS[model])
+    rng = np.random.default_rng(3)
+    M, N, K = G.DIRECT_B_TILES * cfg.MR, 3 * cfg.NR + 5, 2 * cfg.KC + 7
+    A = operand(rng, (M, K), dtype, False)
+    values = rng.standard_normal((K, N)).astype(dtype)
+    per_line = 128 // np.dtype(dtype).itemsize
+    in_place = np.zeros((K, N + 1 + per_line * (N % per_line == per_line - 1)), dtype)[:, :N]
+    packed = np.zeros((K, -(-N // per_line) * per_line + per_line), dtype)[:, :N]
+    assert in_place.strides[0] % 128 and packed.strides[0] % 128 == 0
+    in_place[...], packed[...] = values, values
+    C0 = rng.standard_normal((M, N)).astype(dtype)
+    results = []
+    for B in (in_place, packed):
+        C = C0.copy() if acc else np.full((M, N), np.nan, dtype)
+        run(kernel(dtype, model), A, B, C, accumulate=int(acc), m_begin=1, m_end=M - 2)
+        results.append(C)
+    np.testing.assert_array_equal(results[0], results[1])
+    check(results[0][1:M - 2], A[1:M - 2], values, dtype, C0[1:M - 2] if acc else None)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("model", MODEL_IDS)
 def test_rows_outside_range_untouched_and_buffer_bounds(dtype, model):
     """Only [m_begin, m_end) is written; the kernel stays inside its (misaligned) scratch."""
     rng = np.random.default_rng(2)

@@ -44,6 +44,10 @@ Without accumulate C is never read (it may hold NaN garbage).
 Packing has fast paths for unit-stride rows (vector copies) and for
 transposed operands (in-register L x L transposes), so row-major A (the
 common case, which must be transposed into micro-panels) costs ~2% of the run.
+A call with few rows (at most DIRECT_B_TILES row tiles, e.g. a batch of 50)
+reads row-major B in place instead of packing it (a second micro-kernel with
+a B row stride and unaligned loads): B is then used by too few row tiles for a
+packed copy to repay its read and write.
 
 Cache blocking (BLIS's analytical model, Low et al. 2016): KC so that one A and
 one B micro-panel ((MR + NR) x KC) fill ~3/4 of L1d; MC so that the packed A
@@ -71,6 +75,7 @@ _ALIGN = 64  # bytes; packed B micro-panels are 64-byte aligned
 _SLACK = 256  # bytes after the A block: transposing pack_a stores may overrun
 _UNROLL = 4  # k-loop unroll factor of the micro-kernel
 _NV = 2  # B vectors per micro-kernel row (NR = 2 vectors, as in BLIS's x86 kernels)
+DIRECT_B_TILES = 8  # at most this many row tiles per call: B is read in place, not packed
 
 
 @dataclass(frozen=True)
@@ -197,9 +202,12 @@ def _declare(module, fname, ret, args):
 
 
 def _internal(module, fname, args, argnames):
+    """An internal helper (packing, micro-kernels), always inlined: the GEMM's machine
+    code makes no calls at all (a second micro-kernel must not tip LLVM into calls)."""
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), args), fname)
     fn.linkage = "internal"
     fn.attributes.add("nounwind")
+    fn.attributes.add("alwaysinline")
     for a, n in zip(fn.args, argnames):
         a.name = n
     return fn
@@ -311,18 +319,22 @@ def _emit_pack(module, fname, T, size, W, L):
 # micro-kernel
 # --------------------------------------------------------------------------
 
-def _emit_ukernel(module, fname, T, size, MR, NV, L, unroll, fused=True):
+def _emit_ukernel(module, fname, T, size, MR, NV, L, unroll, fused=True, direct=False):
     """C[0:mr, 0:nr] (+)= Ap(MR x kc) @ Bp(kc x NR), accumulators in registers.
 
     ``fused``: llvm.fma (one instruction where the CPU has FMA); otherwise
-    llvm.fmuladd, which LLVM lowers to a multiply and an add (never a libm call)."""
+    llvm.fmuladd, which LLVM lowers to a multiply and an add (never a libm call).
+    ``direct``: B is read in place, NR contiguous elements per k at a stride of ``ldb``
+    elements (a trailing argument), with unaligned loads, instead of from an aligned
+    packed micro-panel."""
     NR = NV * L
     VT = ir.VectorType(T, L)
     op = "fma" if fused else "fmuladd"
     fma = _declare(module, f"llvm.{op}.v{L}{'f32' if size == 4 else 'f64'}", VT, [VT] * 3)
-    fn = _internal(module, fname, [I64, PTR, PTR, PTR, I64, I64, I64, I64],
-                   ["kc", "Ap", "Bp", "C", "ldc", "beta", "mr", "nr"])
-    kc, Ap, Bp, C, ldc, beta, mr, nr = fn.args
+    fn = _internal(module, fname, [I64, PTR, PTR, PTR, I64, I64, I64, I64] + ([I64] if direct else []),
+                   ["kc", "Ap", "Bp", "C", "ldc", "beta", "mr", "nr"] + (["ldb"] if direct else []))
+    kc, Ap, Bp, C, ldc, beta, mr, nr = fn.args[:8]
+    ldb, b_align = (fn.args[8], size) if direct else (_c(NR), _ALIGN)
     for p in (Ap, Bp, C):
         p.add_attribute("noalias")
     b = ir.IRBuilder(fn.append_basic_block("entry"))
@@ -337,8 +349,8 @@ def _emit_ukernel(module, fname, T, size, MR, NV, L, unroll, fused=True):
 
     def step(k, acc):
         """One rank-1 update: acc[r][v] += A[r, k] * B[k, v*L:(v+1)*L]."""
-        bv = [b.load(_gep(b, T, Bp, b.add(b.mul(k, _c(NR)), _c(v * L))), typ=VT,
-                     align=_ALIGN) for v in range(NV)]
+        bv = [b.load(_gep(b, T, Bp, b.add(b.mul(k, ldb), _c(v * L))), typ=VT,
+                     align=b_align) for v in range(NV)]
         out = []
         for r in range(MR):
             a = b.load(_gep(b, T, Ap, b.add(b.mul(k, _c(MR)), _c(r))), typ=T)
@@ -497,6 +509,8 @@ def _emit_gemm_blocked(module, name, dtype, cfg: GemmConfig, unroll=_UNROLL, b_p
     pack_a = _emit_pack(module, name + ".pack_a", T, size, MR, L)
     pack_b = _emit_pack(module, name + ".pack_b", T, size, NR, L)
     ukr = _emit_ukernel(module, name + ".ukernel", T, size, MR, NV, L, unroll, cfg.fused)
+    ukr_direct = None if b_packed else _emit_ukernel(module, name + ".ukernel_direct", T, size, MR, NV, L, unroll,
+                                                     cfg.fused, direct=True)
     if b_packed:
         _emit_pack_b_all(module, name[:-len("_bpacked")] + "_pack_b", T, pack_b, NCe, NR, KC, unroll)
 
@@ -525,6 +539,20 @@ def _emit_gemm_blocked(module, name, dtype, cfg: GemmConfig, unroll=_UNROLL, b_p
     accum_flag = b.zext(b.icmp_signed("!=", accum, _c(0)), I64)
 
     kstep = _k_step(b, K, KC, unroll)
+    # B read in place (no packing) when this call has few rows (at most DIRECT_B_TILES
+    # row tiles): packing reads and writes every element of B once, which only pays when
+    # many row tiles reuse the packed panel (an MLP or LSTM at batch 50 has 7). Each B
+    # micro-panel is then read where it lies by the first row tile and from L1 by the
+    # others. Only for unit-stride rows whose stride is not a multiple of 128 bytes, so
+    # the kc row slices of a micro-panel spread over the L1 sets (a 4 KiB set span; a
+    # stride of 1024 floats would put every row in the same set); partial micro-panels
+    # (nr < NR) are still packed.
+    direct = _c(0)
+    if not b_packed:
+        row_bytes = b.mul(b_rs, _c(size))
+        few_rows = b.icmp_signed("<=", b.sub(m1, m0), _c(DIRECT_B_TILES * MR))
+        direct = b.and_(b.and_(b.icmp_signed("==", b_cs, _c(1)), few_rows),
+                        b.icmp_signed("!=", b.srem(row_bytes, _c(128)), _c(0)))
     with counted_loop(b, 0, N, NCe, "jc") as jc:
         nc = _smin(b, b.sub(N, jc), _c(NCe))
         # do { ... } while (pc < K): runs once for K == 0 so C gets zeroed.
@@ -540,18 +568,32 @@ def _emit_gemm_blocked(module, name, dtype, cfg: GemmConfig, unroll=_UNROLL, b_p
         if b_packed:  # B holds every panel, packed once by name + "_pack_b" (see there)
             Bp = _gep(b, T, B, b.add(b.mul(jc, K), b.mul(pc, _round_up(b, nc, NR))))
         else:
-            b.call(pack_b, [B, b_cs, b_rs, jc, nc, pc, kc, Bp])
+            with b.if_then(b.icmp_signed("==", direct, _c(0))):
+                b.call(pack_b, [B, b_cs, b_rs, jc, nc, pc, kc, Bp])
         with counted_loop(b, m0, m1, MCe, "ic") as ic:
             mc = _smin(b, b.sub(m1, ic), _c(MCe))
             b.call(pack_a, [A, a_rs, a_cs, ic, mc, pc, kc, Ap])
             with counted_loop(b, 0, nc, NR, "jr") as jr:
                 nr = _smin(b, b.sub(nc, jr), _c(NR))
-                bpanel = _gep(b, T, Bp, b.mul(jr, kc))
                 crow = _gep(b, T, C, b.add(b.mul(ic, ldc), b.add(jc, jr)))
-                with counted_loop(b, 0, mc, MR, "ir") as ir_:
-                    mr = _smin(b, b.sub(mc, ir_), _c(MR))
-                    b.call(ukr, [kc, _gep(b, T, Ap, b.mul(ir_, kc)), bpanel,
-                                 _gep(b, T, crow, b.mul(ir_, ldc)), ldc, beta, mr, nr])
+
+                def tiles(kernel, bpanel, extra):
+                    with counted_loop(b, 0, mc, MR, "ir") as ir_:
+                        mr = _smin(b, b.sub(mc, ir_), _c(MR))
+                        b.call(kernel, [kc, _gep(b, T, Ap, b.mul(ir_, kc)), bpanel,
+                                        _gep(b, T, crow, b.mul(ir_, ldc)), ldc, beta, mr, nr] + extra)
+
+                if b_packed:
+                    tiles(ukr, _gep(b, T, Bp, b.mul(jr, kc)), [])
+                else:
+                    in_place = b.and_(b.icmp_signed("!=", direct, _c(0)), b.icmp_signed("==", nr, _c(NR)))
+                    with b.if_else(in_place) as (read_b, packed):
+                        with read_b:  # B[pc:pc+kc, jc+jr : jc+jr+NR] where it lies
+                            tiles(ukr_direct, _gep(b, T, B, b.add(b.mul(pc, b_rs), b.add(jc, jr))), [b_rs])
+                        with packed:
+                            with b.if_then(b.icmp_signed("!=", direct, _c(0))):  # the partial panel alone
+                                b.call(pack_b, [B, b_cs, b_rs, b.add(jc, jr), nr, pc, kc, _gep(b, T, Bp, b.mul(jr, kc))])
+                            tiles(ukr, _gep(b, T, Bp, b.mul(jr, kc)), [])
         pc_next = b.add(pc, kstep)
         pc.add_incoming(pc_next, b.block)
         b.cbranch(b.icmp_signed("<", pc_next, K), pc_body, pc_end)
