@@ -6,13 +6,15 @@ fmod, and NVPTX expands it inexactly).
 
 fmod(x, y) is exact (as C's fmod). With r = |x| and d = |y|, each step subtracts
 q * t, where t = d * 2^s is d shifted to 48 binary places below r's exponent and
-q = rint(r / t) (|q| < 2^49). r - q*t is a multiple of t's ulp no larger than 0.625 t,
-so it is representable and one FMA (or mathlib's exact FMA emulation) computes it
-exactly; each step removes 48 bits of the exponent gap between r and d, and
-ceil(max gap / 48) steps (6 for float32, computed in float64; 44 for float64) reach
-|r| <= 0.625 d, a negative r then takes d once. Values are scaled by 2^-200 / 2^200
-around the FMA when |r| is huge or tiny, so the FMA emulation's splitting cannot
-overflow or underflow.
+q = rint(r / t) (|q| < 2^49; r times a reciprocal of t, within 0.125 of r / t). r - q*t
+is a multiple of t's ulp no larger than 0.625 t, so it is representable and one FMA (or
+mathlib's exact FMA emulation) computes it exactly; each step removes 48 bits of the
+exponent gap between r and d, and ceil(max gap / 48) steps (6 for float32, computed in
+float64; 44 for float64) reach |r| <= 0.625 d, a negative r then takes d once. Values
+are scaled by 2^-200 / 2^200 when |r| is beyond 2^+-900, so t, its reciprocal and the
+FMA emulation's splitting stay normal. Every step costs the same whatever the operands
+(no branches), so float64 fmod is several times slower than libm's on typical operands;
+float32 (6 steps) is about as fast as numpy's.
 
 remainder and floor_divide follow numpy's npy_divmod exactly (in the operands' own
 precision): mod = fmod(a, b); div = (a - mod) / b; when mod is nonzero and its sign
@@ -50,30 +52,35 @@ def _pow2(e, k):
     return e.to_float(e.b.shl(e.b.add(k, e.ci(1023, e.ity)), e.ci(52, e.ity)))
 
 
-def _imin(e, a, b):
-    return e.b.select(e.b.icmp_signed("<", a, b), a, b)
-
-
 def _fmod_abs(e, r, d, steps):
-    """|x| mod d for finite r = |x| >= 0 and finite d > 0 (float64 emitter), exact."""
+    """|x| mod d for finite r = |x| >= 0 and finite d > 0 (float64 emitter), exact.
+
+    d = md * 2^ed with md in [1, 2); a step's t = md * 2^et is built from bits and
+    q = rint(r / t) is r times 1/t = (1/md) * 2^-et (relative error <= 2^-52, so q is
+    within 0.625 of r / t for r / t < 2^49: no division in the loop). Values whose
+    magnitude is beyond 2^+-900 are scaled by 2^-+200 first, so t, 1/t and the FMA
+    emulation's splitting stay normal."""
     b = e.b
+    i = lambda v: e.ci(v, e.ity)  # noqa: E731
+    tiny_d = e.cmp("<", d, e.c(2.0 ** -1022))
     ed = _exponent_exact(e, d)
-    zero_i, cap = e.ci(0, e.ity), e.ci(1000, e.ity)
+    md_bits = b.and_(e.to_int(e.sel(tiny_d, e.mul(d, e.c(2.0 ** 64)), d)), i((1 << 52) - 1))
+    inv_md = e.div(e.c(1.0), e.to_float(b.or_(md_bits, i(1023 << 52))))
     for _ in range(steps):
         ar = e.fabs(r)
-        s = b.sub(b.sub(_exponent_exact(e, ar), ed), e.ci(_STEP_BITS, e.ity))
-        s = b.select(b.icmp_signed("<", s, zero_i), zero_i, s)
-        # t = d * 2^s in three exact factors (s reaches 2049 for a subnormal d)
-        s1 = _imin(e, s, cap)
-        s2 = _imin(e, b.sub(s, s1), cap)
-        s3 = b.sub(b.sub(s, s1), s2)
-        t = e.mul(e.mul(e.mul(d, _pow2(e, s1)), _pow2(e, s2)), _pow2(e, s3))
-        q = e.rint(e.div(r, t))
+        er = _exponent_exact(e, ar)
+        et = b.sub(er, i(_STEP_BITS))
+        et = b.select(b.icmp_signed("<", et, ed), ed, et)
+        beyond = b.icmp_signed(">", ed, er)              # d > |r|: nothing to subtract
         huge, tiny = e.cmp(">", ar, e.c(2.0 ** 900)), e.cmp("<", ar, e.c(2.0 ** -900))
-        scale = e.sel(huge, e.c(2.0 ** -200), e.sel(tiny, e.c(2.0 ** 200), e.c(1.0)))
-        unscale = e.sel(huge, e.c(2.0 ** 200), e.sel(tiny, e.c(2.0 ** -200), e.c(1.0)))
-        reduced = e.mul(e.fma(e.neg(q), e.mul(t, scale), e.mul(r, scale)), unscale)
-        r = e.sel(e.cmp("==", q, e.c(0.0)), r, reduced)   # q = 0: t may be far above r
+        shift = b.select(huge, i(-200), b.select(tiny, i(200), i(0)))
+        kt = b.add(b.select(beyond, er, et), shift)     # t's exponent after scaling: normal
+        t = e.to_float(b.or_(b.shl(b.add(kt, i(1023)), i(52)), md_bits))
+        rs = e.mul(r, _pow2(e, shift))
+        q = e.rint(e.mul(rs, e.mul(inv_md, _pow2(e, b.sub(i(0), kt)))))
+        q = e.sel(beyond, e.c(0.0), q)
+        reduced = e.mul(e.fma(e.neg(q), t, rs), _pow2(e, b.sub(i(0), shift)))
+        r = e.sel(e.cmp("==", q, e.c(0.0)), r, reduced)
     return e.sel(e.cmp("<", r, e.c(0.0)), e.add(r, d), r)
 
 
