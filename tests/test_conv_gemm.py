@@ -77,7 +77,12 @@ SHAPES = {
     "pads wider than the window": ((2, 8, 8, 7), (2, 2, 7, 40), (1, 1), [[0, 0], [3, 0], [0, 3], [0, 0]], (1, 1)),
     "dilation 2": ((2, 10, 10, 8), (3, 3, 8, 12), (1, 1), "SAME", (2, 2)),
     "valid 5x5 c6": ((2, 13, 12, 6), (5, 5, 6, 10), (1, 1), "VALID", (1, 1)),
+    "c1 stride2 valid": ((4, 27, 26, 1), (3, 3, 1, 16), (2, 2), "VALID", (1, 1)),
+    "c2 stride(1,2) dil2": ((3, 16, 15, 2), (2, 3, 2, 24), (1, 2), "SAME", (2, 2)),
 }
+# Narrow inputs (fewer channels than a vector) build the patch block tap-major
+# (conv_gemm.tap_major), unrolled up to UNROLL_COLUMNS taps x channels: the c1/c2 cases
+# take that path unrolled, c3/c5/c6/c7 (and c8 on AVX2/SSE) as loops, c16 and up row-major.
 
 
 def _tolerance(dtype, k, *arrays):

@@ -17,7 +17,8 @@ micro-kernel, overflow repair) on that block while it is in cache:
 
 Building a row: for each tap (a, b) of the window, the C channels of input pixel
 (i*sh + a*dh - pt, j*sw + b*dw - pl) are contiguous in NHWC: one vector copy of C
-elements, or zeros where the pixel lies in the padding.
+elements, or zeros where the pixel lies in the padding. With fewer channels than a vector
+holds (C = 1 or 3 in a first layer) the block is built tap-major instead (``tap_major``).
 """
 from __future__ import annotations
 
@@ -27,7 +28,11 @@ from .gemm import counted_loop, gemm_config
 
 I64 = ir.IntType(64)
 _ALIGN = 64
-UNROLL_TAPS = 64  # windows of at most this many taps build a row with straight-line code
+# Windows of at most this many taps build a row with straight-line code (row-major), and
+# of at most UNROLL_COLUMNS taps x channels their columns (tap-major: three loops per
+# column, so LLVM's time grows fast with it: 63 columns took ~5 s to compile).
+UNROLL_TAPS = 64
+UNROLL_COLUMNS = 16
 
 
 def geometry(node) -> dict:
@@ -118,6 +123,91 @@ def emit_patch_rows(b, T, X, geo, r0, r1, dst, lanes):
         for_each(geo["KH"], "ta", tap_row)
 
 
+def tap_major(geo, lanes) -> bool:
+    """Whether to build the block tap-major (column k of P contiguous over the rows): when a
+    tap's C channels fill less than a vector. A row-major row then copies C scalars per
+    tap (the first layer of an image model: C = 1 or 3), while tap-major, each tap of a
+    run of consecutive output pixels in one output row reads consecutive input pixels:
+    a vectorizable copy, and the GEMM packs rows of a contiguous column with vector copies."""
+    return geo["C"] < lanes
+
+
+def emit_patch_columns(b, T, X, geo, r0, r1, dst, ld):
+    """Rows [r0, r1) of the patch matrix into dst tap-major: P[r, k] at dst[k*ld + r - r0].
+
+    The rows go by runs of one output row (n, i): output pixels j0..j0+len. For tap
+    (a, t) input column j*sw + t*dw - pl lies inside [0, W) exactly for j in
+    [jlo, jhi), and row y for all or none of the run, so each tap and channel is a zero
+    fill, a strided copy and a zero fill (unrolled, with constant bounds, for up to
+    UNROLL_COLUMNS taps x channels; loops otherwise, which keeps code size bounded)."""
+    c64 = lambda v: ir.Constant(I64, v)  # noqa: E731
+    H, W, C, OH, OW = geo["H"], geo["W"], geo["C"], geo["OH"], geo["OW"]
+    (sh, sw), (dh, dw) = geo["strides"], geo["dilations"]
+    zero = ir.Constant(T, 0.0)
+
+    def clamp(v, lo, hi):
+        v = b.select(b.icmp_signed("<", v, lo), lo, v)
+        return b.select(b.icmp_signed(">", v, hi), hi, v)
+
+    def fill(col, lo, hi, value_at):
+        with counted_loop(b, lo, hi, 1, "pc") as q:
+            b.store(value_at(q), b.gep(col, [q], inbounds=True))
+
+    pre = b.block
+    head = b.append_basic_block("prun.head")
+    body = b.append_basic_block("prun.body")
+    done = b.append_basic_block("prun.end")
+    b.branch(head)
+    b.position_at_end(head)
+    r = b.phi(I64, "r")
+    r.add_incoming(r0, pre)
+    b.cbranch(b.icmp_signed("<", r, r1), body, done)
+    b.position_at_end(body)
+    img = b.sdiv(r, c64(OH * OW))
+    rem = b.srem(r, c64(OH * OW))
+    i, j0 = b.sdiv(rem, c64(OW)), b.srem(rem, c64(OW))
+    run = b.sub(c64(OW), j0)
+    run = b.select(b.icmp_signed("<", run, b.sub(r1, r)), run, b.sub(r1, r))
+    out = b.gep(dst, [b.sub(r, r0)], inbounds=True)
+    for_each = _for_each_tap(b, geo["KH"] * geo["KW"] * C <= UNROLL_COLUMNS)
+
+    def ceil_div_pos(v):  # ceil(v / sw) for v > 0, else 0
+        q = b.sdiv(b.add(v, c64(sw - 1)), c64(sw))
+        return b.select(b.icmp_signed(">", v, c64(0)), q, c64(0))
+
+    def tap_row(a):
+        y = b.add(b.mul(i, c64(sh)), b.sub(b.mul(a, c64(dh)), c64(geo["pt"])))
+        y_ok = b.and_(b.icmp_signed(">=", y, c64(0)), b.icmp_signed("<", y, c64(H)))
+        row = b.mul(b.add(b.mul(img, c64(H)), y), c64(W))
+        for_each(geo["KW"], "tb", lambda t: tap(a, t, y_ok, row))
+
+    def tap(a, t, y_ok, row):
+        shift = b.sub(b.mul(t, c64(dw)), c64(geo["pl"]))
+        jlo = ceil_div_pos(b.sub(c64(0), shift))       # j*sw + shift >= 0
+        jhi = clamp(ceil_div_pos(b.sub(c64(W), shift)), jlo, c64(OW))  # ... < W
+        lo = clamp(b.sub(jlo, j0), c64(0), run)
+        hi = clamp(b.sub(jhi, j0), lo, run)
+        lo, hi = b.select(y_ok, lo, c64(0)), b.select(y_ok, hi, c64(0))  # a padding row: zeros
+        k0 = b.mul(b.add(b.mul(a, c64(geo["KW"])), t), c64(C))
+        for_each(C, "tc", lambda c: channel(b.add(k0, c), c, row, shift, lo, hi))
+
+    def channel(k, c, row, shift, lo, hi):
+        col = b.gep(out, [b.mul(k, c64(ld))], inbounds=True)
+
+        def pixel(q):
+            xcol = b.add(b.mul(b.add(j0, q), c64(sw)), shift)
+            return b.load(b.gep(X, [b.add(b.mul(b.add(row, xcol), c64(C)), c)], inbounds=True))
+
+        fill(col, c64(0), lo, lambda q: zero)
+        fill(col, lo, hi, pixel)
+        fill(col, hi, run, lambda q: zero)
+
+    for_each(geo["KH"], "ta", tap_row)
+    r.add_incoming(b.add(r, run), b.block)
+    b.branch(head)
+    b.position_at_end(done)
+
+
 def _for_each_tap(b, unroll):
     """for_each(n, name, body): body(tap index) for each of n taps, unrolled (constant
     indices; a small window's per-tap work is a few instructions) or as a loop."""
@@ -145,15 +235,25 @@ def emit_chunk(b, T, node, fns, X, B, b_strides, C, m0, m1, sizes, pack, block, 
     R = c64(block_rows(node))
     addr = b.ptrtoint(block, I64)
     block = b.inttoptr(b.and_(b.add(addr, c64(_ALIGN - 1)), c64(-_ALIGN)), block.type)
+    if tap_major(geo, lanes):  # element (r, k) of the block at k*R + r
+        p_rs, p_cs = c64(1), R
+
+        def build(r0, r1):
+            emit_patch_columns(b, T, X, geo, r0, r1, block, R.constant)
+    else:  # at r*cols + k
+        p_rs, p_cs = cols, c64(1)
+
+        def build(r0, r1):
+            emit_patch_rows(b, T, X, geo, r0, r1, block, lanes)
     if not node.attrs["transpose_a"]:
         # C[r0:r1] = P[r0:r1] @ B, block by block of the chunk's rows, each then post-processed
         with counted_loop(b, m0, m1, R, "blk") as r0:
             r1 = b.select(b.icmp_signed("<", b.add(r0, R), m1), b.add(r0, R), m1)
             n = b.sub(r1, r0)
-            emit_patch_rows(b, T, X, geo, r0, r1, block, lanes)
+            build(r0, r1)
             c_rows = b.gep(C, [b.mul(r0, N)], inbounds=True)
-            b.call(gemm_fn, [n, N, cols, block, cols, c64(1), B, b_rs, b_cs, c_rows, N, c64(0), c64(0), n, pack])
-            b.call(overflow_fn, [N, cols, block, cols, c64(1), B, b_rs, b_cs, c_rows, N, c64(0), n])
+            b.call(gemm_fn, [n, N, cols, block, p_rs, p_cs, B, b_rs, b_cs, c_rows, N, c64(0), c64(0), n, pack])
+            b.call(overflow_fn, [N, cols, block, p_rs, p_cs, B, b_rs, b_cs, c_rows, N, c64(0), n])
             if epi_fn is not None:
                 b.call(epi_fn, [epi_ctx, r0, r1])
         return
@@ -168,11 +268,12 @@ def emit_chunk(b, T, node, fns, X, B, b_strides, C, m0, m1, sizes, pack, block, 
     r0.add_incoming(c64(0), pre)
     r1 = b.select(b.icmp_signed("<", b.add(r0, R), rows), b.add(r0, R), rows)
     k = b.sub(r1, r0)
-    emit_patch_rows(b, T, X, geo, r0, r1, block, lanes)
+    build(r0, r1)
     b_rows = b.gep(B, [b.mul(r0, b_rs)], inbounds=True)
     accumulate = b.zext(b.icmp_signed(">", r0, c64(0)), I64)
-    b.call(gemm_fn, [M, N, k, block, c64(1), cols, b_rows, b_rs, b_cs, C, N, accumulate, m0, m1, pack])
-    b.call(overflow_fn, [N, k, block, c64(1), cols, b_rows, b_rs, b_cs, C, N, m0, m1])
+    # A = P^T: element (k, r) of the block
+    b.call(gemm_fn, [M, N, k, block, p_cs, p_rs, b_rows, b_rs, b_cs, C, N, accumulate, m0, m1, pack])
+    b.call(overflow_fn, [N, k, block, p_cs, p_rs, b_rows, b_rs, b_cs, C, N, m0, m1])
     nxt = b.add(r0, R)
     r0.add_incoming(nxt, b.block)
     b.cbranch(b.icmp_signed("<", nxt, rows), body, done)
