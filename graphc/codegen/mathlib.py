@@ -628,7 +628,10 @@ def _tanh_fast32(e, x):
     s = _pow2_shifted(e, tn, _exp_field(e, 0))
     ex = e.madd(p, s, s)
     large = e.sub(e.c(1.0), e.div(e.c(2.0), e.add(ex, e.c(1.0))))
-    return e.copysign(e.sel(e.cmp("<", ax, e.c(_TANH_SMALL)), small, large), x)
+    mag = e.to_int(e.sel(e.cmp("<", ax, e.c(_TANH_SMALL)), small, large))
+    # mag >= +0 (or NaN): or-ing in x's sign bit is copysign in two ops instead of three
+    sign = e.b.and_(e.to_int(x), e.ci(-(1 << 31), e.ity))
+    return e.to_float(e.b.or_(mag, sign))
 
 
 def _sigmoid_fast32(e, x):
@@ -656,7 +659,7 @@ def _sigmoid_fast32(e, x):
     inv = e.div(one, d)
     num = e.sel(pos, one, E)
     q = e.mul(num, inv)
-    rem = e.sub(e.fma(e.neg(q), d, num), e.mul(q, dl))   # num - q (d + dl), nearly exact
+    rem = e.fma(e.neg(q), dl, e.fma(e.neg(q), d, num))   # num - q (d + dl), nearly exact
     return e.madd(rem, inv, q)
 
 
