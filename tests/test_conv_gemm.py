@@ -19,6 +19,8 @@ we allow |got - want| <= 1e-5 * K * max|a| * max|b| (float64: 1e-12), as the GEM
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -182,6 +184,32 @@ def test_inside_scan_body():
 
     want = gc.interpret(gc.trace(run, f, xs), f, xs)
     np.testing.assert_allclose(gc.compile(run)(f, xs), want, rtol=1e-4, atol=1e-3)
+
+
+def test_program_cache_loads_the_prepacked_gemm_in_a_new_process(tmp_path):
+    """A convolution's forward step calls the B-prepacked GEMM runtime: a second process
+    that loads the program from the disk cache must load that runtime too (it compiles
+    nothing, so nothing else would), then give the first process's result."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, graphc as gc\n"
+        "rng = np.random.default_rng(0)\n"
+        "x = rng.standard_normal((4, 12, 12, 8)).astype(np.float32)\n"
+        "f = rng.standard_normal((3, 3, 8, 16)).astype(np.float32)\n"
+        "fn = gc.compile(lambda x, f: gc.nn.conv2d(x, f, 1, 'SAME'))\n"
+        "y = fn(x, f)\n"
+        "print(fn.compile_stats(x, f)['program_from_cache'], float(np.abs(y).sum()))\n")
+    env = dict(os.environ, GRAPHC_CACHE_DIR=str(tmp_path))
+    env.pop("GRAPHC_CACHE", None)
+    env.pop("GRAPHC_PROGRAM_CACHE", None)
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+            for _ in range(2)]
+    for r in runs:
+        assert r.returncode == 0, r.stderr[-2000:]
+    (first_cached, first), (second_cached, second) = (r.stdout.split() for r in runs)
+    assert (first_cached, second_cached) == ("False", "True") and first == second
 
 
 @pytest.mark.parametrize("transposed", [False, True])

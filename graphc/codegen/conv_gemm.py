@@ -68,11 +68,29 @@ def block_rows(node, model=None) -> int:
     return max(cfg.MR, rows - rows % cfg.MR)
 
 
-def block_bytes(node, model=None) -> int:
-    """Bytes of one chunk's patch block (64-byte aligned)."""
+def _patch_bytes(node, model=None) -> int:
     size = 4 if node.type.dtype == "float32" else 8
-    nbytes = block_rows(node, model) * geometry(node)["cols"] * size
-    return -(-nbytes // _ALIGN) * _ALIGN + _ALIGN
+    return -(-block_rows(node, model) * geometry(node)["cols"] * size // _ALIGN) * _ALIGN
+
+
+def prepacks_b(node) -> bool:
+    """Whether the step packs B once per row chunk (the forward: every block of rows
+    multiplies the same B) and runs the GEMM variant reading it packed; the filter
+    gradient's B (dY) changes with every block."""
+    return not node.attrs["transpose_a"]
+
+
+def block_bytes(node, model=None) -> int:
+    """Bytes of one chunk's scratch: the patch block, then (prepacks_b) the packed B
+    (gemm.packed_b_elems), each 64-byte aligned."""
+    from .gemm import packed_b_elems
+
+    nbytes = _patch_bytes(node, model) + _ALIGN
+    if prepacks_b(node):
+        size = 4 if node.type.dtype == "float32" else 8
+        k, n = geometry(node)["cols"], node.type.shape[-1]
+        nbytes += -(-packed_b_elems(node.type.dtype, k, n, model) * size // _ALIGN) * _ALIGN
+    return nbytes
 
 
 def emit_patch_rows(b, T, X, geo, r0, r1, dst, lanes):
@@ -221,11 +239,12 @@ def _for_each_tap(b, unroll):
     return for_each
 
 
-def emit_chunk(b, T, node, fns, X, B, b_strides, C, m0, m1, sizes, pack, block, lanes):
+def emit_chunk(b, T, node, fns, X, B, b_strides, C, m0, m1, sizes, pack, block, lanes, packed_fns=None):
     """One row chunk [m0, m1) of C of a patches_matmul GEMM step (see the module docstring).
 
     fns: the GEMM, the overflow repair and the epilogue (or None) with its context;
-    sizes: M, N and rows of P as i64 values; block: this chunk's patch buffer."""
+    sizes: M, N and rows of P as i64 values; block: this chunk's scratch (block_bytes);
+    packed_fns (prepacks_b): the GEMM reading a packed B and the packer of B."""
     gemm_fn, overflow_fn, epi_fn, epi_ctx = fns
     M, N, rows = sizes
     b_rs, b_cs = b_strides
@@ -246,13 +265,19 @@ def emit_chunk(b, T, node, fns, X, B, b_strides, C, m0, m1, sizes, pack, block, 
         def build(r0, r1):
             emit_patch_rows(b, T, X, geo, r0, r1, block, lanes)
     if not node.attrs["transpose_a"]:
-        # C[r0:r1] = P[r0:r1] @ B, block by block of the chunk's rows, each then post-processed
+        # C[r0:r1] = P[r0:r1] @ B, block by block of the chunk's rows, each then post-processed;
+        # B packed once for all of them (the fixup reads B itself)
+        bpacked_fn, pack_b_fn = packed_fns
+        packed = b.gep(block, [c64(_patch_bytes(node) // (4 if node.type.dtype == "float32" else 8))], inbounds=True)
+        with b.if_then(b.icmp_signed("<", m0, m1)):
+            b.call(pack_b_fn, [cols, N, B, b_rs, b_cs, packed])
         with counted_loop(b, m0, m1, R, "blk") as r0:
             r1 = b.select(b.icmp_signed("<", b.add(r0, R), m1), b.add(r0, R), m1)
             n = b.sub(r1, r0)
             build(r0, r1)
             c_rows = b.gep(C, [b.mul(r0, N)], inbounds=True)
-            b.call(gemm_fn, [n, N, cols, block, p_rs, p_cs, B, b_rs, b_cs, c_rows, N, c64(0), c64(0), n, pack])
+            b.call(bpacked_fn, [n, N, cols, block, p_rs, p_cs, packed, b_rs, b_cs, c_rows, N, c64(0), c64(0), n,
+                                pack])
             b.call(overflow_fn, [N, cols, block, p_rs, p_cs, B, b_rs, b_cs, c_rows, N, c64(0), n])
             if epi_fn is not None:
                 b.call(epi_fn, [epi_ctx, r0, r1])

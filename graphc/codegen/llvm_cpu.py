@@ -193,7 +193,7 @@ class CPUTarget(Target):
         chunks = self._gemm_chunks(step)
         pack_bytes = gemm_pack_buffer_elems(dt) * np.dtype(dt).itemsize + 64
         if self.split:  # the shared GEMM runtime the task calls: loaded before the units (load_units)
-            self._gemm_runtime.add((dt, bool(step.b_packed)))
+            self._gemm_runtime.add((dt, bool(step.b_packed) or _conv_prepacks_b(step)))
         fn = self._shared_function(module, _with_symbols(gemm_key(step, chunks, pack_bytes), program), KERNEL_TYPE,
                                    lambda m, name, linkage: self.emit_gemm_step(m, program, step, name, linkage)[0],
                                    self._prefix + step.name,
@@ -539,8 +539,14 @@ class CPUTarget(Target):
         block = b.gep(scratch, [b.add(ir.Constant(I64, blocks_at),
                                       b.mul(c, ir.Constant(I64, conv_gemm.block_bytes(node))))])
         rows = K if node.attrs["transpose_a"] else M
+        packed_fns = None
+        if conv_gemm.prepacks_b(node):
+            from .gemm_runtime import declare_gemm, declare_pack_b
+
+            module = b.module
+            packed_fns = (declare_gemm(module, node.type.dtype, True), declare_pack_b(module, node.type.dtype))
         conv_gemm.emit_chunk(b, T, node, fns, A, B, b_strides, C, m0, m1, (M, N, rows), pack,
-                             b.bitcast(block, T.as_pointer()), current_model().lanes(node.type.dtype))
+                             b.bitcast(block, T.as_pointer()), current_model().lanes(node.type.dtype), packed_fns)
 
     def _batched_gemm_loop(self, b, nbatch, batch_shape, all_strides, call_gemm):
         """A runtime loop over many batch entries (offsets from the unravelled index)."""
@@ -1021,6 +1027,13 @@ def _cache_write(key: str, data: bytes) -> None:
         pass  # a read-only home only costs the cache
 
 
+
+
+def _conv_prepacks_b(step) -> bool:
+    """A patches_matmul step that packs its B once per chunk (conv_gemm.prepacks_b)."""
+    from . import conv_gemm
+
+    return step.node.op == "patches_matmul" and conv_gemm.prepacks_b(step.node)
 
 
 def _batch_strides(shape, batch_shape, matrix_elems):

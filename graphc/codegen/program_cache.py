@@ -173,6 +173,7 @@ MAX_RECORD_CONSTANT_BYTES = 1 << 20
 def record_for(program, executable, graph) -> dict | None:
     """What a later process needs to rebuild ``executable`` without compiling, or None
     when the program is not of the cacheable kind (CPU, kernels and GEMM steps only)."""
+    from .conv_gemm import prepacks_b
     from .program import CustomStep, GemmStep, Kernel
 
     keep = getattr(executable, "_keepalive", None)
@@ -205,6 +206,9 @@ def record_for(program, executable, graph) -> dict | None:
         "table": table_record,
         "units": [[u.key, u.exported[0]] for u in units],
         "gemm_dtypes": sorted({s.node.type.dtype for s in program.kernels if isinstance(s, GemmStep)}),
+        # dtypes whose B-prepacked GEMM a step calls (a convolution's, conv_gemm.prepacks_b)
+        "gemm_bpacked": sorted({s.node.type.dtype for s in program.kernels if isinstance(s, GemmStep)
+                                and s.node.op == "patches_matmul" and prepacks_b(s.node)}),
         "inputs": [[_dims(b.shape), b.dtype] for b in program.inputs],
         "outputs": [[_dims(b.shape), b.dtype] for b in program.outputs],
         "variables": [index[id(v)] for v in program.variables],
@@ -296,9 +300,9 @@ def load_executable(record: dict, graph):
         with stats.phase("runtime"):
             threadpool.publish_symbols()
             for dt in record["gemm_dtypes"]:
-                # recorded programs are flat (Kernel and GemmStep only, see record_for):
-                # no loop, so no B-prepacked GEMM to load (H10)
-                ensure_jitted(str(dt), b_packed=False)
+                # recorded programs are flat (Kernel and GemmStep only, see record_for): no
+                # loop, so the B-prepacked GEMM only where a convolution's step calls it (H10)
+                ensure_jitted(str(dt), b_packed=str(dt) in record.get("gemm_bpacked", ()))
         missing = _Missing()
         units = [code_cache.get_unit(str(k), [str(sym)], missing.build) for k, sym in record["units"]]
         if record.get("table") is not None:
