@@ -381,13 +381,16 @@ class KernelBuilder:
             self.read(n, ix)
 
     # -- loops -------------------------------------------------------------------------
-    def loop(self, parent: Level, start: V, stop: V, body, name="i", reduction=False, bounds=None):
+    def loop(self, parent: Level, start: V, stop: V, body, name="i", reduction=False, bounds=None,
+             unroll=True):
         """Emit ``for i in [start, stop): body(i)`` at ``parent``'s tail.
 
         ``body(i)`` builds the loop body (it may create nested loops and ask for outer
         values); the loop is linked into the parent only afterwards, so values it needs
         from ``parent`` are emitted before it. ``bounds``: (lo, hi), the static range
-        the counter stays in, which ops ask for through ``bounds_of``.
+        the counter stays in, which ops ask for through ``bounds_of``. ``unroll=False``
+        forbids LLVM to unroll this loop (``llvm.loop.unroll.disable``), whatever the
+        pipeline (JIT units and the AOT export's single module alike).
         """
         counter = self.alloca(I64, name=name)
         header = self._block(f"{name}_head")
@@ -406,7 +409,11 @@ class KernelBuilder:
         body(iv)
         b.position_at_end(level.tail)
         b.store(b.add(i_val, ir.Constant(I64, 1)), counter)
-        b.branch(header)
+        back_edge = b.branch(header)
+        if not unroll:
+            module = b.block.function.module
+            disable = module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.disable")])
+            back_edge.set_metadata("llvm.loop", LoopID(module, [disable]))
         level.alive = False
         self._drop_dead()
         # link into the parent
@@ -428,12 +435,13 @@ class KernelBuilder:
             return int(i.v.constant), int(i.v.constant) + 1
         return self._bounds.get(id(i.v)) if i.level.alive else None
 
-    def reduce(self, level: Level, extents, inits, step):
+    def reduce(self, level: Level, extents, inits, step, unroll=True):
         """Reduction loops over ``extents`` placed at ``level``.
 
         extents: sizes (the loop runs from 0), or (start, stop) pairs of index V.
         inits: list of V (initial accumulator values, at the entry level).
         step(ivars, accs) -> list of new accumulator V (same dtypes).
+        unroll: False marks the loops not to be unrolled (see ``loop``).
         Returns the final accumulators as V at ``level``.
         """
         slots = []
@@ -457,7 +465,8 @@ class KernelBuilder:
             extent = extents[depth]  # a size, or a (start V, stop V) range
             start, stop = extent if isinstance(extent, tuple) else (self.index(0), self.index(extent))
             self.loop(parent, start, stop,
-                      lambda iv: nest(iv.level, depth + 1, ivars + [iv]), name="r", reduction=True)
+                      lambda iv: nest(iv.level, depth + 1, ivars + [iv]), name="r", reduction=True,
+                      unroll=unroll)
 
         nest(level, 0, [])
         with self.at(level) as b:
@@ -716,6 +725,25 @@ MUL_ASSOC = ("contract",)  # see KernelBuilder.mul
 # operands needs no rounding: index remappings and selections.
 _EXACT_OPS = frozenset({"negative", "abs", "maximum", "minimum", "where", "relu", "stop_gradient", "floor", "ceil",
                         "rint", "trunc", "materialize", "remat_barrier", "reduce_max", "reduce_min"})
+
+
+class LoopID(ir.values.MDValue):
+    """A loop's ``llvm.loop`` metadata: a distinct node whose first operand is itself,
+    followed by the loop's properties. llvmlite's ``add_metadata`` makes only uniqued
+    nodes, which LLVM would not take as a loop ID (and which could be shared by loops)."""
+
+    def __init__(self, module: ir.Module, properties):
+        super().__init__(module, [], name=str(len(module.metadata)))
+        self.operands = (self, *properties)
+
+    def descr(self, buf):
+        buf.append("distinct ")
+        super().descr(buf)
+
+    # identity, not the operand tuple (which holds the node itself)
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
+    __hash__ = object.__hash__
 
 
 def _exact_in_storage(node) -> bool:

@@ -127,10 +127,10 @@ class GPUKernelBuilder(KernelBuilder):
         finally:
             self._pending = saved
 
-    def reduce(self, level, extents, inits, step):
+    def reduce(self, level, extents, inits, step, unroll=True):
         node, self._pending = self._pending, None
         if node is None or self.uniform is None or level.depth > self.uniform.depth:
-            return super().reduce(level, extents, inits, step)
+            return super().reduce(level, extents, inits, step, unroll=unroll)
         extra = self.root_extra if node.id == self.root_id else {}
         plan = _BlockReduce(self.uniform, COMBINE[node.op][0], self.block, **extra)
         self.plans[node.id] = plan

@@ -113,7 +113,11 @@ def _make_emit(kind):
                 return [kb.select(take, v, best), kb.select(take, kb.cast(rv[0], "int64"), pos)]
 
             inits = [kb.const(_init_value(kind, acc_dt), acc_dt), kb.const(0, "int64")]
-            return kb.reduce(level, extents, inits, step)[1]
+            # Not unrolled: LLVM 22's O3 pipeline (loop vectorizer, then the unroller) never
+            # returns on this NaN-aware select reduction for some trip counts (argmax over 25..~40
+            # elements of a (1, n) array hung the compiler); the arg-reduction gains little from
+            # unrolling anyway (each step depends on the previous one).
+            return kb.reduce(level, extents, inits, step, unroll=False)[1]
 
         def element(rv):
             v = kb.read(x, _input_index(kb, node, idx, rv))
