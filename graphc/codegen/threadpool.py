@@ -62,6 +62,8 @@ import threading
 import llvmlite.binding as llvm
 from llvmlite import ir
 
+from . import llvm_threads
+
 __all__ = [
     "MAX_THREADS",
     "BODY_FNTY",
@@ -589,6 +591,7 @@ def _init_llvm():
             llvm.initialize_all_asmprinters()
             llvm.initialize_native_target()
             llvm.initialize_native_asmprinter()
+            llvm_threads.install()  # compile threads may now run LLVM side by side
             _llvm_ready = True
 
 
@@ -708,15 +711,17 @@ def _runtime_object(tm=None) -> bytes:
         rt.triple = tm.triple
         rt.data_layout = str(tm.target_data)
         emit_threadpool(rt)
-        context = llvm.create_context()
-        mod = None
-        try:
-            mod = _prepare(llvm.parse_assembly(str(rt), context=context), tm, optimize=True)
-            obj = tm.emit_object(mod)
-        finally:
-            if mod is not None:
-                mod.close()
-            context.close()
+        text = str(rt)
+        with llvm_threads.private_llvm_work():  # its own context and target machine
+            context = llvm.create_context()
+            mod = None
+            try:
+                mod = _prepare(llvm.parse_assembly(text, context=context), tm, optimize=True)
+                obj = tm.emit_object(mod)
+            finally:
+                if mod is not None:
+                    mod.close()
+                context.close()
         _cache_write(key, obj)
     return obj
 
