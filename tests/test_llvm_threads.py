@@ -89,9 +89,11 @@ def test_installed_in_place_of_llvmlites_lock():
     assert isinstance(ffi.lib._lock._lock, SharedExclusiveLock)
 
 
-@pytest.fixture(scope="module")
-def unit_texts():
-    """IR of a few distinct units (captured while compiling small programs)."""
+@pytest.fixture
+def unit_texts(tmp_path, monkeypatch):
+    """IR of a few distinct units (captured while compiling small programs; an empty
+    disk cache, and constants no earlier test used, so every unit is compiled)."""
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
     texts = []
     original = llvm_cpu.compile_unit_object
 
