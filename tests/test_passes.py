@@ -193,7 +193,10 @@ def test_cheap_producers_are_recomputed_in_each_consumer_kernel():
 
     fused, naive = gc.compile(gc.value_and_grad(loss)), gc.compile(gc.value_and_grad(loss), fuse=False)
     (lf, gf), (ln, gn) = fused(x), naive(x)
-    assert lf == ln
+    # the loss is a float32 sum whose order follows each kernel's vectorization (the fused
+    # and naive loop nests differ, and so do the lanes per ISA): equal up to a few roundings
+    # of its 27 terms. The gradient (comparisons against recomputed maxima, copies) is exact.
+    np.testing.assert_allclose(lf, ln, rtol=27 * 2.0 ** -24)
     np.testing.assert_array_equal(gf, gn)
     import json
 
