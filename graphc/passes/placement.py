@@ -31,7 +31,9 @@ from .manager import Pass, register_pass
 
 CPU = "/cpu:0"
 # Ops without a GPU kernel (besides those with only a CPU step lowering). Extendable.
-NO_GPU_KERNEL: set = set()
+# patches_matmul: the CPU GEMM's implicit-GEMM convolution (conv_gemm.py), made by the
+# simplify pass for CPU programs only; on a GPU conv2d stays extract_patches + matmul.
+NO_GPU_KERNEL: set = {"patches_matmul"}
 
 
 # -- the copy op -------------------------------------------------------------------------------------
