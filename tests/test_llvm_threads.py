@@ -9,25 +9,16 @@ import pytest
 
 import graphc as gc
 from graphc.codegen import llvm_cpu, llvm_threads
-from graphc.codegen.llvm_threads import SharedExclusiveLock, private_llvm_work
+from graphc.codegen.llvm_threads import SharedExclusiveLock
 
 
-def _hold(lock, private, entered, release):
+def _hold(lock, shared, entered, release):
     def run():
-        with (private_llvm_work() if private else _nothing()):
-            lock.acquire()
-            entered.set()
-            release.wait(5)
-            lock.release()
+        lock.acquire(shared=shared)
+        entered.set()
+        release.wait(5)
+        lock.release()
     return threading.Thread(target=run)
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def test_private_sections_hold_the_lock_together():
@@ -79,6 +70,38 @@ def test_exclusive_lock_is_reentrant():
     t.start()
     assert done.wait(5)
     t.join()
+
+
+def test_a_thread_holding_a_share_may_take_the_lock_exclusive():
+    """What a finalizer does when the garbage collector runs inside a shared call's
+    acquire/release: it must not wait for the share its own thread holds."""
+    lock = SharedExclusiveLock()
+    done = threading.Event()
+
+    def run():
+        lock.acquire(shared=True)
+        lock.acquire()          # exclusive, nested
+        lock.acquire(shared=True)  # nested again while exclusive
+        lock.release()
+        lock.release()
+        lock.release()
+        done.set()
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    assert done.wait(5), "deadlock: exclusive taker waited for its own share"
+    other = threading.Event()
+    threading.Thread(target=lambda: (lock.acquire(), lock.release(), other.set()), daemon=True).start()
+    assert other.wait(5), "the lock was left held"
+
+
+def test_only_the_compile_calls_are_shared():
+    from llvmlite.binding import ffi
+
+    llvm_cpu.init_llvm()
+    assert llvm_threads.install() is True
+    assert isinstance(ffi.lib.LLVMPY_RunNewModulePassManager._lock, llvm_threads._CallLock)
+    assert ffi.lib.LLVMPY_DisposeModule._lock is ffi.lib._lock  # disposal: exclusive
 
 
 def test_installed_in_place_of_llvmlites_lock():

@@ -10,12 +10,14 @@ units and runtime objects are (``llvm_cpu.compile_unit_object``, ``_runtime_obje
 the thread pool's object), yet under the one lock the compile threads of
 ``code_cache`` took turns, so a cold compile on two cores ran its LLVM work on one.
 
-``private_llvm_work()`` marks such a section on the calling thread. Inside it,
-llvmlite's lock is taken *shared*: any number of threads in private sections run
+``private_llvm_work()`` marks such a section on the calling thread. Inside it, the
+calls that do the work (parse, verify, build and run the pass pipeline, emit:
+``SHAREABLE_FUNCTIONS``) take llvmlite's lock *shared*: any number of threads run them
 together. Every other LLVM call (loading objects into an engine, publishing symbols,
-anything on the global context) still takes it *exclusive*, waiting for the private
-sections in flight and holding new ones back while it waits, so nothing that was
-serialized before runs concurrently with anything but other private compiles.
+disposing of any object, anything on the global context) still takes it *exclusive*,
+waiting for the shared calls in flight and holding new ones back while it waits, so
+nothing that was serialized before runs concurrently with anything but other private
+compiles.
 
 The lock is installed once, by ``install()``; ``GRAPHC_PARALLEL_LLVM=0`` keeps
 llvmlite's own lock, and so does an llvmlite whose internals differ from what this
@@ -30,37 +32,51 @@ import threading
 _local = threading.local()
 
 
+# The llvmlite functions that do the heavy work of a private compile, all on objects of the
+# calling thread (its context, module, pass builder, target machine): only these may run
+# shared, and only inside private_llvm_work(). Every other call, including any llvmlite
+# object's disposal (finalizers run wherever the garbage collector happens to run, and may
+# dispose objects of the global context), takes the lock exclusive.
+SHAREABLE_FUNCTIONS = ("LLVMPY_ParseAssembly", "LLVMPY_VerifyModule", "LLVMPY_CreatePassBuilder",
+                       "LLVMPY_buildPerModuleDefaultPipeline", "LLVMPY_RunNewModulePassManager",
+                       "LLVMPY_TargetMachineEmitToMemory")
+
+
 class SharedExclusiveLock:
-    """A reentrant lock with two modes, chosen by the calling thread: shared inside a
-    ``private_llvm_work()`` section, exclusive otherwise. Waiting exclusive takers go
-    before new shared ones, so a thread loading objects is not starved by a stream of
-    compiles."""
+    """A reentrant lock taken shared (``acquire(shared=True)``) or exclusive. Waiting
+    exclusive takers go before new shared ones, so a thread loading objects is not starved
+    by a stream of compiles.
+
+    Reentrancy includes the garbage collector: a finalizer that calls into LLVM may run
+    inside ``acquire``/``release`` themselves (any allocation can trigger it), so the
+    internal condition uses an RLock, and an exclusive taker does not wait for shares held
+    by its own thread (it is the one running)."""
 
     def __init__(self, replaced=None):
         self._replaced = replaced  # the lock this one replaced (see release)
-        self._cond = threading.Condition(threading.Lock())
+        self._cond = threading.Condition(threading.RLock())
         self._owner = None        # ident of the exclusive holder
         self._depth = 0           # its reentrancy depth
         self._shared = 0          # shared holds in progress (all threads)
         self._waiting_exclusive = 0
 
-    def acquire(self, blocking=True, timeout=-1):
+    def acquire(self, blocking=True, timeout=-1, shared=False):
         me = threading.get_ident()
         with self._cond:
             if self._owner == me:
                 self._depth += 1
                 return True
-            shared_depth = getattr(_local, "shared_depth", 0)
-            if getattr(_local, "private", 0):
-                # a nested call of a thread already inside goes ahead (it holds a share)
-                while self._owner is not None or (self._waiting_exclusive and not shared_depth):
+            mine = getattr(_local, "shared_depth", 0)
+            if shared:
+                # a thread already holding a share goes ahead (it must not wait for itself)
+                while self._owner is not None or (self._waiting_exclusive and not mine):
                     self._cond.wait()
                 self._shared += 1
-                _local.shared_depth = shared_depth + 1
+                _local.shared_depth = mine + 1
                 return True
             self._waiting_exclusive += 1
             try:
-                while self._owner is not None or self._shared:
+                while self._owner is not None or self._shared - getattr(_local, "shared_depth", 0):
                     self._cond.wait()
             finally:
                 self._waiting_exclusive -= 1
@@ -68,12 +84,13 @@ class SharedExclusiveLock:
             return True
 
     def release(self):
-        if self._owner != threading.get_ident() and not getattr(_local, "shared_depth", 0):
+        me = threading.get_ident()
+        if self._owner != me and not getattr(_local, "shared_depth", 0):
             # a thread that took llvmlite's own lock just before install() swapped it
             self._replaced.release()
             return
         with self._cond:
-            if self._owner == threading.get_ident():
+            if self._owner == me:
                 self._depth -= 1
                 if self._depth == 0:
                     self._owner = None
@@ -85,12 +102,33 @@ class SharedExclusiveLock:
                 self._cond.notify_all()
 
 
+class _CallLock:
+    """What a SHAREABLE_FUNCTIONS call enters in place of llvmlite's lock: the shared mode
+    inside ``private_llvm_work()``, the exclusive one elsewhere (llvmlite's lock callbacks
+    run either way)."""
+
+    def __init__(self, lock: SharedExclusiveLock, llvmlite_lock):
+        self._lock = lock
+        self._callbacks = getattr(llvmlite_lock, "_cblist", [])
+
+    def __enter__(self):
+        self._lock.acquire(shared=bool(getattr(_local, "private", 0)))
+        for acq, _rel in self._callbacks:
+            acq()
+
+    def __exit__(self, *exc):
+        for _acq, rel in self._callbacks:
+            rel()
+        self._lock.release()
+
+
 _installed = None  # True: shared mode available; False: llvmlite's lock kept
 
 
 def install() -> bool:
-    """Put a ``SharedExclusiveLock`` in place of llvmlite's process-wide lock (once);
-    returns whether private sections now run concurrently."""
+    """Put a ``SharedExclusiveLock`` in place of llvmlite's process-wide lock (once):
+    exclusive for every llvmlite call, shared for SHAREABLE_FUNCTIONS called inside
+    ``private_llvm_work()``. Returns whether private sections now run concurrently."""
     global _installed
     if _installed is not None:
         return _installed
@@ -101,12 +139,18 @@ def install() -> bool:
         from llvmlite.binding import ffi
         outer = ffi.lib._lock                      # llvmlite's _LLVMLock: enter/exit call
         inner = outer._lock                        # .acquire() / .release() of this RLock
+        wrappers = [getattr(ffi.lib, name) for name in SHAREABLE_FUNCTIONS]
+        if not all(w._lock is outer for w in wrappers):
+            return False
     except AttributeError:
         return False
     if not (hasattr(inner, "acquire") and hasattr(inner, "release")):
         return False
     with outer:                                    # no LLVM call is in flight during the swap
-        outer._lock = SharedExclusiveLock(replaced=inner)
+        lock = SharedExclusiveLock(replaced=inner)
+        outer._lock = lock
+        for w in wrappers:
+            w._lock = _CallLock(lock, outer)
         _installed = True
     return True
 
