@@ -57,8 +57,13 @@ class SharedExclusiveLock:
         self._cond = threading.Condition(threading.RLock())
         self._owner = None        # ident of the exclusive holder
         self._depth = 0           # its reentrancy depth
-        self._shared = 0          # shared holds in progress (all threads)
+        # thread ident -> shares it holds; one dict entry per thread, updated by a single
+        # store of a small int (no allocation, so no finalizer can run half way through)
+        self._holders: dict = {}
         self._waiting_exclusive = 0
+
+    def _others_hold_shares(self, me) -> bool:
+        return any(n for t, n in list(self._holders.items()) if t != me)
 
     def acquire(self, blocking=True, timeout=-1, shared=False):
         me = threading.get_ident()
@@ -66,17 +71,15 @@ class SharedExclusiveLock:
             if self._owner == me:
                 self._depth += 1
                 return True
-            mine = getattr(_local, "shared_depth", 0)
             if shared:
                 # a thread already holding a share goes ahead (it must not wait for itself)
-                while self._owner is not None or (self._waiting_exclusive and not mine):
+                while self._owner is not None or (self._waiting_exclusive and not self._holders.get(me)):
                     self._cond.wait()
-                self._shared += 1
-                _local.shared_depth = mine + 1
+                self._holders[me] = self._holders.get(me, 0) + 1
                 return True
             self._waiting_exclusive += 1
             try:
-                while self._owner is not None or self._shared - getattr(_local, "shared_depth", 0):
+                while self._owner is not None or self._others_hold_shares(me):
                     self._cond.wait()
             finally:
                 self._waiting_exclusive -= 1
@@ -85,7 +88,7 @@ class SharedExclusiveLock:
 
     def release(self):
         me = threading.get_ident()
-        if self._owner != me and not getattr(_local, "shared_depth", 0):
+        if self._owner != me and not self._holders.get(me):
             # a thread that took llvmlite's own lock just before install() swapped it
             self._replaced.release()
             return
@@ -96,9 +99,11 @@ class SharedExclusiveLock:
                     self._owner = None
                     self._cond.notify_all()
                 return
-            self._shared -= 1
-            _local.shared_depth -= 1
-            if self._shared == 0:
+            n = self._holders[me] - 1
+            if n:
+                self._holders[me] = n
+            else:
+                del self._holders[me]
                 self._cond.notify_all()
 
 
