@@ -24,7 +24,7 @@ import numpy as np
 from llvmlite import ir
 
 from ..errors import CompileError
-from . import llvm_threads, stats
+from . import stats
 from .cpu.cpu_model import current_model
 from .gemm import counted_loop
 from .kernel import I8, I32, I64, V, KernelBuilder, mem_type, np_to_llvm_constant
@@ -52,7 +52,6 @@ def init_llvm():
         if not _initialized:
             llvm.initialize_all_targets()
             llvm.initialize_all_asmprinters()
-            llvm_threads.install()
             _initialized = True
 
 
@@ -827,14 +826,6 @@ def compile_unit_object(llvm_ir: str, speed_level: int = KERNEL_SPEED_LEVEL) -> 
     init_llvm()
     # A private LLVM context, freed with the module: types and constants uniqued in
     # the global context would otherwise stay for the life of the process.
-    # this thread's target machines (created outside the private section)
-    obj_tm = jit_object_target_machine() if speed_level else _fast_codegen_target_machine()
-    opt_tm = target_machine() if speed_level else None
-    with llvm_threads.private_llvm_work():  # a private context: runs beside other threads' units
-        return _compile_unit_object(llvm_ir, speed_level, obj_tm, opt_tm)
-
-
-def _compile_unit_object(llvm_ir: str, speed_level: int, obj_tm, opt_tm) -> bytes:
     context = llvm.create_context()
     mod = None
     try:
@@ -844,10 +835,11 @@ def _compile_unit_object(llvm_ir: str, speed_level: int, obj_tm, opt_tm) -> byte
                 mod.verify()
             except RuntimeError as e:
                 raise CompileError(f"generated LLVM IR is invalid: {e}") from None
+            obj_tm = jit_object_target_machine() if speed_level else _fast_codegen_target_machine()
             mod.triple = obj_tm.triple
             mod.data_layout = str(obj_tm.target_data)
             if speed_level:
-                optimize(mod, opt_tm, speed_level)
+                optimize(mod, target_machine(), speed_level)
         with stats.phase("emit_object"):
             return obj_tm.emit_object(mod)
     finally:
@@ -954,28 +946,23 @@ def _runtime_object(key: str, llvm_ir, speed_level: int) -> bytes:
         return obj
     if callable(llvm_ir):
         llvm_ir = llvm_ir()
-    tm, opt_tm = jit_object_target_machine(), target_machine()  # this thread's, made outside
-    with llvm_threads.private_llvm_work():  # a private context: runs beside other threads' units
-        obj = _emit_runtime_object(llvm_ir, speed_level, tm, opt_tm)
-    _cache_write(key, obj)
-    return obj
-
-
-def _emit_runtime_object(llvm_ir: str, speed_level: int, tm, opt_tm) -> bytes:
     context = llvm.create_context()
     mod = None
     try:
         mod = llvm.parse_assembly(llvm_ir, context=context)
         mod.verify()
+        tm = jit_object_target_machine()
         mod.triple = tm.triple
         mod.data_layout = str(tm.target_data)
         if speed_level:
-            optimize(mod, opt_tm, speed_level)
-        return tm.emit_object(mod)
+            optimize(mod, target_machine(), speed_level)
+        obj = tm.emit_object(mod)
     finally:
         if mod is not None:
             mod.close()
         context.close()
+    _cache_write(key, obj)
+    return obj
 
 
 def _cache_key(llvm_ir: str) -> str:

@@ -62,8 +62,6 @@ import threading
 import llvmlite.binding as llvm
 from llvmlite import ir
 
-from . import llvm_threads
-
 __all__ = [
     "MAX_THREADS",
     "BODY_FNTY",
@@ -591,7 +589,6 @@ def _init_llvm():
             llvm.initialize_all_asmprinters()
             llvm.initialize_native_target()
             llvm.initialize_native_asmprinter()
-            llvm_threads.install()  # compile threads may now run LLVM side by side
             _llvm_ready = True
 
 
@@ -711,17 +708,15 @@ def _runtime_object(tm=None) -> bytes:
         rt.triple = tm.triple
         rt.data_layout = str(tm.target_data)
         emit_threadpool(rt)
-        text = str(rt)
-        with llvm_threads.private_llvm_work():  # its own context and target machine
-            context = llvm.create_context()
-            mod = None
-            try:
-                mod = _prepare(llvm.parse_assembly(text, context=context), tm, optimize=True)
-                obj = tm.emit_object(mod)
-            finally:
-                if mod is not None:
-                    mod.close()
-                context.close()
+        context = llvm.create_context()
+        mod = None
+        try:
+            mod = _prepare(llvm.parse_assembly(str(rt), context=context), tm, optimize=True)
+            obj = tm.emit_object(mod)
+        finally:
+            if mod is not None:
+                mod.close()
+            context.close()
         _cache_write(key, obj)
     return obj
 
