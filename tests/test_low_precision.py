@@ -190,6 +190,7 @@ def test_narrow_to_narrow_and_int8_casts():
     v = np.linspace(-128.9, 127.9, 301).astype(np.float32)
     for dt in NARROW:
         z = v.astype(dt)
+        z = z[(z > -129) & (z < 128)]  # bfloat16 rounds -128.9 to -129: out of range again
         np.testing.assert_array_equal(gc.compile(lambda x: x.astype(gc.int8))(z), z.astype(np.float32).astype(np.int8))
 
 
