@@ -18,7 +18,7 @@ import graphc as gc
 import graphc.compat.v1 as tf
 from gradcheck import add_case, check_case, exempt
 from graphc.codegen import mathlib
-from test_mathlib import _CALL, MODEL_IDS, _target_machine, compiled, random_bits, specials
+from test_mathlib import _CALL, MODEL_IDS, _target_machine, compiled, nvptx_assembly, random_bits, specials
 
 NUMPY = {"fmod": np.fmod, "remainder": np.remainder, "floor_divide": np.floor_divide}
 
@@ -156,26 +156,11 @@ def test_eager_calls_use_the_numpy_reference():
 
 def test_nvptx_lowering_has_no_calls():
     """The same emitters lower to PTX without external calls (no libm/libdevice fmod)."""
-    import llvmlite.binding as llvm
-    import llvmlite.ir as ir
+    def build(b, x, y):
+        return b.fadd(b.fadd(mathlib.emit_fmod(b, x, y), mathlib.emit_remainder(b, x, y)),
+                      mathlib.emit_floor_divide(b, x, y))
 
-    try:
-        target = llvm.Target.from_triple("nvptx64-nvidia-cuda")
-    except RuntimeError:
-        pytest.skip("llvmlite built without the NVPTX backend")
-    tm = target.create_target_machine(cpu="sm_80", opt=3)
-    for fty in (ir.FloatType(), ir.DoubleType()):
-        mod = ir.Module()
-        mod.triple = "nvptx64-nvidia-cuda"
-        fn = ir.Function(mod, ir.FunctionType(fty, [fty, fty]), name="f")
-        b = ir.IRBuilder(fn.append_basic_block())
-        x, y = fn.args
-        r = b.fadd(b.fadd(mathlib.emit_fmod(b, x, y), mathlib.emit_remainder(b, x, y)),
-                   mathlib.emit_floor_divide(b, x, y))
-        b.ret(r)
-        m = llvm.parse_assembly(str(mod))
-        m.data_layout = str(tm.target_data)
-        ptx = tm.emit_assembly(m)
+    for ptx in nvptx_assembly(build):
         assert "call" not in ptx and ".extern" not in ptx
 
 

@@ -514,26 +514,36 @@ def test_explicit_vector_operands(dtype, model):
         assert (same | (np.isnan(got) & np.isnan(want))).all(), name
 
 
-def test_nvptx_codegen_has_no_calls():
-    """The same IR lowers to PTX with no external (libdevice/libm) calls."""
+def nvptx_assembly(build) -> list:
+    """PTX (sm_80) of ``f(x, y) = build(builder, x, y)`` in float32 and float64, one text
+    per type; skips where llvmlite has no NVPTX backend."""
     try:
         target = llvm.Target.from_triple("nvptx64-nvidia-cuda")
     except RuntimeError:
         pytest.skip("llvmlite built without the NVPTX backend")
     tm = target.create_target_machine(cpu="sm_80", opt=3)
+    texts = []
     for fty in (ir.FloatType(), ir.DoubleType()):
         mod = ir.Module()
         mod.triple = "nvptx64-nvidia-cuda"
         fn = ir.Function(mod, ir.FunctionType(fty, [fty, fty]), name="f")
         b = ir.IRBuilder(fn.append_basic_block())
-        x, y = fn.args
+        b.ret(build(b, *fn.args))
+        m = llvm.parse_assembly(str(mod))
+        m.data_layout = str(tm.target_data)
+        texts.append(tm.emit_assembly(m))
+    return texts
+
+
+def test_nvptx_codegen_has_no_calls():
+    """The same IR lowers to PTX with no external (libdevice/libm) calls."""
+    def build(b, x, y):
         r = mathlib.emit_pow(b, x, y)
         for emit in (mathlib.emit_exp, mathlib.emit_log, mathlib.emit_tanh, mathlib.emit_sigmoid,
                      mathlib.emit_expm1, mathlib.emit_log1p, mathlib.emit_sqrt, mathlib.emit_erf):
             r = b.fadd(r, emit(b, x))
-        b.ret(r)
-        m = llvm.parse_assembly(str(mod))
-        m.data_layout = str(tm.target_data)
-        ptx = tm.emit_assembly(m)
+        return r
+
+    for ptx in nvptx_assembly(build):
         assert "call" not in ptx and ".extern" not in ptx
         assert "fma.rn" in ptx
